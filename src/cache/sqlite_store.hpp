@@ -1,0 +1,71 @@
+#pragma once
+// SQLite persistence for learned policies (RFC 8461 §10.2: the cache is the
+// defence against an attacker who blocks discovery, so it must survive restarts).
+//
+// Reads happen once, at start-up. Writes go to a queue drained by one writer
+// thread in batched transactions, so the event loop never waits on the disk.
+// WAL mode with synchronous=NORMAL: a killed process loses no committed batch and
+// never corrupts the file; batches commit within kCommitInterval.
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "cache/store.hpp"
+
+struct sqlite3;
+
+namespace mtasts::cache {
+
+class SqliteStore final : public PolicyStore {
+ public:
+  static constexpr std::chrono::milliseconds kCommitInterval{200};
+
+  // Opens (creating if needed) the database. A file that is not a database, is
+  // corrupt, or belongs to another program is renamed aside
+  // ("PATH.unreadable-UNIXTIME"), logged, and a fresh database is created. If even
+  // that fails, the store runs detached: it logs and keeps nothing (the daemon
+  // still serves from memory).
+  explicit SqliteStore(std::string path);
+  ~SqliteStore() override;
+
+  std::string describe() const override { return "sqlite:" + path_; }
+  void load_all(const std::function<void(CachedPolicy)>& sink) override;
+  void save(const CachedPolicy& policy) override;
+  void remove(const std::string& domain) override;
+  void flush() override;
+
+  bool usable() const { return db_ != nullptr; }
+  const std::string& path() const { return path_; }
+  // Set when the file had to be moved aside at open: where it went.
+  const std::optional<std::string>& moved_aside() const { return moved_aside_; }
+
+ private:
+  struct Op {
+    bool remove = false;
+    CachedPolicy policy;  // for remove only .domain is used
+  };
+  bool open_and_check(std::string& error);
+  void close_db();
+  void writer_loop();
+  bool write_batch(std::deque<Op>& batch);
+
+  std::string path_;
+  sqlite3* db_ = nullptr;
+  std::optional<std::string> moved_aside_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable idle_;
+  std::deque<Op> queue_;
+  bool stopping_ = false;
+  bool writing_ = false;
+  bool write_failing_ = false;  // logged once until writes succeed again
+  std::thread writer_;
+};
+
+}  // namespace mtasts::cache

@@ -1,0 +1,26 @@
+#pragma once
+// The persistence tier behind the in-memory policy cache. The resolver's memory
+// cache answers every hit; a store only keeps learned policies beyond the process
+// (SQLite) or shares them across a fleet (Redis). The memory ("internal") cache
+// type has no store at all.
+#include <functional>
+#include <string>
+
+#include "cache/cached_policy.hpp"
+
+namespace mtasts::cache {
+
+class PolicyStore {
+ public:
+  virtual ~PolicyStore() = default;
+  virtual std::string describe() const = 0;  // for logs: "sqlite:/var/lib/mta-stsd/cache.db"
+  // Called once at start-up: hands every stored, parseable policy to sink.
+  virtual void load_all(const std::function<void(CachedPolicy)>& sink) = 0;
+  // Persist or replace; must not block the event loop for long (backends queue).
+  virtual void save(const CachedPolicy& policy) = 0;
+  virtual void remove(const std::string& domain) = 0;
+  // Flush queued writes (shutdown).
+  virtual void flush() = 0;
+};
+
+}  // namespace mtasts::cache

@@ -1,0 +1,103 @@
+#pragma once
+// The daemon's configuration: postfix-mta-sts-resolver's YAML keys and defaults,
+// plus mta-stsd's own (resolver, tls, limits). Every default lives here, once.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace mtasts::config {
+
+struct ZoneConfig {
+  bool strict_testing = false;  // testing-mode policies answered like enforce
+  double timeout = 4;           // seconds: a cold lookup's whole budget (TXT + fetch)
+  bool require_sni = true;      // servername=hostname in answers
+  bool tlsrpt = false;          // Postfix >= 3.10 TLSRPT attributes (Postfix 3.7 rejects them)
+
+  bool operator==(const ZoneConfig&) const = default;
+};
+
+struct CacheConfig {
+  // "internal" and "memory" are the same in-memory store; "sqlite", "redis".
+  // Anything else stops start-up.
+  std::string type = "internal";
+  std::size_t cache_size = 10000;  // entries kept in memory (LRU beyond)
+  std::string filename;            // sqlite: database path; empty = daemon's state dir
+  std::string url;                 // redis: redis://, rediss:// or unix:///PATH (checked)
+  // postfix-mta-sts-resolver's other backend options (their defaults):
+  double timeout = 5;                 // sqlite: seconds to wait for a locked database
+  double socket_timeout = 5;          // redis: seconds per command
+  double socket_connect_timeout = 5;  // redis: seconds to connect
+
+  bool operator==(const CacheConfig&) const = default;
+};
+
+struct ProactiveConfig {
+  bool enabled = true;
+  std::uint32_t interval = 86400;         // seconds between background sweeps
+  std::uint32_t concurrency_limit = 100;  // background resolutions at once
+  double grace_ratio = 2.0;               // refresh when less than max_age/grace_ratio remains
+
+  bool operator==(const ProactiveConfig&) const = default;
+};
+
+struct Config {
+  // Socketmap listener (postfix-mta-sts-resolver keys).
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8461;
+  std::string path;      // UNIX socket; when set, host/port are not used
+  unsigned mode = 0666;  // UNIX socket permissions (YAML: octal int such as 0660)
+  bool reuse_port = true;
+  double shutdown_timeout = 20;    // seconds to drain connections on SIGTERM
+  std::uint32_t cache_grace = 60;  // seconds before a cached policy's TXT id is re-checked
+
+  CacheConfig cache;
+  ZoneConfig default_zone;
+  std::map<std::string, ZoneConfig> zones;  // socketmap name -> zone; others use default_zone
+  ProactiveConfig proactive_policy_fetching;
+
+  // mta-stsd's own keys.
+  std::vector<std::string> nameservers;  // resolver.nameservers: "ADDR" / "ADDR:PORT" / "[V6]:PORT"
+  std::string ca_file;                   // tls.ca_file: PEM bundle; empty = system store
+
+  // limits: (all optional in YAML)
+  std::size_t max_connections = 4096;            // limits.max_connections
+  std::size_t max_request_bytes = 10000;         // limits.max_request_bytes: longest key accepted
+  double idle_timeout = 60;                      // limits.idle_timeout (s)
+  std::size_t max_concurrent_resolutions = 256;  // limits.max_concurrent_resolutions
+  std::uint32_t negative_ttl = 300;  // limits.negative_ttl (s): no-policy results cached
+  // limits.retry_interval (s): RFC 8461 §3.3 failed-fetch backoff
+  std::uint32_t retry_interval = 300;
+
+  std::string log_level = "info";  // log_level: trace|debug|info|warn|error|critical|off
+
+  // Lets a reload tell whether anything changed.
+  bool operator==(const Config&) const = default;
+};
+
+// A fatal configuration problem; what() names the key and, from a file, the line:
+// "config.yml:12: cache.type: unknown cache type 'postgres' (expected internal, memory, sqlite,
+// redis)".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct LoadResult {
+  Config config;
+  std::vector<std::string> warnings;  // unknown keys etc., each naming key and line
+};
+
+// Parses YAML text. source names it in messages (a file name or "<embedded>").
+LoadResult load_config_text(const std::string& yaml, const std::string& source);
+// Reads and parses a file; an unreadable file is a ConfigError naming it.
+LoadResult load_config_file(const std::string& path);
+
+// The embedded default configuration (YAML text), used when no -c is given and
+// printed by `mta-stsd --print-default-config`.
+const std::string& default_config_yaml();
+
+}  // namespace mtasts::config

@@ -1,0 +1,200 @@
+#include "daemon/daemon.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+#include <systemd/sd-daemon.h>
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <spdlog/spdlog.h>
+
+#include "cache/sqlite_store.hpp"
+#include "util/clock.hpp"
+
+namespace mtasts::daemon {
+
+namespace {
+
+std::chrono::milliseconds seconds_to_ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
+}
+
+}  // namespace
+
+std::string default_cache_path() {
+  // systemd's StateDirectory= tells us where state belongs; an installed daemon
+  // has its directory; run from a source tree, the cache stays in ./var/.
+  if (const char* state = ::getenv("STATE_DIRECTORY"); state != nullptr && *state != '\0') {
+    std::string dir = state;
+    if (auto colon = dir.find(':'); colon != std::string::npos) dir.resize(colon);
+    return dir + "/cache.db";
+  }
+  if (::access(MTASTSD_DEFAULT_STATE_DIR, W_OK) == 0) {
+    return std::string(MTASTSD_DEFAULT_STATE_DIR) + "/cache.db";
+  }
+  return "var/mta-stsd/cache.db";
+}
+
+std::unique_ptr<cache::PolicyStore> make_store(const config::CacheConfig& cache) {
+  if (cache.type == "internal" || cache.type == "memory") return nullptr;
+  if (cache.type == "sqlite") {
+    return std::make_unique<cache::SqliteStore>(cache.filename.empty() ? default_cache_path()
+                                                                       : cache.filename);
+  }
+  throw std::runtime_error("cache.type '" + cache.type + "' is not supported by mta-stsd " +
+                           MTASTSD_VERSION + " (use internal, memory or sqlite)");
+}
+
+dns::ResolverOptions resolver_options(const config::Config& config) {
+  dns::ResolverOptions options;
+  options.nameservers = config.nameservers;
+  // Two tries must fit in the shortest zone budget, so a dead server still
+  // leaves time for the answer (but never less than 500 ms a try).
+  double shortest = config.default_zone.timeout;
+  for (const auto& [name, zone] : config.zones) shortest = std::min(shortest, zone.timeout);
+  options.timeout = std::clamp(seconds_to_ms(shortest / 3), std::chrono::milliseconds(500),
+                               std::chrono::milliseconds(2000));
+  options.tries = 2;
+  return options;
+}
+
+http::FetcherOptions fetcher_options(const config::Config& config) {
+  http::FetcherOptions options;
+  options.ca_file = config.ca_file;
+  options.max_concurrent = std::max<std::size_t>(1, config.max_concurrent_resolutions);
+  return options;
+}
+
+std::vector<resolver::Zone> zones(const config::Config& config) {
+  auto make = [](const std::string& name, const config::ZoneConfig& zone) {
+    resolver::Zone z;
+    z.name = name;
+    z.answer.strict_testing = zone.strict_testing;
+    z.answer.require_sni = zone.require_sni;
+    z.answer.tlsrpt = zone.tlsrpt;
+    z.timeout = seconds_to_ms(zone.timeout);
+    return z;
+  };
+  std::vector<resolver::Zone> result{make("", config.default_zone)};
+  for (const auto& [name, zone] : config.zones) result.push_back(make(name, zone));
+  return result;
+}
+
+resolver::ResolverSettings resolver_settings(const config::Config& config) {
+  resolver::ResolverSettings settings;
+  settings.cache_grace = config.cache_grace;
+  settings.negative_ttl = config.negative_ttl;
+  settings.retry_interval = config.retry_interval;
+  settings.cache_size = config.cache.cache_size;
+  settings.max_concurrent = std::max<std::size_t>(1, config.max_concurrent_resolutions);
+  settings.max_queued = settings.max_concurrent * 16;
+  // A discovery may outlive the query that started it (its result is cached), so
+  // the fetch gets the longest zone budget.
+  double longest = config.default_zone.timeout;
+  for (const auto& [name, zone] : config.zones) longest = std::max(longest, zone.timeout);
+  settings.fetch_timeout = seconds_to_ms(longest);
+  return settings;
+}
+
+socketmap::ServerOptions server_options(const config::Config& config) {
+  socketmap::ServerOptions options;
+  options.host = config.host;
+  options.port = config.port;
+  options.unix_path = config.path;
+  options.unix_mode = config.mode;
+  options.reuse_port = config.reuse_port;
+  // The limit is on the key (Postfix's socketmap_max_query_size); the payload
+  // also carries the map name and a space.
+  options.max_request_bytes = config.max_request_bytes + 256;
+  options.idle_timeout = seconds_to_ms(config.idle_timeout);
+  options.max_connections = config.max_connections;
+  return options;
+}
+
+int run(const config::Config& config) {
+  ::signal(SIGPIPE, SIG_IGN);
+  std::unique_ptr<cache::PolicyStore> store;
+  try {
+    store = make_store(config.cache);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 1;
+  }
+
+  boost::asio::io_context io(1);
+  util::SystemClock clock;
+  std::unique_ptr<dns::Resolver> dns;
+  std::unique_ptr<http::Fetcher> https;
+  try {
+    dns = std::make_unique<dns::Resolver>(io, resolver_options(config));
+    https = std::make_unique<http::Fetcher>(io, fetcher_options(config));
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 1;
+  }
+  resolver::PolicyResolver policies(io, *dns, *https, clock, zones(config),
+                                    resolver_settings(config), store.get());
+  if (store) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto loaded = policies.load_store();
+    spdlog::info("loaded {} cached policies from {} in {} ms", loaded, store->describe(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - started)
+                     .count());
+  }
+  socketmap::Server server(io, server_options(config), policies);
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen: {}", e.what());
+    return 1;
+  }
+  std::string where;
+  for (const auto& endpoint : server.local_endpoints()) {
+    where += where.empty() ? endpoint : ", " + endpoint;
+  }
+  spdlog::info("mta-stsd {} listening on {} (cache {}, {} zone(s), nameservers {})",
+               MTASTSD_VERSION, where, config.cache.type, config.zones.size() + 1,
+               config.nameservers.empty() ? std::string("from /etc/resolv.conf")
+                                          : fmt::format("{}", fmt::join(config.nameservers, ",")));
+  sd_notify(0, "READY=1");
+
+  boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+  boost::asio::steady_timer drain(io);
+  const auto deadline = std::chrono::steady_clock::now() + seconds_to_ms(config.shutdown_timeout);
+  std::function<void()> wait_drained;
+  wait_drained = [&] {
+    if (server.connection_count() == 0 || std::chrono::steady_clock::now() >= deadline) {
+      if (server.connection_count() > 0) {
+        spdlog::warn("shutdown_timeout reached: closing {} connection(s)", server.connection_count());
+      }
+      server.close_all();
+      io.stop();
+      return;
+    }
+    drain.expires_after(std::chrono::milliseconds(50));
+    drain.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) wait_drained();
+    });
+  };
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping (draining {} connection(s), at most {}s)", signo,
+                 server.connection_count(), config.shutdown_timeout);
+    sd_notify(0, "STOPPING=1");
+    server.stop_accepting();
+    wait_drained();
+  });
+
+  io.run();
+  if (store) store->flush();
+  const auto& s = policies.stats();
+  spdlog::info("stopped: {} queries, {} cache hits, {} negative hits, {} discoveries", s.queries,
+               s.hits, s.negative_hits, s.discoveries);
+  return 0;
+}
+
+}  // namespace mtasts::daemon

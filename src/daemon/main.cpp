@@ -1,0 +1,57 @@
+// mta-stsd: MTA-STS (RFC 8461) policy daemon for Postfix's smtp_tls_policy_maps.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <spdlog/spdlog.h>
+
+#include "config/config.hpp"
+#include "daemon/daemon.hpp"
+#include "daemon/logging.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"mta-stsd: MTA-STS policy daemon for Postfix (socketmap)"};
+  std::string config_file;
+  std::string log_level;
+  bool check_only = false;
+  bool print_default = false;
+  bool version = false;
+  app.add_option("-c,--config", config_file,
+                 "YAML configuration file (default: the embedded configuration)");
+  app.add_option("-l,--log-level", log_level, "override log_level: trace|debug|info|warn|error");
+  app.add_flag("--check-config", check_only, "check the configuration and exit");
+  app.add_flag("--print-default-config", print_default, "print the embedded configuration and exit");
+  app.add_flag("-V,--version", version, "print the version and exit");
+  CLI11_PARSE(app, argc, argv);
+
+  if (version) {
+    std::cout << "mta-stsd " << MTASTSD_VERSION << "\n";
+    return 0;
+  }
+  if (print_default) {
+    std::cout << mtasts::config::default_config_yaml();
+    return 0;
+  }
+  mtasts::config::LoadResult loaded;
+  try {
+    loaded = config_file.empty()
+                 ? mtasts::config::load_config_text(mtasts::config::default_config_yaml(),
+                                                    "<embedded>")
+                 : mtasts::config::load_config_file(config_file);
+  } catch (const mtasts::config::ConfigError& e) {
+    std::fprintf(stderr, "mta-stsd: configuration error: %s\n", e.what());
+    return 2;
+  }
+  if (!log_level.empty()) loaded.config.log_level = log_level;
+  try {
+    mtasts::daemon::setup_logging(loaded.config.log_level);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mta-stsd: configuration error: log_level: %s\n", e.what());
+    return 2;
+  }
+  for (const auto& warning : loaded.warnings) spdlog::warn("configuration: {}", warning);
+  if (check_only) {
+    std::printf("%s: configuration OK\n", config_file.empty() ? "<embedded>" : config_file.c_str());
+    return 0;
+  }
+  return mtasts::daemon::run(loaded.config);
+}

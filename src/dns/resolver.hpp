@@ -1,0 +1,81 @@
+#pragma once
+// DNS over c-ares, driven by the daemon's single Asio io_context. Nothing blocks.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+namespace mtasts::dns {
+
+enum class Status {
+  ok,         // answer with records
+  no_data,    // NXDOMAIN or NODATA: the name definitely has no such record
+  temp_fail,  // SERVFAIL, REFUSED, timeout, malformed answer, ...: try again later
+};
+
+struct TxtResult {
+  Status status = Status::temp_fail;
+  std::vector<std::string> records;  // one entry per TXT RR, its strings concatenated
+  std::string error;                 // for no_data/temp_fail: what happened ("NXDOMAIN", "timeout")
+};
+
+struct AddressResult {
+  Status status = Status::temp_fail;
+  std::vector<std::string> addresses;  // textual IPv4 then IPv6
+  std::string error;
+};
+
+struct MxResult {
+  Status status = Status::temp_fail;
+  struct Mx {
+    std::uint16_t preference;
+    std::string host;  // lower-case, no trailing dot
+  };
+  std::vector<Mx> hosts;  // sorted by preference
+  std::string error;
+};
+
+// A raw DNS message, for callers that parse it themselves (DNSSEC: AD bit, TLSA).
+struct RawResult {
+  Status status = Status::temp_fail;
+  std::vector<unsigned char> message;  // the full response (empty on temp_fail)
+  bool authenticated = false;           // AD bit in the response header
+  std::string error;
+};
+
+struct ResolverOptions {
+  // "ADDR", "ADDR:PORT", "[V6ADDR]:PORT". Empty: /etc/resolv.conf.
+  std::vector<std::string> nameservers;
+  std::chrono::milliseconds timeout{2000};  // per try
+  int tries = 2;
+};
+
+class Resolver {
+ public:
+  Resolver(boost::asio::io_context& io, ResolverOptions options);  // throws on bad nameserver
+  ~Resolver();
+  Resolver(const Resolver&) = delete;
+  Resolver& operator=(const Resolver&) = delete;
+
+  // Callbacks run on the io_context thread, exactly once each, also when the
+  // Resolver is destroyed with queries pending (then with temp_fail "shutdown").
+  void query_txt(const std::string& name, std::function<void(TxtResult)> done);
+  // A and AAAA in parallel; ok when either has addresses, no_data when both are
+  // no_data, else temp_fail.
+  void query_addresses(const std::string& name, std::function<void(AddressResult)> done);
+  void query_mx(const std::string& name, std::function<void(MxResult)> done);
+  // Sends a query with RD and the AD bit (RFC 6840 §5.7) and EDNS0 DO set.
+  void query_raw(const std::string& name, int type, std::function<void(RawResult)> done);
+
+  std::size_t pending() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mtasts::dns

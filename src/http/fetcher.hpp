@@ -1,0 +1,54 @@
+#pragma once
+// HTTPS GET over libcurl's multi interface, driven by the daemon's Asio io_context.
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+namespace mtasts::http {
+
+struct FetchRequest {
+  std::string host;                    // e.g. "mta-sts.example.com": SNI and certificate name
+  std::string path = "/.well-known/mta-sts.txt";
+  std::vector<std::string> addresses;  // resolved by our own DNS (CURLOPT_RESOLVE); never curl's resolver
+  std::chrono::milliseconds timeout{60000};  // whole transfer
+};
+
+struct FetchResult {
+  bool transferred = false;  // a complete HTTP response was received within the limits
+  long status = 0;           // HTTP status code (when transferred)
+  std::string content_type;  // Content-Type header value, as sent
+  std::string body;
+  std::string error;  // when !transferred: e.g. "connect failed: ...", "TLS: certificate ...",
+                      // "timeout after 10000 ms", "body exceeds 65536 bytes"
+};
+
+struct FetcherOptions {
+  std::string ca_file;              // empty: system trust store
+  std::size_t max_body = 64 * 1024;  // RFC 8461 §3.3: larger bodies are invalid, not truncated
+  std::uint16_t port = 443;
+  std::size_t max_concurrent = 256;  // transfers beyond this wait in a bounded queue
+};
+
+class Fetcher {
+ public:
+  Fetcher(boost::asio::io_context& io, FetcherOptions options);
+  ~Fetcher();
+  Fetcher(const Fetcher&) = delete;
+  Fetcher& operator=(const Fetcher&) = delete;
+
+  // TLS >= 1.2, peer and host verification on, no redirects followed, no proxies,
+  // no HTTP caching. done runs exactly once on the io_context thread.
+  void fetch(FetchRequest request, std::function<void(FetchResult)> done);
+  std::size_t pending() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mtasts::http

@@ -1,0 +1,54 @@
+#pragma once
+// One MTA-STS discovery for one domain (RFC 8461 §3): TXT record, then the policy
+// host's addresses, then the HTTPS fetch, then validation. Asynchronous, on the
+// daemon's io_context; it only talks to the network and reports what it found:
+// the lifecycle decisions (cache, backoff, answers) belong to PolicyResolver.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dns/resolver.hpp"
+#include "http/fetcher.hpp"
+#include "sts/policy.hpp"
+
+namespace mtasts::resolver {
+
+struct DiscoveryStep {
+  std::string name;    // "txt", "address", "fetch", "policy"
+  bool ok = false;
+  std::string detail;  // what was seen, e.g. "id=2024a", "127.0.0.10", "HTTP 404"
+};
+
+struct DiscoveryResult {
+  enum class Outcome {
+    policy,          // a valid policy was fetched (txt_id, body, policy set)
+    unchanged,       // the TXT id equals known_id: no fetch was made (§3.1, §5.1)
+    no_policy,       // no usable TXT record: the domain has no MTA-STS (§3.1)
+    fetch_failed,    // TXT present but the policy could not be fetched or was invalid (§3.3)
+    temp_failure,    // DNS temporary failure on the TXT lookup: nothing is known
+  };
+  Outcome outcome = Outcome::temp_failure;
+  std::string txt_id;
+  std::string body;
+  std::optional<sts::Policy> policy;
+  std::string reason;  // one line for the log: why no policy / what failed
+  std::vector<DiscoveryStep> steps;
+};
+
+std::string_view to_string(DiscoveryResult::Outcome outcome);
+
+struct DiscoveryOptions {
+  std::chrono::milliseconds fetch_timeout{4000};
+};
+
+// known_id: the id of a cached policy; when the TXT record still carries it, the
+// discovery ends with Outcome::unchanged and no fetch.
+void discover(dns::Resolver& dns, http::Fetcher& https, const std::string& domain,
+              const std::string& known_id, const DiscoveryOptions& options,
+              std::function<void(DiscoveryResult)> done);
+
+}  // namespace mtasts::resolver

@@ -1,0 +1,145 @@
+#include "resolver/domain_cache.hpp"
+
+namespace mtasts::resolver {
+
+DomainCache::DomainCache(std::size_t capacity, std::vector<sts::AnswerOptions> answer_classes)
+    : capacity_(capacity == 0 ? 1 : capacity), classes_(std::move(answer_classes)) {
+  if (classes_.empty()) classes_.emplace_back();
+  entries_.reserve(capacity_ < 1'000'000 ? capacity_ : 1'000'000);
+}
+
+DomainCache::Entry* DomainCache::find(std::string_view domain) {
+  auto it = entries_.find(domain);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+DomainCache::Entry& DomainCache::find_or_create(std::string_view domain) {
+  if (auto* entry = find(domain)) return *entry;
+  // New entries start negative; store_policy moves them to the positive list.
+  auto [it, inserted] = entries_.try_emplace(std::string(domain));
+  negative_lru_.push_front(it->first);
+  it->second.lru = negative_lru_.begin();
+  evict_if_needed();
+  return *find(domain);
+}
+
+void DomainCache::make_positive(Entry& entry) {
+  // splice keeps the node (and the iterator) valid: no allocation on the way.
+  positive_lru_.splice(positive_lru_.begin(), negative_lru_, entry.lru);
+}
+
+void DomainCache::evict_if_needed() {
+  while (entries_.size() > capacity_) {
+    // Forget "no policy" knowledge before any learned policy: losing a negative
+    // entry costs one lookup, losing a policy reopens a downgrade window (§10.2).
+    auto& list = negative_lru_.size() > 1 || positive_lru_.empty() ? negative_lru_ : positive_lru_;
+    if (list.empty()) return;
+    std::string victim = list.back();
+    list.pop_back();
+    entries_.erase(victim);
+  }
+}
+
+DomainCache::Lookup DomainCache::lookup(std::string_view domain, std::size_t answer_class,
+                                        std::int64_t now, std::uint32_t cache_grace) {
+  Lookup result;
+  auto* entry = find(domain);
+  if (entry == nullptr) return result;
+  if (entry->policy) {
+    const auto& policy = *entry->policy;
+    if (now < policy.expires_at) {
+      // §5.1: an unexpired cached policy answers at once; a check of the TXT id
+      // after cache_grace runs in the background (stale-while-revalidate).
+      positive_lru_.splice(positive_lru_.begin(), positive_lru_, entry->lru);
+      result.kind = Lookup::Kind::hit;
+      result.answer = entry->answers[answer_class < entry->answers.size() ? answer_class : 0];
+      result.revalidate =
+          now >= policy.checked_at + static_cast<std::int64_t>(cache_grace) &&
+          now >= entry->retry_after;
+      // Past half its lifetime, refetch even when the id is unchanged, so a
+      // policy does not expire while its domain is still sending us mail.
+      const bool aging = now >= policy.fetched_at + static_cast<std::int64_t>(policy.policy.max_age) / 2;
+      result.known_id = aging ? std::string_view{} : std::string_view{policy.txt_id};
+      return result;
+    }
+    // §5.1: an expired policy is not used. It is kept (as a negative-less miss)
+    // until a discovery replaces or drops it.
+    return result;
+  }
+  if (now < entry->negative_until) {
+    negative_lru_.splice(negative_lru_.begin(), negative_lru_, entry->lru);
+    result.kind = Lookup::Kind::negative;
+    result.answer = sts::kNotFound;
+  }
+  return result;
+}
+
+void DomainCache::store_policy(cache::CachedPolicy policy) {
+  auto& entry = find_or_create(policy.domain);
+  if (!entry.policy) make_positive(entry);
+  entry.answers.clear();
+  for (const auto& options : classes_) {
+    entry.answers.push_back(sts::render_policy_answer(policy.policy, policy.domain, options));
+  }
+  entry.policy = std::move(policy);
+  entry.negative_until = 0;
+  entry.retry_after = 0;
+  entry.failures = 0;
+}
+
+void DomainCache::confirm(std::string_view domain, std::int64_t now) {
+  if (auto* entry = find(domain); entry && entry->policy) {
+    entry->policy->checked_at = now;
+    entry->retry_after = 0;
+    entry->failures = 0;
+  }
+}
+
+std::uint32_t DomainCache::record_failure(std::string_view domain, std::int64_t retry_after) {
+  auto* entry = find(domain);
+  if (entry == nullptr || !entry->policy) return 0;
+  entry->retry_after = retry_after;
+  return ++entry->failures;
+}
+
+void DomainCache::store_negative(std::string_view domain, std::int64_t now, std::int64_t until) {
+  if (auto* entry = find(domain); entry && entry->policy && now < entry->policy->expires_at) {
+    entry->retry_after = until;
+    return;
+  }
+  auto& entry = find_or_create(domain);
+  if (entry.policy) {
+    // An expired policy must not be used (§5.1): the domain becomes negative.
+    negative_lru_.splice(negative_lru_.begin(), positive_lru_, entry.lru);
+    entry.policy.reset();
+    entry.answers.clear();
+  }
+  entry.negative_until = until;
+}
+
+bool DomainCache::erase(std::string_view domain) {
+  auto it = entries_.find(domain);
+  if (it == entries_.end()) return false;
+  (it->second.policy ? positive_lru_ : negative_lru_).erase(it->second.lru);
+  entries_.erase(it);
+  return true;
+}
+
+const cache::CachedPolicy* DomainCache::policy(std::string_view domain, std::int64_t now) const {
+  auto it = entries_.find(domain);
+  if (it == entries_.end() || !it->second.policy || now >= it->second.policy->expires_at) {
+    return nullptr;
+  }
+  return &*it->second.policy;
+}
+
+const std::string& DomainCache::answer_for(const cache::CachedPolicy& policy,
+                                           std::size_t answer_class) const {
+  auto it = entries_.find(policy.domain);
+  static const std::string not_found{sts::kNotFound};
+  if (it == entries_.end() || it->second.answers.empty()) return not_found;
+  const auto& answers = it->second.answers;
+  return answers[answer_class < answers.size() ? answer_class : 0];
+}
+
+}  // namespace mtasts::resolver

@@ -1,0 +1,332 @@
+#include "resolver/policy_resolver.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "sts/query_key.hpp"
+
+namespace mtasts::resolver {
+
+namespace {
+
+std::vector<sts::AnswerOptions> answer_classes(const std::vector<Zone>& zones,
+                                               std::vector<std::size_t>& zone_class) {
+  // Zones that answer alike share one pre-rendered answer per policy.
+  std::vector<sts::AnswerOptions> classes;
+  for (const auto& zone : zones) {
+    std::size_t index = 0;
+    for (; index < classes.size(); ++index) {
+      const auto& c = classes[index];
+      if (c.strict_testing == zone.answer.strict_testing && c.require_sni == zone.answer.require_sni &&
+          c.tlsrpt == zone.answer.tlsrpt) {
+        break;
+      }
+    }
+    if (index == classes.size()) classes.push_back(zone.answer);
+    zone_class.push_back(index);
+  }
+  return classes;
+}
+
+std::string describe_expiry(std::int64_t expires_at, std::int64_t now) {
+  const auto left = expires_at - now;
+  if (left >= 86400) return std::to_string(left / 86400) + "d";
+  if (left >= 3600) return std::to_string(left / 3600) + "h";
+  return std::to_string(left) + "s";
+}
+
+}  // namespace
+
+struct PolicyResolver::Waiter {
+  explicit Waiter(boost::asio::io_context& io, std::size_t z, socketmap::ReplyCallback d)
+      : zone(z), done(std::move(d)), timer(io) {}
+  std::size_t zone;
+  socketmap::ReplyCallback done;
+  boost::asio::steady_timer timer;
+  bool answered = false;
+};
+
+struct PolicyResolver::Flight {
+  std::string known_id;
+  bool background = false;
+  std::vector<std::shared_ptr<Waiter>> waiters;
+};
+
+PolicyResolver::PolicyResolver(boost::asio::io_context& io, dns::Resolver& dns,
+                               http::Fetcher& https, const util::Clock& clock,
+                               std::vector<Zone> zones, ResolverSettings settings,
+                               cache::PolicyStore* store)
+    : io_(io),
+      dns_(dns),
+      https_(https),
+      clock_(clock),
+      zones_(zones.empty() ? std::vector<Zone>{Zone{}} : std::move(zones)),
+      settings_(settings),
+      store_(store),
+      cache_(settings.cache_size, answer_classes(zones_, zone_class_)),
+      alive_(std::make_shared<bool>(true)) {
+  for (std::size_t i = 1; i < zones_.size(); ++i) zone_by_name_.emplace(zones_[i].name, i);
+}
+
+PolicyResolver::~PolicyResolver() {
+  *alive_ = false;
+  for (auto& [domain, flight] : flights_) {
+    for (auto& waiter : flight->waiters) waiter->timer.cancel();
+  }
+}
+
+std::size_t PolicyResolver::load_store() {
+  if (store_ == nullptr) return 0;
+  const auto now = clock_.now();
+  std::size_t loaded = 0;
+  store_->load_all([&](cache::CachedPolicy policy) {
+    if (policy.expired(now)) return;
+    cache_.store_policy(std::move(policy));
+    ++loaded;
+  });
+  return loaded;
+}
+
+std::size_t PolicyResolver::zone_index(std::string_view name) const {
+  auto it = zone_by_name_.find(name);
+  return it == zone_by_name_.end() ? 0 : it->second;
+}
+
+void PolicyResolver::handle(std::string_view name, std::string_view key,
+                            socketmap::ReplyCallback done) {
+  ++stats_.queries;
+  const std::size_t zone = zone_index(name);
+  auto query = sts::parse_query_key(key);
+  switch (query.kind) {
+    case sts::QueryKey::Kind::domain:
+      break;
+    case sts::QueryKey::Kind::parent_domain:
+      // Postfix's parent-domain walk (".example.com"): never a parent's policy (§3.4).
+      spdlog::debug("{}: NOTFOUND (parent-domain key)", key);
+      ++stats_.rejected_keys;
+      return done(sts::kNotFound);
+    case sts::QueryKey::Kind::address_literal:
+      spdlog::info("{}: NOTFOUND (address literal: {})", key, query.reason);
+      ++stats_.rejected_keys;
+      return done(sts::kNotFound);
+    case sts::QueryKey::Kind::invalid:
+      spdlog::warn("'{}': NOTFOUND (invalid key: {})", key.substr(0, 300), query.reason);
+      ++stats_.rejected_keys;
+      return done(sts::kNotFound);
+  }
+
+  const auto now = clock_.now();
+  auto found = cache_.lookup(query.domain, zone_class_[zone], now, settings_.cache_grace);
+  switch (found.kind) {
+    case DomainCache::Lookup::Kind::hit: {
+      ++stats_.hits;
+      const bool revalidate = found.revalidate;
+      std::string known_id{found.known_id};
+      if (spdlog::should_log(spdlog::level::debug)) {
+        spdlog::debug("{}: {} (cached)", query.domain, found.answer);
+      }
+      done(found.answer);
+      if (revalidate && flights_.find(query.domain) == flights_.end() &&
+          running_ < settings_.max_concurrent) {
+        ++stats_.revalidations;
+        start_flight(query.domain, std::move(known_id), true);
+      }
+      return;
+    }
+    case DomainCache::Lookup::Kind::negative:
+      ++stats_.negative_hits;
+      if (spdlog::should_log(spdlog::level::debug)) {
+        spdlog::debug("{}: NOTFOUND (cached: no usable policy)", query.domain);
+      }
+      return done(sts::kNotFound);
+    case DomainCache::Lookup::Kind::miss:
+      ++stats_.misses;
+      return wait_for(query.domain, zone, std::move(done));
+  }
+}
+
+void PolicyResolver::wait_for(const std::string& domain, std::size_t zone,
+                              socketmap::ReplyCallback done) {
+  auto it = flights_.find(domain);
+  bool fresh = false;
+  if (it == flights_.end()) {
+    if (running_ >= settings_.max_concurrent && queued_.size() >= settings_.max_queued) {
+      // Bounded work: a flood of cold domains must not queue without limit.
+      ++stats_.overloaded;
+      spdlog::warn("{}: NOTFOUND (overloaded: {} discoveries running, {} queued)", domain,
+                   running_, queued_.size());
+      return done(sts::kNotFound);
+    }
+    it = flights_.emplace(domain, std::make_unique<Flight>()).first;
+    fresh = true;
+  }
+  auto waiter = std::make_shared<Waiter>(io_, zone, std::move(done));
+  it->second->background = false;
+  it->second->waiters.push_back(waiter);
+  // A query waits at most its zone's timeout; the discovery itself carries on and
+  // its result serves the next query (decisions.md: then the answer is NOTFOUND).
+  waiter->timer.expires_after(zones_[zone].timeout);
+  waiter->timer.async_wait([this, alive = alive_, weak = std::weak_ptr<Waiter>(waiter),
+                            domain](const boost::system::error_code& ec) {
+    if (ec || !*alive) return;
+    auto w = weak.lock();
+    if (!w || w->answered) return;
+    w->answered = true;
+    ++stats_.timeouts;
+    spdlog::info("{}: NOTFOUND (no result within {} ms; discovery continues)", domain,
+                 zones_[w->zone].timeout.count());
+    auto callback = std::move(w->done);
+    callback(sts::kNotFound);
+  });
+  if (fresh) schedule(domain);
+}
+
+void PolicyResolver::start_flight(const std::string& domain, std::string known_id,
+                                  bool background) {
+  auto [it, inserted] = flights_.emplace(domain, std::make_unique<Flight>());
+  if (!inserted) return;
+  it->second->known_id = std::move(known_id);
+  it->second->background = background;
+  schedule(domain);
+}
+
+void PolicyResolver::schedule(const std::string& domain) {
+  if (running_ < settings_.max_concurrent) {
+    launch(domain);
+  } else {
+    queued_.push_back(domain);
+  }
+}
+
+void PolicyResolver::launch(const std::string& domain) {
+  auto it = flights_.find(domain);
+  if (it == flights_.end()) return;
+  ++running_;
+  ++stats_.discoveries;
+  std::string known_id = std::move(it->second->known_id);
+  DiscoveryOptions options;
+  options.fetch_timeout = settings_.fetch_timeout;
+  // Posted, so a discovery that fails synchronously still completes after the
+  // caller has finished registering its waiter.
+  boost::asio::post(io_, [this, alive = alive_, domain, known_id = std::move(known_id), options] {
+    if (!*alive) return;
+    discover(dns_, https_, domain, known_id, options,
+             [this, alive, domain](DiscoveryResult result) {
+               if (!*alive) return;
+               finish_flight(domain, std::move(result));
+             });
+  });
+}
+
+void PolicyResolver::finish_flight(const std::string& domain, DiscoveryResult result) {
+  if (running_ > 0) --running_;
+  const auto now = clock_.now();
+  apply(domain, result, now);
+  auto it = flights_.find(domain);
+  if (it != flights_.end()) {
+    auto flight = std::move(it->second);
+    flights_.erase(it);
+    if (result.outcome == DiscoveryResult::Outcome::policy && result.policy) {
+      // Answer from the fetched policy itself, so even max_age 0 serves this query.
+      for (auto& waiter : flight->waiters) {
+        if (waiter->answered) continue;
+        waiter->answered = true;
+        waiter->timer.cancel();
+        auto answer = sts::render_policy_answer(*result.policy, domain, zones_[waiter->zone].answer);
+        spdlog::info("{}: {} (fresh: {})", domain, answer, result.reason);
+        auto callback = std::move(waiter->done);
+        callback(answer);
+      }
+    } else {
+      answer_waiters(*flight, domain, result);
+    }
+  }
+  launch_queued();
+}
+
+void PolicyResolver::answer_waiters(Flight& flight, const std::string& domain,
+                                    const DiscoveryResult& result) {
+  const auto now = clock_.now();
+  for (auto& waiter : flight.waiters) {
+    if (waiter->answered) continue;
+    waiter->answered = true;
+    waiter->timer.cancel();
+    auto found = cache_.lookup(domain, zone_class_[waiter->zone], now, settings_.cache_grace);
+    std::string answer{found.kind == DomainCache::Lookup::Kind::hit ? found.answer
+                                                                     : sts::kNotFound};
+    spdlog::info("{}: {} ({}: {})", domain, answer,
+                 found.kind == DomainCache::Lookup::Kind::hit ? "cached policy kept" : "fresh",
+                 result.reason);
+    auto callback = std::move(waiter->done);
+    callback(answer);
+  }
+}
+
+void PolicyResolver::apply(const std::string& domain, const DiscoveryResult& result,
+                           std::int64_t now) {
+  using Outcome = DiscoveryResult::Outcome;
+  const cache::CachedPolicy* cached = cache_.policy(domain, now);
+  switch (result.outcome) {
+    case Outcome::policy: {
+      cache::CachedPolicy policy;
+      policy.domain = domain;
+      policy.txt_id = result.txt_id;
+      policy.body = result.body;
+      policy.policy = *result.policy;
+      policy.fetched_at = now;
+      policy.expires_at = now + static_cast<std::int64_t>(result.policy->max_age);
+      policy.checked_at = now;
+      std::string mx;
+      for (const auto& p : policy.policy.mx) mx += mx.empty() ? p : "," + p;
+      spdlog::info("{}: learned policy id={} mode={} max_age={} mx={}", domain, policy.txt_id,
+                   sts::to_string(policy.policy.mode), policy.policy.max_age, mx);
+      if (store_ != nullptr) store_->save(policy);
+      // §8.3: whatever was cached (even enforce) is replaced, `none` included.
+      cache_.store_policy(std::move(policy));
+      return;
+    }
+    case Outcome::unchanged:
+      spdlog::debug("{}: policy id unchanged", domain);
+      cache_.confirm(domain, now);
+      return;
+    case Outcome::no_policy:
+    case Outcome::fetch_failed:
+    case Outcome::temp_failure: {
+      const std::uint32_t wait = result.outcome == Outcome::temp_failure
+                                     ? settings_.temp_failure_ttl
+                                     : result.outcome == Outcome::no_policy ? settings_.negative_ttl
+                                                                            : settings_.retry_interval;
+      if (cached != nullptr) {
+        // §3.3 / §10.2: an unexpired cached policy keeps applying when discovery
+        // fails or the TXT record disappears; try again only after the back-off.
+        const auto mode = sts::to_string(cached->policy.mode);
+        const auto expires = describe_expiry(cached->expires_at, now);
+        const auto failures = cache_.record_failure(domain, now + settings_.retry_interval);
+        if (cached->policy.mode == sts::Mode::none) {
+          spdlog::info("{}: refresh failed ({}); keeping cached mode {} policy", domain,
+                       result.reason, mode);
+        } else {
+          spdlog::warn("{}: refresh failed ({}); keeping cached mode {} policy, expires in {}, "
+                       "{} consecutive failure(s)",
+                       domain, result.reason, mode, expires, failures);
+        }
+        return;
+      }
+      spdlog::info("{}: no usable MTA-STS policy ({}: {}); remembered for {}s", domain,
+                   to_string(result.outcome), result.reason, wait);
+      cache_.store_negative(domain, now, now + wait);
+      return;
+    }
+  }
+}
+
+void PolicyResolver::launch_queued() {
+  while (running_ < settings_.max_concurrent && !queued_.empty()) {
+    std::string domain = std::move(queued_.front());
+    queued_.pop_front();
+    launch(domain);
+  }
+}
+
+}  // namespace mtasts::resolver

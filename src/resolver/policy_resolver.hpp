@@ -1,0 +1,102 @@
+#pragma once
+// The policy lifecycle behind every socketmap answer: zones, the memory cache,
+// single-flight discovery per domain, a bound on concurrent discoveries, per-query
+// deadlines, background revalidation, negative caching and §3.3 back-off.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "cache/store.hpp"
+#include "dns/resolver.hpp"
+#include "http/fetcher.hpp"
+#include "resolver/discovery.hpp"
+#include "resolver/domain_cache.hpp"
+#include "socketmap/server.hpp"
+#include "sts/answer.hpp"
+#include "util/clock.hpp"
+
+namespace mtasts::resolver {
+
+struct Zone {
+  std::string name;  // socketmap name; "" for the default zone
+  sts::AnswerOptions answer;
+  std::chrono::milliseconds timeout{4000};  // longest a query waits for a cold discovery
+};
+
+struct ResolverSettings {
+  std::uint32_t cache_grace = 60;      // s before a cached policy's TXT id is re-checked
+  std::uint32_t negative_ttl = 300;    // s a "no policy" result is remembered
+  std::uint32_t retry_interval = 300;  // s between attempts for a failing domain (§3.3)
+  std::uint32_t temp_failure_ttl = 30;  // s a DNS temporary failure is remembered
+  std::size_t cache_size = 10000;
+  std::size_t max_concurrent = 256;    // discoveries at once
+  std::size_t max_queued = 4096;       // cold discoveries waiting for a slot
+  std::chrono::milliseconds fetch_timeout{4000};
+};
+
+struct ResolverStats {
+  std::uint64_t queries = 0, hits = 0, negative_hits = 0, misses = 0, discoveries = 0,
+                revalidations = 0, timeouts = 0, overloaded = 0, rejected_keys = 0;
+};
+
+class PolicyResolver final : public socketmap::RequestHandler {
+ public:
+  // zones[0] is the default zone, used for unknown socketmap names.
+  PolicyResolver(boost::asio::io_context& io, dns::Resolver& dns, http::Fetcher& https,
+                 const util::Clock& clock, std::vector<Zone> zones, ResolverSettings settings,
+                 cache::PolicyStore* store = nullptr);
+  ~PolicyResolver() override;
+
+  // Loads the store's policies into memory (start-up). Returns how many.
+  std::size_t load_store();
+
+  void handle(std::string_view name, std::string_view key, socketmap::ReplyCallback done) override;
+
+  const ResolverStats& stats() const { return stats_; }
+  const DomainCache& cache() const { return cache_; }
+  std::size_t in_flight() const { return flights_.size(); }
+
+ private:
+  struct Waiter;
+  struct Flight;
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  std::size_t zone_index(std::string_view name) const;
+  void wait_for(const std::string& domain, std::size_t zone, socketmap::ReplyCallback done);
+  void start_flight(const std::string& domain, std::string known_id, bool background);
+  void schedule(const std::string& domain);
+  void launch(const std::string& domain);
+  void finish_flight(const std::string& domain, DiscoveryResult result);
+  void apply(const std::string& domain, const DiscoveryResult& result, std::int64_t now);
+  void answer_waiters(Flight& flight, const std::string& domain, const DiscoveryResult& result);
+  void launch_queued();
+
+  boost::asio::io_context& io_;
+  dns::Resolver& dns_;
+  http::Fetcher& https_;
+  const util::Clock& clock_;
+  std::vector<Zone> zones_;
+  std::vector<std::size_t> zone_class_;  // zone index -> answer class in the cache
+  std::unordered_map<std::string, std::size_t, Hash, std::equal_to<>> zone_by_name_;
+  ResolverSettings settings_;
+  cache::PolicyStore* store_;
+  DomainCache cache_;
+  std::unordered_map<std::string, std::unique_ptr<Flight>, Hash, std::equal_to<>> flights_;
+  std::deque<std::string> queued_;  // domains whose flight waits for a discovery slot
+  std::size_t running_ = 0;
+  ResolverStats stats_;
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace mtasts::resolver

@@ -1,0 +1,64 @@
+#pragma once
+// The socketmap server: accepts Postfix connections (TCP v4/v6 or UNIX socket),
+// frames requests, hands them to a RequestHandler, writes replies in order.
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+namespace mtasts::socketmap {
+
+// Called once per request with the reply payload (without netstring framing).
+using ReplyCallback = std::function<void(std::string_view payload)>;
+
+class RequestHandler {
+ public:
+  virtual ~RequestHandler() = default;
+  // Must call done exactly once, either synchronously (cache hit) or later from
+  // the io_context thread. name is the socketmap name (zone), key the lookup key.
+  virtual void handle(std::string_view name, std::string_view key, ReplyCallback done) = 0;
+};
+
+struct ServerOptions {
+  // TCP: host may be a name of a local address ("127.0.0.1", "::1", "localhost",
+  // "0.0.0.0", "::"); every address it resolves to is bound. Ignored when unix_path is set.
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8461;
+  std::string unix_path;  // non-empty: listen on this UNIX socket instead of TCP
+  unsigned unix_mode = 0666;
+  bool reuse_port = true;
+  std::size_t max_request_bytes = 10000 + 256;  // netstring payload limit (name + space + key)
+  std::chrono::milliseconds idle_timeout{60000};  // close connections idle this long
+  std::chrono::milliseconds write_timeout{30000};  // close clients that do not read replies
+  std::size_t max_connections = 4096;  // beyond this, new connections are closed at once
+  std::size_t max_pending_per_connection = 64;  // requests in flight per connection before reading pauses
+};
+
+class Server {
+ public:
+  Server(boost::asio::io_context& io, ServerOptions options, RequestHandler& handler);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens; throws std::runtime_error naming the address on failure.
+  void start();
+  // Stops accepting; existing connections finish their pending replies then close.
+  void stop_accepting();
+  // Closes every connection now.
+  void close_all();
+  std::size_t connection_count() const;
+  // Local endpoints actually bound, e.g. "127.0.0.1:8461" (useful with port 0).
+  std::vector<std::string> local_endpoints() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mtasts::socketmap

@@ -1,0 +1,192 @@
+// SqliteStore against real database files: round trips, and every way a file can
+// be unusable (corrupt, truncated, foreign) without losing the daemon.
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "cache/sqlite_store.hpp"
+
+using mtasts::cache::CachedPolicy;
+using mtasts::cache::SqliteStore;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char pattern[] = "/tmp/mtasts-sqlite-XXXXXX";
+    path = ::mkdtemp(pattern);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+CachedPolicy policy(const std::string& domain, std::int64_t fetched_at = 1'700'000'000) {
+  CachedPolicy p;
+  p.domain = domain;
+  p.txt_id = "id" + std::to_string(domain.size());
+  p.body = "version: STSv1\nmode: enforce\nmx: mx." + domain + "\nmax_age: 86400\n";
+  p.fetched_at = fetched_at;
+  p.checked_at = fetched_at + 5;
+  p.expires_at = fetched_at + 86400;
+  return p;
+}
+
+std::map<std::string, CachedPolicy> load(SqliteStore& store) {
+  std::map<std::string, CachedPolicy> out;
+  store.load_all([&](CachedPolicy p) { out.emplace(p.domain, std::move(p)); });
+  return out;
+}
+
+std::vector<fs::path> moved_aside(const fs::path& dir) {
+  std::vector<fs::path> out;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().filename().string().find(".unreadable-") != std::string::npos &&
+        entry.path().extension() != ".db-wal") {
+      out.push_back(entry.path());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("policies saved are loaded back by a new store, parsed and complete") {
+  TempDir dir;
+  const auto file = (dir.path / "sub" / "cache.db").string();  // parent is created
+  {
+    SqliteStore store(file);
+    REQUIRE(store.usable());
+    store.save(policy("a.example"));
+    store.save(policy("b.example"));
+    store.save(policy("c.example"));
+    store.remove("b.example");
+    auto replaced = policy("a.example", 1'700'000'100);
+    replaced.txt_id = "newid";
+    store.save(replaced);
+    store.flush();
+  }
+  SqliteStore again(file);
+  auto loaded = load(again);
+  REQUIRE(loaded.size() == 2);
+  CHECK(loaded.count("b.example") == 0);
+  const auto& a = loaded.at("a.example");
+  CHECK(a.txt_id == "newid");
+  CHECK(a.fetched_at == 1'700'000'100);
+  CHECK(a.checked_at == 1'700'000'105);
+  CHECK(a.expires_at == 1'700'000'100 + 86400);
+  REQUIRE(a.policy.mx.size() == 1);
+  CHECK(a.policy.mx[0] == "mx.a.example");
+  CHECK(a.policy.mode == mtasts::sts::Mode::enforce);
+  CHECK(loaded.at("c.example").body == policy("c.example").body);
+}
+
+TEST_CASE("writes reach the file without flush within the commit interval") {
+  TempDir dir;
+  const auto file = (dir.path / "cache.db").string();
+  SqliteStore store(file);
+  store.save(policy("late.example"));
+  // A second reader sees the committed row (WAL) without the writer closing.
+  bool seen = false;
+  for (int i = 0; i < 50 && !seen; ++i) {
+    ::usleep(50'000);
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM policies", -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      seen = sqlite3_column_int(stmt, 0) == 1;
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+  }
+  CHECK(seen);
+}
+
+TEST_CASE("a file that is not a database is moved aside, kept, and replaced") {
+  TempDir dir;
+  const auto file = dir.path / "cache.db";
+  { std::ofstream(file) << "this is not a database, just text that someone left here\n"; }
+  SqliteStore store(file.string());
+  CHECK(store.usable());
+  REQUIRE(store.moved_aside().has_value());
+  auto aside = moved_aside(dir.path);
+  REQUIRE(aside.size() == 1);
+  std::ifstream kept(aside[0]);
+  std::string first;
+  std::getline(kept, first);
+  CHECK(first.rfind("this is not a database", 0) == 0);
+  store.save(policy("fresh.example"));
+  store.flush();
+  CHECK(load(store).size() == 1);
+}
+
+TEST_CASE("a truncated database is moved aside") {
+  TempDir dir;
+  const auto file = dir.path / "cache.db";
+  {
+    SqliteStore store(file.string());
+    for (int i = 0; i < 200; ++i) store.save(policy("d" + std::to_string(i) + ".example"));
+    store.flush();
+  }
+  fs::remove(dir.path / "cache.db-wal");
+  fs::remove(dir.path / "cache.db-shm");
+  const auto size = fs::file_size(file);
+  REQUIRE(size > 8192);
+  fs::resize_file(file, size / 3);
+  SqliteStore store(file.string());
+  CHECK(store.usable());
+  CHECK(store.moved_aside().has_value());
+  CHECK(load(store).empty());
+}
+
+TEST_CASE("a database of another program is moved aside, not written into") {
+  TempDir dir;
+  const auto file = dir.path / "cache.db";
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "CREATE TABLE sts_policy_cache (domain TEXT, ts INTEGER);"
+                             "INSERT INTO sts_policy_cache VALUES ('x', 1);",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  SqliteStore store(file.string());
+  CHECK(store.usable());
+  CHECK(store.moved_aside().has_value());
+  CHECK(moved_aside(dir.path).size() == 1);
+}
+
+TEST_CASE("hand-damaged rows are skipped, the rest load") {
+  TempDir dir;
+  const auto file = dir.path / "cache.db";
+  {
+    SqliteStore store(file.string());
+    store.save(policy("good.example"));
+    store.save(policy("bad.example"));
+    store.flush();
+  }
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "UPDATE policies SET body = 'mode: whatever' WHERE domain = 'bad.example'",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  SqliteStore store(file.string());
+  auto loaded = load(store);
+  CHECK(loaded.size() == 1);
+  CHECK(loaded.count("good.example") == 1);
+}
+
+TEST_CASE("a path that cannot be created leaves the store detached, not crashing") {
+  SqliteStore store("/proc/mtasts-cannot-exist/cache.db");
+  CHECK_FALSE(store.usable());
+  store.save(policy("x.example"));  // ignored, no crash
+  store.flush();
+  CHECK(load(store).empty());
+}
