@@ -145,6 +145,11 @@ int run(const config::Config& config) {
                      std::chrono::steady_clock::now() - started)
                      .count());
   }
+  {
+    const auto& p = config.proactive_policy_fetching;
+    policies.start_proactive(resolver::ProactiveSettings{p.enabled, p.interval, p.grace_ratio,
+                                                         p.concurrency_limit});
+  }
   socketmap::Server server(io, server_options(config), policies);
   try {
     server.start();

@@ -125,6 +125,21 @@ bool DomainCache::erase(std::string_view domain) {
   return true;
 }
 
+std::vector<DomainCache::RefreshCandidate> DomainCache::refresh_candidates(
+    std::int64_t now, std::int64_t min_age, std::int64_t horizon) const {
+  std::vector<RefreshCandidate> out;
+  for (const auto& [domain, entry] : entries_) {
+    if (!entry.policy || now < entry.retry_after) continue;
+    const auto& p = *entry.policy;
+    if (now >= p.expires_at) continue;  // expired: the next query rediscovers it
+    const bool expiring = p.expires_at <= now + horizon;
+    const bool aging = now >= p.fetched_at + static_cast<std::int64_t>(p.policy.max_age) / 2;
+    if (!expiring && now < p.checked_at + min_age) continue;
+    out.push_back({domain, expiring || aging ? std::string{} : p.txt_id});
+  }
+  return out;
+}
+
 const cache::CachedPolicy* DomainCache::policy(std::string_view domain, std::int64_t now) const {
   auto it = entries_.find(domain);
   if (it == entries_.end() || !it->second.policy || now >= it->second.policy->expires_at) {

@@ -59,6 +59,17 @@ class DomainCache {
   void store_negative(std::string_view domain, std::int64_t now, std::int64_t until);
   bool erase(std::string_view domain);
 
+  struct RefreshCandidate {
+    std::string domain;
+    std::string known_id;  // empty: refetch regardless of the TXT id
+  };
+  // Proactive refresh (RFC 8461 §3.3, §10.2): cached policies last checked at
+  // least min_age seconds ago, or expiring within horizon seconds, and not in
+  // back-off. Those that expire within the horizon or are past half their
+  // lifetime are refetched; the others only have their TXT id checked.
+  std::vector<RefreshCandidate> refresh_candidates(std::int64_t now, std::int64_t min_age,
+                                                   std::int64_t horizon) const;
+
   // The cached unexpired policy, if any.
   const cache::CachedPolicy* policy(std::string_view domain, std::int64_t now) const;
   std::size_t size() const { return entries_.size(); }

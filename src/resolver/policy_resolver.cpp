@@ -1,5 +1,8 @@
 #include "resolver/policy_resolver.hpp"
 
+#include <algorithm>
+#include <random>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
@@ -50,6 +53,7 @@ struct PolicyResolver::Waiter {
 struct PolicyResolver::Flight {
   std::string known_id;
   bool background = false;
+  bool proactive = false;  // counts against proactive_.concurrency_limit
   std::vector<std::shared_ptr<Waiter>> waiters;
 };
 
@@ -71,6 +75,7 @@ PolicyResolver::PolicyResolver(boost::asio::io_context& io, dns::Resolver& dns,
 
 PolicyResolver::~PolicyResolver() {
   *alive_ = false;
+  if (sweep_timer_) sweep_timer_->cancel();
   for (auto& [domain, flight] : flights_) {
     for (auto& waiter : flight->waiters) waiter->timer.cancel();
   }
@@ -227,6 +232,7 @@ void PolicyResolver::finish_flight(const std::string& domain, DiscoveryResult re
   if (it != flights_.end()) {
     auto flight = std::move(it->second);
     flights_.erase(it);
+    if (flight->proactive && proactive_running_ > 0) --proactive_running_;
     if (result.outcome == DiscoveryResult::Outcome::policy && result.policy) {
       // Answer from the fetched policy itself, so even max_age 0 serves this query.
       for (auto& waiter : flight->waiters) {
@@ -243,6 +249,7 @@ void PolicyResolver::finish_flight(const std::string& domain, DiscoveryResult re
     }
   }
   launch_queued();
+  pump_proactive();
 }
 
 void PolicyResolver::answer_waiters(Flight& flight, const std::string& domain,
@@ -326,6 +333,68 @@ void PolicyResolver::launch_queued() {
     std::string domain = std::move(queued_.front());
     queued_.pop_front();
     launch(domain);
+  }
+}
+
+void PolicyResolver::start_proactive(ProactiveSettings settings) {
+  proactive_ = settings;
+  if (!proactive_.enabled) return;
+  if (proactive_.interval == 0) proactive_.interval = 1;
+  if (proactive_.grace_ratio < 1.0) proactive_.grace_ratio = 1.0;
+  if (proactive_.concurrency_limit == 0) proactive_.concurrency_limit = 1;
+  sweep_timer_ = std::make_unique<boost::asio::steady_timer>(io_);
+  // The first sweep comes soon after start-up (policies loaded from a store may
+  // be due), spread so a fleet restarted together does not sweep in step.
+  std::uniform_int_distribution<int> jitter(0, 30);
+  std::random_device seed;
+  arm_sweep(std::chrono::seconds(std::min<std::uint32_t>(proactive_.interval, 10) + jitter(seed)));
+}
+
+void PolicyResolver::arm_sweep(std::chrono::seconds delay) {
+  sweep_timer_->expires_after(delay);
+  sweep_timer_->async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (ec || !*alive) return;
+    sweep();
+    // Sweeps run at least hourly so a policy whose max_age is shorter than
+    // `interval` is still refreshed before it expires.
+    arm_sweep(std::chrono::seconds(std::min<std::uint32_t>(proactive_.interval, 3600)));
+  });
+}
+
+std::size_t PolicyResolver::sweep() {
+  const auto now = clock_.now();
+  const auto period = static_cast<std::int64_t>(std::min<std::uint32_t>(proactive_.interval, 3600));
+  const auto min_age =
+      static_cast<std::int64_t>(static_cast<double>(proactive_.interval) / proactive_.grace_ratio);
+  auto due = cache_.refresh_candidates(now, min_age, 2 * period);
+  // Random order: no domain always waits behind the same others.
+  std::shuffle(due.begin(), due.end(), std::mt19937{std::random_device{}()});
+  std::size_t queued = 0;
+  for (auto& candidate : due) {
+    refresh_queue_.push_back(std::move(candidate));
+    ++queued;
+  }
+  if (queued > 0) {
+    spdlog::info("proactive refresh: {} cached policies due, {} in the queue", queued,
+                 refresh_queue_.size());
+  }
+  pump_proactive();
+  return queued;
+}
+
+void PolicyResolver::pump_proactive() {
+  while (!refresh_queue_.empty() && proactive_running_ < proactive_.concurrency_limit &&
+         running_ < settings_.max_concurrent) {
+    auto candidate = std::move(refresh_queue_.front());
+    refresh_queue_.pop_front();
+    if (flights_.find(candidate.domain) != flights_.end()) continue;  // already being refreshed
+    ++stats_.proactive;
+    ++proactive_running_;
+    auto [it, inserted] = flights_.emplace(candidate.domain, std::make_unique<Flight>());
+    it->second->known_id = std::move(candidate.known_id);
+    it->second->background = true;
+    it->second->proactive = true;
+    launch(candidate.domain);
   }
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "cache/store.hpp"
 #include "dns/resolver.hpp"
@@ -42,9 +43,19 @@ struct ResolverSettings {
   std::chrono::milliseconds fetch_timeout{4000};
 };
 
+// proactive_policy_fetching (postfix-mta-sts-resolver's keys; RFC 8461 §3.3, §10.2):
+// cached policies are re-checked in the background, so none expires merely
+// because no mail went to its domain for a while.
+struct ProactiveSettings {
+  bool enabled = true;
+  std::uint32_t interval = 86400;        // s: a policy is re-checked once it is this old /
+  double grace_ratio = 2.0;              //    grace_ratio since its last check
+  std::size_t concurrency_limit = 100;   // background discoveries at once
+};
+
 struct ResolverStats {
   std::uint64_t queries = 0, hits = 0, negative_hits = 0, misses = 0, discoveries = 0,
-                revalidations = 0, timeouts = 0, overloaded = 0, rejected_keys = 0;
+                revalidations = 0, proactive = 0, timeouts = 0, overloaded = 0, rejected_keys = 0;
 };
 
 class PolicyResolver final : public socketmap::RequestHandler {
@@ -57,6 +68,11 @@ class PolicyResolver final : public socketmap::RequestHandler {
 
   // Loads the store's policies into memory (start-up). Returns how many.
   std::size_t load_store();
+
+  // Starts the background sweeps (no-op when disabled).
+  void start_proactive(ProactiveSettings settings);
+  // One sweep now; returns how many domains it queued (also used by the timer).
+  std::size_t sweep();
 
   void handle(std::string_view name, std::string_view key, socketmap::ReplyCallback done) override;
 
@@ -81,6 +97,8 @@ class PolicyResolver final : public socketmap::RequestHandler {
   void apply(const std::string& domain, const DiscoveryResult& result, std::int64_t now);
   void answer_waiters(Flight& flight, const std::string& domain, const DiscoveryResult& result);
   void launch_queued();
+  void pump_proactive();
+  void arm_sweep(std::chrono::seconds delay);
 
   boost::asio::io_context& io_;
   dns::Resolver& dns_;
@@ -96,6 +114,10 @@ class PolicyResolver final : public socketmap::RequestHandler {
   std::deque<std::string> queued_;  // domains whose flight waits for a discovery slot
   std::size_t running_ = 0;
   ResolverStats stats_;
+  ProactiveSettings proactive_;
+  std::unique_ptr<boost::asio::steady_timer> sweep_timer_;
+  std::deque<DomainCache::RefreshCandidate> refresh_queue_;
+  std::size_t proactive_running_ = 0;
   std::shared_ptr<bool> alive_;
 };
 

@@ -1,6 +1,8 @@
 // The memory cache's lifecycle rules, driven by an explicit clock.
 #include <doctest/doctest.h>
 
+#include <map>
+
 #include "resolver/domain_cache.hpp"
 #include "sts/policy.hpp"
 
@@ -155,4 +157,35 @@ TEST_CASE("erase forgets a domain") {
   CHECK_FALSE(cache.erase("example.com"));
   CHECK(cache.lookup("example.com", 0, T0, 60).kind == Kind::miss);
   CHECK(cache.size() == 0);
+}
+
+TEST_CASE("proactive refresh picks policies by last check, expiry horizon and back-off") {
+  auto cache = make_cache();
+  // fresh: checked just now, long-lived.
+  cache.store_policy(make_policy("fresh.example", mtasts::sts::Mode::enforce, 864000, T0, "f"));
+  // stale: checked two days ago, young enough to only check the id.
+  cache.store_policy(make_policy("stale.example", mtasts::sts::Mode::enforce, 8640000, T0 - 172800, "s"));
+  // expiring: checked now but expires within the horizon: refetch.
+  cache.store_policy(make_policy("expiring.example", mtasts::sts::Mode::enforce, 3600, T0, "e"));
+  // old: past half its lifetime: refetch.
+  cache.store_policy(make_policy("old.example", mtasts::sts::Mode::testing, 300000, T0 - 200000, "o"));
+  // backing off after failures: skipped.
+  cache.store_policy(make_policy("failing.example", mtasts::sts::Mode::enforce, 8640000, T0 - 172800));
+  cache.record_failure("failing.example", T0 + 300);
+  // expired and negative entries: never.
+  cache.store_policy(make_policy("expired.example", mtasts::sts::Mode::enforce, 100, T0 - 1000));
+  cache.store_negative("neg.example", T0, T0 + 300);
+
+  auto picked = cache.refresh_candidates(T0, 43200, 86400);
+  std::map<std::string, std::string> got;
+  for (auto& c : picked) got[c.domain] = c.known_id;
+  CHECK(got.size() == 3);
+  CHECK(got.count("stale.example") == 1);
+  CHECK(got["stale.example"] == "s");
+  CHECK(got.count("expiring.example") == 1);
+  CHECK(got["expiring.example"].empty());
+  CHECK(got.count("old.example") == 1);
+  CHECK(got["old.example"].empty());
+  // After its back-off the failing domain is due again.
+  CHECK(cache.refresh_candidates(T0 + 301, 43200, 86400).size() == 4);
 }

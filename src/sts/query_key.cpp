@@ -1,0 +1,176 @@
+#include "sts/query_key.hpp"
+
+#include <arpa/inet.h>
+#include <idn2.h>
+
+#include <algorithm>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "sts/abnf.hpp"
+#include "sts/excerpt.hpp"
+#include "sts/mx_pattern.hpp"
+
+namespace mtasts::sts {
+
+namespace {
+
+// Longer than any name whose A-label form fits in 253 octets (at most 253 code
+// points of 4 UTF-8 octets, plus brackets and a port): refuse before libidn2.
+constexpr std::size_t kMaxKeyLength = 1100;
+constexpr std::size_t kMaxPortDigits = 5;
+constexpr std::string_view kIpv6Tag = "ipv6:";  // RFC 5321 §4.1.3 IPv6-address-literal
+
+QueryKey invalid(std::string reason) {
+  QueryKey key;
+  key.kind = QueryKey::Kind::invalid;
+  key.reason = std::move(reason);
+  return key;
+}
+
+bool is_ipv4(std::string_view text) {
+  const std::string copy(text);
+  in_addr address{};
+  return inet_pton(AF_INET, copy.c_str(), &address) == 1;
+}
+
+bool is_ipv6(std::string_view text) {
+  const std::string copy(text);
+  in6_addr address{};
+  return inet_pton(AF_INET6, copy.c_str(), &address) == 1;
+}
+
+// Postfix next-hop ":port": 1..65535 in decimal (service names are not policy keys).
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+  if (!abnf::all_digits(text) || text.size() > kMaxPortDigits) return std::nullopt;
+  unsigned value = 0;
+  for (const char c : text) value = value * 10 + static_cast<unsigned>(c - '0');
+  if (value == 0 || value > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
+struct ALabelResult {
+  std::string domain;
+  std::string error;
+};
+
+// Postfix sends keys in their original case and, with SMTPUTF8, as UTF-8
+// (dict flag UTF8_REQUEST): lower-case ASCII, convert U-labels to A-labels.
+ALabelResult to_a_labels(std::string_view host) {
+  if (host.ends_with('.')) host.remove_suffix(1);  // "example.com." is example.com
+  if (host.empty()) return {{}, "empty domain"};
+  std::string domain;
+  const bool ascii = std::all_of(host.begin(), host.end(), abnf::is_ascii);
+  if (ascii) {
+    // A-labels pass through unchanged but for case: IDNA would reject valid
+    // hostnames such as "ab--cd.example" that DNS and RFC 8461 accept.
+    domain = abnf::ascii_lower(host);
+  } else {
+    const std::string input(host);
+    char* output = nullptr;
+    // UTS #46 non-transitional first (IDNA2008: "ß" stays ß), then transitional
+    // (IDNA2003 mapping) for names only that accepts.
+    int rc = idn2_to_ascii_8z(input.c_str(), &output, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
+    if (rc != IDN2_OK) {
+      idn2_free(output);
+      output = nullptr;
+      rc = idn2_to_ascii_8z(input.c_str(), &output, IDN2_TRANSITIONAL | IDN2_NFC_INPUT);
+    }
+    const std::unique_ptr<char, void (*)(void*)> owned(output, idn2_free);
+    if (rc != IDN2_OK || output == nullptr) {
+      return {{}, fmt::format("not a valid IDN: {}", idn2_strerror(rc))};
+    }
+    domain = abnf::ascii_lower(output);
+    if (domain.ends_with('.')) domain.pop_back();
+  }
+  if (auto error = hostname_error(domain); !error.empty()) return {{}, std::move(error)};
+  return {std::move(domain), {}};
+}
+
+QueryKey address_literal(std::optional<std::uint16_t> port, bool bracketed) {
+  QueryKey key;
+  key.kind = QueryKey::Kind::address_literal;
+  key.port = port;
+  key.bracketed = bracketed;
+  key.reason = "address literal: no policy (RFC 8461 §3.4)";
+  return key;
+}
+
+}  // namespace
+
+QueryKey parse_query_key(std::string_view key) {
+  if (key.empty()) return invalid("empty key");
+  if (key.size() > kMaxKeyLength) {
+    return invalid(fmt::format("key longer than {} octets", kMaxKeyLength));
+  }
+  for (const char c : key) {
+    if (abnf::is_ctl(c)) return invalid(fmt::format("control character in key '{}'", excerpt(key)));
+    if (c == ' ') return invalid(fmt::format("space in key '{}'", excerpt(key)));
+  }
+
+  // §3.4: a subdomain never uses a parent's policy, so Postfix's parent-domain
+  // walk (".example.com") always ends in NOTFOUND.
+  if (key.front() == '.') {
+    auto [domain, error] = to_a_labels(key.substr(1));
+    if (!error.empty())
+      return invalid(fmt::format("parent-domain key '{}': {}", excerpt(key), error));
+    QueryKey parent;
+    parent.kind = QueryKey::Kind::parent_domain;
+    parent.domain = std::move(domain);
+    parent.reason = "parent-domain lookup: no parent policy (RFC 8461 §3.4)";
+    return parent;
+  }
+
+  std::string_view host = key;
+  std::optional<std::uint16_t> port;
+  bool bracketed = false;
+  if (key.front() == '[') {
+    // "[host]" / "[host]:port": a next-hop without MX lookup (smart host or
+    // transport); §3.4: the smart host's domain is the policy domain.
+    const std::size_t close = key.find(']');
+    if (close == std::string_view::npos)
+      return invalid(fmt::format("no ']' in '{}'", excerpt(key)));
+    host = key.substr(1, close - 1);
+    bracketed = true;
+    const std::string_view rest = key.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        return invalid(fmt::format("text after ']' in '{}'", excerpt(key)));
+      }
+      port = parse_port(rest.substr(1));
+      if (!port) return invalid(fmt::format("bad port in '{}'", excerpt(key)));
+    }
+    if (host.empty()) return invalid("empty host in brackets");
+    // RFC 5321 §4.1.3 literals: [192.0.2.1], [IPv6:2001:db8::1] (and bare [2001:db8::1]).
+    if (abnf::iequals_ascii(host.substr(0, kIpv6Tag.size()), kIpv6Tag)) {
+      if (is_ipv6(host.substr(kIpv6Tag.size()))) return address_literal(port, bracketed);
+      return invalid(fmt::format("bad IPv6 literal '{}'", excerpt(key)));
+    }
+    if (is_ipv6(host) || is_ipv4(host)) return address_literal(port, bracketed);
+  } else {
+    if (is_ipv6(key)) return address_literal(std::nullopt, false);
+    // "host:port" without brackets: an MX lookup to a non-default port.
+    const std::size_t colon = key.find(':');
+    if (colon != std::string_view::npos) {
+      if (key.find(':', colon + 1) != std::string_view::npos) {
+        return invalid(fmt::format("bad address '{}'", excerpt(key)));
+      }
+      host = key.substr(0, colon);
+      port = parse_port(key.substr(colon + 1));
+      if (!port) return invalid(fmt::format("bad port in '{}'", excerpt(key)));
+    }
+    if (is_ipv4(host)) return address_literal(port, bracketed);
+  }
+
+  auto [domain, error] = to_a_labels(host);
+  if (!error.empty()) return invalid(fmt::format("key '{}': {}", excerpt(key), error));
+  QueryKey result;
+  result.kind = QueryKey::Kind::domain;
+  result.domain = std::move(domain);
+  result.port = port;
+  result.bracketed = bracketed;
+  return result;
+}
+
+}  // namespace mtasts::sts
