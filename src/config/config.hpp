@@ -23,7 +23,7 @@ struct ZoneConfig {
 struct CacheConfig {
   // "internal" and "memory" are the same in-memory store; "sqlite", "redis".
   // Anything else stops start-up.
-  std::string type = "internal";
+  std::string type = "sqlite";  // mta-stsd keeps what it learned across restarts by default
   std::size_t cache_size = 10000;  // entries kept in memory (LRU beyond)
   std::string filename;            // sqlite: database path; empty = daemon's state dir
   std::string url;                 // redis: redis://, rediss:// or unix:///PATH (checked)
@@ -39,7 +39,7 @@ struct ProactiveConfig {
   bool enabled = true;
   std::uint32_t interval = 86400;         // seconds between background sweeps
   std::uint32_t concurrency_limit = 100;  // background resolutions at once
-  double grace_ratio = 2.0;               // refresh when less than max_age/grace_ratio remains
+  double grace_ratio = 2.0;               // skip domains checked less than interval/grace_ratio ago
 
   bool operator==(const ProactiveConfig&) const = default;
 };

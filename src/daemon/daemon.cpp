@@ -109,6 +109,7 @@ socketmap::ServerOptions server_options(const config::Config& config) {
   // The limit is on the key (Postfix's socketmap_max_query_size); the payload
   // also carries the map name and a space.
   options.max_request_bytes = config.max_request_bytes + 256;
+  options.max_key_bytes = config.max_request_bytes;
   options.idle_timeout = seconds_to_ms(config.idle_timeout);
   options.max_connections = config.max_connections;
   return options;

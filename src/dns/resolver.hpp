@@ -43,7 +43,7 @@ struct MxResult {
 struct RawResult {
   Status status = Status::temp_fail;
   std::vector<unsigned char> message;  // the full response (empty on temp_fail)
-  bool authenticated = false;           // AD bit in the response header
+  bool authenticated = false;          // AD bit in the response header
   std::string error;
 };
 

@@ -12,9 +12,10 @@
 namespace mtasts::http {
 
 struct FetchRequest {
-  std::string host;                    // e.g. "mta-sts.example.com": SNI and certificate name
+  std::string host;  // e.g. "mta-sts.example.com": SNI and certificate name
   std::string path = "/.well-known/mta-sts.txt";
-  std::vector<std::string> addresses;  // resolved by our own DNS (CURLOPT_RESOLVE); never curl's resolver
+  std::vector<std::string>
+      addresses;  // resolved by our own DNS (CURLOPT_RESOLVE); never curl's resolver
   std::chrono::milliseconds timeout{60000};  // whole transfer
 };
 
@@ -28,7 +29,7 @@ struct FetchResult {
 };
 
 struct FetcherOptions {
-  std::string ca_file;              // empty: system trust store
+  std::string ca_file;               // empty: system trust store
   std::size_t max_body = 64 * 1024;  // RFC 8461 §3.3: larger bodies are invalid, not truncated
   std::uint16_t port = 443;
   std::size_t max_concurrent = 256;  // transfers beyond this wait in a bounded queue

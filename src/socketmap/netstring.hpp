@@ -18,6 +18,8 @@ std::string_view to_string(NetstringError error);
 
 // Incremental reader over a caller-owned buffer. Feed it bytes with append();
 // next() yields complete payloads in order. After an error the stream is unusable.
+// Once next() has returned std::nullopt, at most one partial frame is buffered:
+// buffered() <= max_payload + (digits of max_payload) + 1; after an error, 0.
 class NetstringReader {
  public:
   explicit NetstringReader(std::size_t max_payload);

@@ -3,6 +3,7 @@
 // frames requests, hands them to a RequestHandler, writes replies in order.
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -32,13 +33,19 @@ struct ServerOptions {
   std::string unix_path;  // non-empty: listen on this UNIX socket instead of TCP
   unsigned unix_mode = 0666;
   bool reuse_port = true;
-  std::size_t max_request_bytes = 10000 + 256;  // netstring payload limit (name + space + key)
-  std::chrono::milliseconds idle_timeout{60000};  // close connections idle this long
+  std::size_t max_request_bytes = 10000 + 256;     // netstring payload limit (name + space + key)
+  // Longest key (Postfix's socketmap_max_query_size): a longer one gets PERM and
+  // the connection is closed, like a malformed netstring.
+  std::size_t max_key_bytes = 10000;
+  std::chrono::milliseconds idle_timeout{60000};   // close connections idle this long
   std::chrono::milliseconds write_timeout{30000};  // close clients that do not read replies
   std::size_t max_connections = 4096;  // beyond this, new connections are closed at once
-  std::size_t max_pending_per_connection = 64;  // requests in flight per connection before reading pauses
+  // Requests in flight per connection before reading pauses.
+  std::size_t max_pending_per_connection = 64;
 };
 
+// Single-threaded: every member function, and every ReplyCallback, runs on the
+// thread that runs the io_context.
 class Server {
  public:
   Server(boost::asio::io_context& io, ServerOptions options, RequestHandler& handler);
@@ -53,7 +60,8 @@ class Server {
   // Closes every connection now.
   void close_all();
   std::size_t connection_count() const;
-  // Local endpoints actually bound, e.g. "127.0.0.1:8461" (useful with port 0).
+  // Local endpoints actually bound, e.g. "127.0.0.1:8461", "[::1]:8461" (useful with
+  // port 0), or the UNIX socket path. Empty after stop_accepting().
   std::vector<std::string> local_endpoints() const;
 
  private:

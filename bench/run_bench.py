@@ -1,0 +1,272 @@
+#!/usr/bin/python3
+"""mta-stsd against the ceiling: throughput as a ratio, latency, memory.
+
+    /usr/bin/python3 bench/run_bench.py --loadgen BUILD/bench/mtasts-loadgen \
+        --ceiling BUILD/bench/mtasts-ceiling [--daemon BUILD/mta-stsd] [--json]
+
+Starts mtasts-ceiling (one fixed reply, the fastest socketmap server possible
+here) and runs each scenario against it; with --daemon, builds a test world
+(tests/e2e/world.py: nsd + nginx + a test CA on loopback) of --domains domains,
+starts mta-stsd on it, warms its cache with one pass over every key, and runs the
+same scenarios against it. Each scenario runs against the ceiling right before
+the daemon, so both see the same machine; throughput is reported as a ratio to
+the ceiling's. Every answer is checked: a wrong answer fails the scenario.
+Builds nothing; takes the programs' paths. Standard library only.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+
+CEILING_REPLY = "OK secure match=mx.example.com servername=hostname"
+NOTFOUND = "NOTFOUND "
+MAP_NAME = "postfix"
+
+# (name, loadgen mode, connections)
+SCENARIOS = [
+    ("persistent-64", "persistent", 64),
+    ("persistent-1", "persistent", 1),
+    ("per-request-64", "per-request", 64),
+]
+
+
+def build_world(world_mod, workdir, count, https_addr):
+    """count domains, interleaved so round-robin keys mix the kinds: of every 20,
+    14 have no _mta-sts record (70 %), 5 an enforce policy (25 %), and 1 (5 %)
+    alternately a testing policy or a TXT record whose policy URL answers 404.
+    Returns (world, [(key, expected payload)])."""
+    w = world_mod.World(workdir, https_addr=https_addr)
+    expected = []
+    for i in range(count):
+        name = "d%05d.test" % i
+        kind = i % 20
+        if kind < 14:
+            w.add_domain(name, mta_sts_host=False)
+            expected.append((name, NOTFOUND))
+        elif kind < 19:
+            policy = ("version: STSv1\nmode: enforce\nmx: mx1.%s\nmax_age: 604800\n" % name).encode()
+            w.add_domain(name, txt=["v=STSv1; id=%d" % i], policy=policy)
+            expected.append((name, "OK secure match=mx1.%s servername=hostname" % name))
+        elif (i // 20) % 2 == 0:
+            policy = ("version: STSv1\nmode: testing\nmx: mx1.%s\nmax_age: 604800\n" % name).encode()
+            w.add_domain(name, txt=["v=STSv1; id=%d" % i], policy=policy)
+            expected.append((name, NOTFOUND))
+        else:
+            w.add_domain(name, txt=["v=STSv1; id=%d" % i], policy=None, status=404)
+            expected.append((name, NOTFOUND))
+    return w, expected
+
+
+def write_queries(path, pairs):
+    with open(path, "w") as f:
+        for key, reply in pairs:
+            f.write("%s\t%s\n" % (key, reply))
+
+
+def run_loadgen(args, port, queries, mode, connections, server_pid, *, requests=None):
+    cmd = [args.loadgen, "--host", "127.0.0.1", "--port", str(port), "--name", MAP_NAME,
+           "--queries", queries, "--mode", mode, "--connections", str(connections),
+           "--server-pid", str(server_pid), "--json"]
+    if requests is not None:
+        cmd += ["--requests", str(requests), "--timeout", "30"]
+    else:
+        cmd += ["--duration", str(args.duration), "--warmup", str(args.warmup)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if out.returncode not in (0, 1):
+        raise RuntimeError("loadgen failed (%d): %s" % (out.returncode, out.stderr.strip()))
+    result = json.loads(out.stdout)
+    result["ok"] = out.returncode == 0
+    return result
+
+
+def proc_status(pid, field):
+    """A kB figure (VmRSS, VmHWM) from /proc/PID/status, or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def start_ceiling(args):
+    proc = subprocess.Popen([args.ceiling, "--port", "0", "--reply", CEILING_REPLY],
+                            stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()  # "listening 127.0.0.1:PORT"
+    if not line.startswith("listening"):
+        proc.kill()
+        raise RuntimeError("mtasts-ceiling did not start")
+    return proc, int(line.rsplit(":", 1)[1])
+
+
+def start_daemon(args, procs, workdir, w):
+    port = procs.free_port("127.0.0.1")
+    config = os.path.join(workdir, "mta-stsd.yml")
+    with open(config, "w") as f:
+        f.write("host: 127.0.0.1\nport: %d\ncache: {type: internal}\n" % port)
+        f.write('resolver: {nameservers: ["%s:%d"]}\n' % (w.dns_addr, w.dns_port))
+        f.write("tls: {ca_file: %s}\n" % w.ca_file)
+        if args.log_level:
+            f.write("log_level: %s\n" % args.log_level)
+    log = os.path.join(workdir, "mta-stsd.log")
+    proc = procs.ManagedProcess("mta-stsd", [os.path.abspath(args.daemon), "-c", config], log,
+                                cwd=workdir)
+    if not procs.wait_tcp("127.0.0.1", port, 15, proc):
+        raise RuntimeError("mta-stsd did not listen on 127.0.0.1:%d:\n%s"
+                           % (port, procs.log_tail(log)))
+    return proc, port
+
+
+def warm(args, port, queries, count, pid):
+    """One pass over every key (64 at a time), repeated (at most 3 passes) until a
+    pass gets every answer right: a cold lookup that hit the zone timeout may
+    have answered NOTFOUND the first time."""
+    passes = []
+    for _ in range(3):
+        r = run_loadgen(args, port, queries, "persistent", 64, pid, requests=count)
+        passes.append({"elapsed_s": r["elapsed_s"], "mismatches": r["mismatches"],
+                       "errors": r["errors"], "first_mismatches": r["first_mismatches"],
+                       "first_errors": r["first_errors"]})
+        if r["ok"]:
+            break
+    return passes
+
+
+def fmt_us(v):
+    return "%.0f" % v if v >= 100 else "%.1f" % v
+
+
+def print_table(rows, memory, warm_passes):
+    head = ("scenario", "server", "qps", "ratio", "p50 us", "p99 us", "p99.9 us", "max us",
+            "p99 ratio", "cpu% srv/gen", "check")
+    lines = [head]
+    for r in rows:
+        lat = r["latency_us"]
+        cpu = r["cpu_pct"]
+        lines.append((r["scenario"], r["server"], "%.0f" % r["qps"], "%.3f" % r["qps_ratio"],
+                      fmt_us(lat["p50"]), fmt_us(lat["p99"]), fmt_us(lat["p99_9"]),
+                      fmt_us(lat["max"]), "%.2f" % r["p99_ratio"],
+                      "%.0f/%.0f" % (cpu.get("server", 0), cpu.get("loadgen", 0)),
+                      "ok" if r["ok"] else "FAIL (%d wrong, %d errors)" % (r["mismatches"], r["errors"])))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    for line in lines:
+        print("  ".join(cell.ljust(widths[i]) if i < 2 or i == len(head) - 1 else cell.rjust(widths[i])
+                        for i, cell in enumerate(line)).rstrip())
+    for r in rows:
+        for m in r["first_mismatches"]:
+            print("MISMATCH %s %s: expected %r got %r" % (r["scenario"], r["server"], m["expected"],
+                                                        m["got"]))
+        for e in r["first_errors"]:
+            print("ERROR %s %s: %s" % (r["scenario"], r["server"], e))
+    if warm_passes is not None:
+        print("warm-up: %d pass(es) over all keys, first took %.2f s"
+              % (len(warm_passes), warm_passes[0]["elapsed_s"]))
+    if memory:
+        print("mta-stsd memory: VmRSS %s KiB before warm-up, %s KiB after, %s KiB at the end; "
+              "VmHWM (peak) %s KiB" % (memory["rss_before_warmup_kib"], memory["rss_after_warmup_kib"],
+                                       memory["rss_at_end_kib"], memory["hwm_kib"]))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--loadgen", required=True, help="path to mtasts-loadgen")
+    ap.add_argument("--ceiling", required=True, help="path to mtasts-ceiling")
+    ap.add_argument("--daemon", help="path to mta-stsd (without it, only the ceiling runs)")
+    ap.add_argument("--domains", type=int, default=1000, help="domains in the test world")
+    ap.add_argument("--duration", type=float, default=10, help="seconds measured per scenario")
+    ap.add_argument("--warmup", type=float, default=2, help="seconds of load before measuring")
+    ap.add_argument("--https-addr", default="127.0.0.20",
+                    help="loopback address of the world's nginx (not the e2e tests' 127.0.0.10, so both can run)")
+    ap.add_argument("--log-level", help="mta-stsd log_level (default: the daemon's default)")
+    ap.add_argument("--workdir", help="keep the world and logs here (default: a temporary directory, removed)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    args = ap.parse_args()
+    if args.domains < 20:
+        ap.error("--domains must be at least 20 (one of each kind)")
+
+    workdir = os.path.abspath(args.workdir) if args.workdir else tempfile.mkdtemp(prefix="mtasts-bench-")
+    os.makedirs(workdir, exist_ok=True)
+    ceiling = None
+    world = None
+    daemon = None
+    memory = None
+    warm_passes = None
+    rows = []
+    try:
+        if args.daemon:
+            import procs
+            import world as world_mod
+            world, pairs = build_world(world_mod, workdir, args.domains, args.https_addr)
+            if not args.json:
+                print("starting the world: %d domains (nsd, nginx on %s)..." % (args.domains, args.https_addr),
+                      flush=True)
+            world.start()
+            daemon, daemon_port = start_daemon(args, procs, workdir, world)
+        else:
+            pairs = [("d%05d.test" % i, CEILING_REPLY) for i in range(args.domains)]
+        daemon_queries = os.path.join(workdir, "daemon-queries.tsv")
+        ceiling_queries = os.path.join(workdir, "ceiling-queries.tsv")
+        write_queries(daemon_queries, pairs)
+        # The same keys (so the same request sizes), the ceiling's one reply.
+        write_queries(ceiling_queries, [(key, CEILING_REPLY) for key, _ in pairs])
+
+        ceiling, ceiling_port = start_ceiling(args)
+        if daemon is not None:
+            if not args.json:
+                print("warming mta-stsd's cache...", flush=True)
+            memory = {"rss_before_warmup_kib": proc_status(daemon.pid, "VmRSS")}
+            warm_passes = warm(args, daemon_port, daemon_queries, len(pairs), daemon.pid)
+            memory["rss_after_warmup_kib"] = proc_status(daemon.pid, "VmRSS")
+
+        for name, mode, connections in SCENARIOS:
+            if not args.json:
+                print("running %s..." % name, flush=True)
+            base = run_loadgen(args, ceiling_port, ceiling_queries, mode, connections, ceiling.pid)
+            base.update(scenario=name, server="ceiling", qps_ratio=1.0, p99_ratio=1.0)
+            rows.append(base)
+            if daemon is None:
+                continue
+            r = run_loadgen(args, daemon_port, daemon_queries, mode, connections, daemon.pid)
+            r.update(scenario=name, server="mta-stsd",
+                     qps_ratio=r["qps"] / base["qps"] if base["qps"] else 0.0,
+                     p99_ratio=(r["latency_us"]["p99"] / base["latency_us"]["p99"]
+                                if base["latency_us"]["p99"] else 0.0))
+            rows.append(r)
+        if daemon is not None:
+            memory["rss_at_end_kib"] = proc_status(daemon.pid, "VmRSS")
+            memory["hwm_kib"] = proc_status(daemon.pid, "VmHWM")
+            if daemon.poll() is not None:
+                raise RuntimeError("mta-stsd exited during the benchmark (status %s)" % daemon.poll())
+    finally:
+        if ceiling is not None:
+            ceiling.terminate()
+            ceiling.wait(timeout=10)
+        if daemon is not None:
+            daemon.stop()
+        if world is not None:
+            world.stop()
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    all_ok = all(r["ok"] for r in rows)
+    if args.json:
+        print(json.dumps({"domains": args.domains, "duration_s": args.duration, "cores": os.cpu_count(),
+                          "loadavg": os.getloadavg(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                          "scenarios": rows, "memory": memory, "warm_passes": warm_passes,
+                          "ok": all_ok}, indent=2))
+    else:
+        print_table(rows, memory, warm_passes)
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+// The embedded default configuration. Its values are printed from Config{}
+// so that config.hpp stays the one place each default is written; the
+// comments explain each key to the admin who starts from this file.
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "config/config.hpp"
+
+namespace mtasts::config {
+namespace {
+
+// A YAML double-quoted string (the defaults are plain ASCII, but stay safe).
+std::string quoted(std::string_view text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string yes_no(bool value) { return value ? "true" : "false"; }
+
+// "key: value" padded so the comments line up.
+class Writer {
+ public:
+  void line(int indent, std::string_view key, const std::string& value, std::string_view comment) {
+    std::string text = fmt::format("{:{}}{}:", "", indent, key);
+    if (!value.empty()) text += " " + value;
+    if (!comment.empty()) text = fmt::format("{:<34}  # {}", text, comment);
+    out_ += text + "\n";
+  }
+  void text(std::string_view raw) { out_ += raw; }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+void write_zone(Writer& w, int indent, const ZoneConfig& zone) {
+  w.line(indent, "strict_testing", yes_no(zone.strict_testing),
+         "answer testing-mode policies like enforce (not RFC 8461)");
+  w.line(indent, "timeout", fmt::format("{}", zone.timeout),
+         "seconds a cold lookup (DNS and HTTPS) may take; at most 90");
+  w.line(indent, "require_sni", yes_no(zone.require_sni),
+         "add servername=hostname to answers (Postfix 3.4+)");
+  w.line(indent, "tlsrpt", yes_no(zone.tlsrpt),
+         "add TLSRPT attributes (Postfix 3.10+; 3.7 rejects them)");
+}
+
+std::string build() {
+  const Config d;
+  Writer w;
+  w.text(
+      "# mta-stsd configuration (YAML). postfix-mta-sts-resolver's files load unchanged;\n"
+      "# every key is optional and shown here with its default.\n"
+      "# Postfix: smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8461:postfix\n\n");
+  w.line(0, "host", quoted(d.host), "address to listen on");
+  w.line(0, "port", fmt::format("{}", d.port), "TCP port");
+  w.line(0, "path", quoted(d.path), "UNIX socket instead of host/port when set");
+  w.line(0, "mode", fmt::format("0{:o}", d.mode), "UNIX socket permissions, octal");
+  w.line(0, "reuse_port", yes_no(d.reuse_port), "let a second instance bind the same port");
+  w.line(0, "shutdown_timeout", fmt::format("{}", d.shutdown_timeout),
+         "seconds open connections get to finish on SIGTERM");
+  w.line(0, "cache_grace", fmt::format("{}", d.cache_grace),
+         "seconds before a cached policy's TXT id is re-checked");
+  w.text("\n");
+  w.line(0, "cache", "", "");
+  w.line(2, "type", d.cache.type, "internal (same as memory), sqlite or redis");
+  w.line(2, "options", "", "");
+  w.line(4, "cache_size", fmt::format("{}", d.cache.cache_size),
+         "policies kept in memory (least recently used dropped)");
+  w.line(4, "filename", quoted(d.cache.filename),
+         "sqlite file; empty = $STATE_DIRECTORY or " MTASTSD_DEFAULT_STATE_DIR " if writable, else ./var/mta-stsd");
+  w.line(4, "timeout", fmt::format("{}", d.cache.timeout),
+         "sqlite: seconds to wait for a locked database");
+  w.line(4, "url", quoted(d.cache.url), "redis: redis://[:PASSWORD@]HOST[:PORT][/DB]");
+  w.line(4, "socket_timeout", fmt::format("{}", d.cache.socket_timeout),
+         "redis: seconds per command");
+  w.line(4, "socket_connect_timeout", fmt::format("{}", d.cache.socket_connect_timeout),
+         "redis: seconds to connect");
+  w.text("\n");
+  w.line(0, "default_zone", "", "socketmap names not listed under zones");
+  write_zone(w, 2, d.default_zone);
+  w.text("\n");
+  if (d.zones.empty()) {
+    w.line(0, "zones", "{}", "NAME: {same keys as default_zone} per socketmap name");
+    w.text("#  strict:\n#    strict_testing: true\n");
+  } else {
+    w.line(0, "zones", "", "NAME: {same keys as default_zone} per socketmap name");
+    for (const auto& [name, zone] : d.zones) {
+      w.line(2, quoted(name), "", "");
+      write_zone(w, 4, zone);
+    }
+  }
+  w.text("\n");
+  const ProactiveConfig& p = d.proactive_policy_fetching;
+  w.line(0, "proactive_policy_fetching", "", "");
+  w.line(2, "enabled", yes_no(p.enabled), "refresh cached policies in the background");
+  w.line(2, "interval", fmt::format("{}", p.interval), "seconds between refresh sweeps");
+  w.line(2, "concurrency_limit", fmt::format("{}", p.concurrency_limit),
+         "domains refreshed at once");
+  w.line(2, "grace_ratio", fmt::format("{}", p.grace_ratio),
+         "skip domains checked less than interval/grace_ratio ago");
+  w.text("\n");
+  std::string servers;
+  for (const auto& server : d.nameservers)
+    servers += (servers.empty() ? "" : ", ") + quoted(server);
+  w.line(0, "resolver", "", "");
+  w.line(2, "nameservers", "[" + servers + "]",
+         "\"ADDR\", \"ADDR:PORT\", \"[IPV6]:PORT\"; [] = resolv.conf");
+  w.line(0, "tls", "", "");
+  w.line(2, "ca_file", quoted(d.ca_file), "PEM CA bundle for policy fetches; empty = system");
+  w.text("\n");
+  w.line(0, "limits", "", "");
+  w.line(2, "max_connections", fmt::format("{}", d.max_connections), "open Postfix connections");
+  w.line(2, "max_request_bytes", fmt::format("{}", d.max_request_bytes),
+         "longest key accepted; longer requests get PERM");
+  w.line(2, "idle_timeout", fmt::format("{}", d.idle_timeout),
+         "seconds before an idle connection is closed");
+  w.line(2, "max_concurrent_resolutions", fmt::format("{}", d.max_concurrent_resolutions),
+         "domains looked up at once");
+  w.line(2, "negative_ttl", fmt::format("{}", d.negative_ttl),
+         "seconds a no-policy result is cached");
+  w.line(2, "retry_interval", fmt::format("{}", d.retry_interval),
+         "seconds between retries of a failed fetch");
+  w.text("\n");
+  w.line(0, "log_level", d.log_level, "trace, debug, info, warn, error, critical or off");
+  return w.take();
+}
+
+}  // namespace
+
+const std::string& default_config_yaml() {
+  static const std::string text = build();
+  return text;
+}
+
+}  // namespace mtasts::config

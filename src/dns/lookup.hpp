@@ -1,0 +1,19 @@
+#pragma once
+// One typed lookup (TXT, A, AAAA, MX) that follows CNAMEs across queries when
+// the server stops at a CNAME target without giving its records.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "dns/ares_driver.hpp"
+#include "dns/message.hpp"
+
+namespace mtasts::dns {
+
+// done runs exactly once, from a handler posted to the io_context. A driver
+// destroyed mid-chase ends it with temp_fail "shutdown".
+void lookup(const std::shared_ptr<AresDriver>& driver, const std::string& name, std::uint16_t type,
+            std::function<void(Answer)> done);
+
+}  // namespace mtasts::dns

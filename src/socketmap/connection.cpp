@@ -1,0 +1,376 @@
+#include "socketmap/connection.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <exception>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+namespace mtasts::socketmap {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// After a protocol error the client may still be sending; reading (and dropping)
+// for a moment before closing keeps the kernel from answering with a reset that
+// would destroy the PERM reply before the client reads it.
+constexpr std::chrono::milliseconds kMaxLinger{2000};
+constexpr std::size_t kMaxDiscard = 1024 * 1024;
+// Write buffers are reused between replies, but one huge reply should not pin its
+// memory for the rest of a long-lived connection.
+constexpr std::size_t kKeepCapacity = 64 * 1024;
+
+}  // namespace
+
+Connection::Connection(std::shared_ptr<ServerState> state, Socket socket, const Endpoint& peer,
+                       const std::string& listener)
+    : state_(std::move(state)),
+      socket_(std::move(socket)),
+      peer_(peer),
+      listener_(listener),
+      reader_(state_->options.max_request_bytes),
+      idle_timer_(state_->io),
+      write_timer_(state_->io) {}
+
+Connection::~Connection() {
+  if (!closed_) {
+    state_->connections.erase(this);  // destroyed with its io_context, never closed
+  }
+}
+
+std::string Connection::peer_name() const {
+  std::string name = describe(peer_);
+  if (name == "unix") {
+    name += ':';
+    name += listener_;
+  }
+  return name;
+}
+
+void Connection::start() {
+  state_->connections.insert(this);
+  const auto family = peer_.data()->sa_family;
+  if (family == AF_INET || family == AF_INET6) {
+    // Replies are small and the client waits for each one: do not let Nagle hold
+    // a reply back behind an unacknowledged one.
+    error_code ignored;
+    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  }
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("socketmap: connection from {}", peer_name());
+  }
+  last_activity_ = Clock::now();
+  arm_idle_timer(last_activity_ + state_->options.idle_timeout);
+  read();
+}
+
+void Connection::drain() {
+  if (closed_ || lingering_) {
+    return;
+  }
+  if (after_ == After::keep_reading) {
+    after_ = After::close;
+  }
+  progress();
+}
+
+void Connection::close(std::string_view why) {
+  if (closed_) {
+    return;
+  }
+  closed_ = true;
+  error_code ignored;
+  socket_.close(ignored);
+  idle_timer_.cancel();
+  write_timer_.cancel();
+  state_->connections.erase(this);
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("socketmap: closed connection from {}: {}", peer_name(), why);
+  }
+}
+
+// Counts every reply not yet written, ready or not, so a client that sends but
+// never reads holds at most max_pending_per_connection replies in memory.
+bool Connection::saturated() const {
+  const std::size_t limit = std::max<std::size_t>(1, state_->options.max_pending_per_connection);
+  return replies_.pending() + replies_.output_count() + in_flight_replies_ >= limit;
+}
+
+void Connection::read() {
+  if (reading_ || paused_ || peer_done_ || closed_ || after_ != After::keep_reading) {
+    return;
+  }
+  reading_ = true;
+  socket_.async_read_some(asio::buffer(read_buffer_),
+                          [self = shared_from_this()](const error_code& ec, std::size_t length) {
+                            self->on_read(ec, length);
+                          });
+}
+
+void Connection::on_read(const error_code& ec, std::size_t length) {
+  reading_ = false;
+  if (closed_) {
+    return;
+  }
+  if (ec) {
+    if (ec != asio::error::eof) {
+      close(ec.message());
+      return;
+    }
+    // The client is done sending; answer what it asked (requests still buffered
+    // behind a pause included), then close.
+    peer_done_ = true;
+    if (after_ == After::keep_reading && !paused_) {
+      after_ = After::close;
+    }
+    progress();
+    return;
+  }
+  if (after_ != After::keep_reading) {
+    return;  // draining: requests that arrive now are not taken
+  }
+  last_activity_ = Clock::now();
+  reader_.append(std::string_view(read_buffer_.data(), length));
+  process_requests();
+}
+
+void Connection::process_requests() {
+  dispatching_ = true;
+  while (!closed_ && after_ == After::keep_reading) {
+    if (saturated()) {
+      paused_ = true;
+      break;
+    }
+    const auto payload = reader_.next();
+    if (!payload) {
+      if (reader_.error() != NetstringError::none) {
+        protocol_error(to_string(reader_.error()));
+      } else if (peer_done_) {
+        after_ = After::close;  // a partial request before EOF is never completed
+      }
+      break;
+    }
+    const auto request = parse_request(*payload);
+    if (!request) {
+      protocol_error("malformed request");
+      break;
+    }
+    if (request->key.size() > state_->options.max_key_bytes) {
+      protocol_error("key longer than " + std::to_string(state_->options.max_key_bytes) + " bytes");
+      break;
+    }
+    dispatch(*request);
+  }
+  dispatching_ = false;
+  progress();
+}
+
+void Connection::dispatch(const Request& request) {
+  const auto seq = replies_.push();
+  RequestHandler* handler = state_->handler;
+  if (handler == nullptr) {
+    replies_.complete(seq, "TEMP server shutting down");
+    return;
+  }
+  try {
+    handler->handle(request.name, request.key,
+                    [self = shared_from_this(), seq](std::string_view payload) {
+                      self->on_reply(seq, payload);
+                    });
+  } catch (const std::exception& e) {
+    // A handler that had already answered keeps its answer (complete() ignores this).
+    spdlog::error("socketmap: request handler failed for {}: {}", peer_name(), e.what());
+    replies_.complete(seq, "TEMP internal error");
+  }
+}
+
+void Connection::on_reply(ReplyQueue::Sequence seq, std::string_view payload) {
+  if (closed_) {
+    return;  // the client went away while its answer was being worked out
+  }
+  // Runs inside the handler's own callbacks (c-ares, curl): nothing may escape.
+  try {
+    if (!replies_.complete(seq, payload)) {
+      spdlog::debug("socketmap: ignored a second reply to one request from {}", peer_name());
+      return;
+    }
+    if (!dispatching_ && !progress_posted_) {
+      // Late replies arrive from inside the handler's own machinery (a resolver
+      // callback that may answer many requests): continue from the event loop so
+      // this connection never re-enters the handler from within it, and so
+      // replies completed together leave in one write.
+      progress_posted_ = true;
+      asio::post(socket_.get_executor(), [self = shared_from_this()] {
+        self->progress_posted_ = false;
+        self->progress();
+      });
+    }
+  } catch (const std::exception& e) {
+    close(e.what());
+  }
+}
+
+void Connection::protocol_error(std::string_view reason) {
+  spdlog::warn("socketmap: {} from {}; answering PERM and closing", reason, peer_name());
+  // In order after the replies already owed (Postfix pairs replies by position).
+  std::string payload = "PERM ";
+  payload += reason;
+  replies_.complete(replies_.push(), payload);
+  after_ = After::linger;
+  reader_ = NetstringReader(0);  // the rest of the stream is not looked at
+}
+
+// Moves things along after any event: writes ready replies, resumes reading when
+// replies have drained, and closes when nothing more is owed.
+void Connection::progress() {
+  if (closed_ || lingering_) {
+    return;
+  }
+  if (!writing_ && replies_.has_output()) {
+    write();
+  }
+  if (after_ == After::keep_reading) {
+    if (paused_ && !saturated()) {
+      paused_ = false;
+      process_requests();  // frames already buffered come first; it calls back here
+      return;
+    }
+    read();
+    return;
+  }
+  if (replies_.pending() == 0 && !writing_ && !replies_.has_output()) {
+    if (after_ == After::linger) {
+      linger();
+    } else {
+      close("done");
+    }
+  }
+}
+
+void Connection::write() {
+  in_flight_replies_ = replies_.output_count();
+  replies_.take_output(in_flight_);
+  writing_ = true;
+  // The deadline moves with every write; the timer is re-armed lazily when it
+  // fires, so back-to-back replies cost no timer operations.
+  write_deadline_ = Clock::now() + state_->options.write_timeout;
+  if (!write_timer_armed_) {
+    arm_write_timer(write_deadline_);
+  }
+  asio::async_write(
+      socket_, asio::buffer(in_flight_),
+      [self = shared_from_this()](const error_code& ec, std::size_t) { self->on_write(ec); });
+}
+
+void Connection::on_write(const error_code& ec) {
+  writing_ = false;
+  in_flight_replies_ = 0;
+  if (in_flight_.capacity() > kKeepCapacity) {
+    std::string().swap(in_flight_);
+  }
+  if (closed_) {
+    return;
+  }
+  if (ec) {
+    close(ec.message());
+    return;
+  }
+  last_activity_ = Clock::now();
+  progress();
+}
+
+void Connection::linger() {
+  lingering_ = true;
+  error_code ec;
+  socket_.shutdown(asio::socket_base::shutdown_send, ec);
+  if (ec) {
+    close(ec.message());
+    return;
+  }
+  linger_deadline_ =
+      Clock::now() + std::min<Clock::duration>(state_->options.idle_timeout, kMaxLinger);
+  arm_idle_timer(linger_deadline_);
+  discard();
+}
+
+void Connection::discard() {
+  socket_.async_read_some(asio::buffer(read_buffer_),
+                          [self = shared_from_this()](const error_code& ec, std::size_t length) {
+                            if (self->closed_) {
+                              return;
+                            }
+                            self->discarded_ += length;
+                            if (ec || self->discarded_ > kMaxDiscard) {
+                              self->close("closed after a protocol error");
+                              return;
+                            }
+                            self->discard();
+                          });
+}
+
+// The deadline pattern of asio's timeouts example: the handler compares the
+// deadline with now, because activity may have moved it since the timer was set.
+void Connection::arm_idle_timer(Clock::time_point at) {
+  idle_timer_.expires_at(at);
+  idle_timer_.async_wait(
+      [self = shared_from_this()](const error_code& ec) { self->on_idle_timer(ec); });
+}
+
+void Connection::on_idle_timer(const error_code& ec) {
+  if (closed_ || ec == asio::error::operation_aborted) {
+    return;  // closed, or re-armed by linger()
+  }
+  const auto now = Clock::now();
+  if (lingering_) {
+    if (now >= linger_deadline_) {
+      close("closed after a protocol error");
+    } else {
+      arm_idle_timer(linger_deadline_);
+    }
+    return;
+  }
+  const auto idle_timeout = state_->options.idle_timeout;
+  if (replies_.pending() > 0 || writing_) {
+    arm_idle_timer(now + idle_timeout);  // waiting on our side: not idle
+    return;
+  }
+  const auto deadline = last_activity_ + idle_timeout;
+  if (now >= deadline) {
+    close("idle timeout");
+    return;
+  }
+  arm_idle_timer(deadline);
+}
+
+void Connection::arm_write_timer(Clock::time_point at) {
+  write_timer_armed_ = true;
+  write_timer_.expires_at(at);
+  write_timer_.async_wait(
+      [self = shared_from_this()](const error_code& ec) { self->on_write_timer(ec); });
+}
+
+void Connection::on_write_timer(const error_code& ec) {
+  if (closed_ || ec == asio::error::operation_aborted) {
+    return;
+  }
+  write_timer_armed_ = false;
+  if (!writing_) {
+    return;
+  }
+  if (Clock::now() >= write_deadline_) {
+    spdlog::warn("socketmap: {} does not read its replies; closing", peer_name());
+    close("write timeout");
+    return;
+  }
+  arm_write_timer(write_deadline_);
+}
+
+}  // namespace mtasts::socketmap
