@@ -180,6 +180,33 @@ bool SqliteStore::open_and_check(std::string& error) {
   return true;
 }
 
+namespace {
+
+// Reads the current row of a policies SELECT; false when it is unusable.
+bool read_row(sqlite3_stmt* stmt, CachedPolicy& policy, std::string& why) {
+  policy.domain = text_column(stmt, 0);
+  policy.txt_id = text_column(stmt, 1);
+  policy.body = text_column(stmt, 2);
+  policy.fetched_at = sqlite3_column_int64(stmt, 3);
+  policy.expires_at = sqlite3_column_int64(stmt, 4);
+  policy.checked_at = sqlite3_column_int64(stmt, 5);
+  // The body is re-validated: a row edited by hand or damaged on disk must not
+  // become an answer.
+  auto parsed = sts::parse_policy(policy.body);
+  if (!parsed.policy) {
+    why = parsed.error;
+    return false;
+  }
+  if (policy.domain.empty() || policy.expires_at < policy.fetched_at) {
+    why = "inconsistent row";
+    return false;
+  }
+  policy.policy = std::move(*parsed.policy);
+  return true;
+}
+
+}  // namespace
+
 void SqliteStore::load_all(const std::function<void(CachedPolicy)>& sink) {
   if (db_ == nullptr) return;
   Statement select(db_,
@@ -192,30 +219,40 @@ void SqliteStore::load_all(const std::function<void(CachedPolicy)>& sink) {
   int rc;
   while ((rc = sqlite3_step(select.stmt)) == SQLITE_ROW) {
     CachedPolicy policy;
-    policy.domain = text_column(select.stmt, 0);
-    policy.txt_id = text_column(select.stmt, 1);
-    policy.body = text_column(select.stmt, 2);
-    policy.fetched_at = sqlite3_column_int64(select.stmt, 3);
-    policy.expires_at = sqlite3_column_int64(select.stmt, 4);
-    policy.checked_at = sqlite3_column_int64(select.stmt, 5);
-    // The body is re-validated: a row edited by hand or damaged on disk must not
-    // become an answer.
-    auto parsed = sts::parse_policy(policy.body);
-    if (!parsed.policy || policy.domain.empty() || policy.expires_at < policy.fetched_at) {
+    std::string why;
+    if (!read_row(select.stmt, policy, why)) {
       if (++bad <= 10) {
         spdlog::warn("cache database {}: skipping unusable row for '{}': {}", path_,
-                     policy.domain.substr(0, 255),
-                     parsed.policy ? "inconsistent times" : parsed.error);
+                     policy.domain.substr(0, 255), why);
       }
       continue;
     }
-    policy.policy = std::move(*parsed.policy);
     sink(std::move(policy));
   }
   if (rc != SQLITE_DONE) {
     spdlog::error("cache database {}: reading stopped early: {}", path_, sqlite3_errmsg(db_));
   }
   if (bad > 10) spdlog::warn("cache database {}: {} unusable rows skipped in all", path_, bad);
+}
+
+void SqliteStore::fetch(const std::string& domain,
+                        std::function<void(std::optional<CachedPolicy>)> done) {
+  std::optional<CachedPolicy> found;
+  if (db_ != nullptr) {
+    Statement select(db_,
+                     "SELECT domain, txt_id, body, fetched_at, expires_at, checked_at FROM "
+                     "policies WHERE domain = ?1");
+    if (select.stmt != nullptr) {
+      sqlite3_bind_text(select.stmt, 1, domain.data(), static_cast<int>(domain.size()),
+                        SQLITE_STATIC);
+      if (sqlite3_step(select.stmt) == SQLITE_ROW) {
+        CachedPolicy policy;
+        std::string why;
+        if (read_row(select.stmt, policy, why)) found = std::move(policy);
+      }
+    }
+  }
+  done(std::move(found));
 }
 
 void SqliteStore::save(const CachedPolicy& policy) {

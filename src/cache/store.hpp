@@ -4,6 +4,7 @@
 // (SQLite) or shares them across a fleet (Redis). The memory ("internal") cache
 // type has no store at all.
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "cache/cached_policy.hpp"
@@ -16,6 +17,12 @@ class PolicyStore {
   virtual std::string describe() const = 0;  // for logs: "sqlite:/var/lib/mta-stsd/cache.db"
   // Called once at start-up: hands every stored, parseable policy to sink.
   virtual void load_all(const std::function<void(CachedPolicy)>& sink) = 0;
+  // One domain, on a memory miss (another daemon of the fleet may have learned
+  // it, or memory dropped it): done runs exactly once, on the event loop thread,
+  // possibly before fetch returns; std::nullopt when the store has nothing usable
+  // or cannot answer within its short deadline.
+  virtual void fetch(const std::string& domain,
+                     std::function<void(std::optional<CachedPolicy>)> done) = 0;
   // Persist or replace; must not block the event loop for long (backends queue).
   virtual void save(const CachedPolicy& policy) = 0;
   virtual void remove(const std::string& domain) = 0;

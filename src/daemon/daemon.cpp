@@ -169,6 +169,7 @@ int run(const config::Config& config) {
   sd_notify(0, "READY=1");
 
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+  boost::asio::signal_set hangup(io, SIGHUP);
   boost::asio::steady_timer drain(io);
   const auto deadline = std::chrono::steady_clock::now() + seconds_to_ms(config.shutdown_timeout);
   std::function<void()> wait_drained;
@@ -192,8 +193,21 @@ int run(const config::Config& config) {
                  server.connection_count(), config.shutdown_timeout);
     sd_notify(0, "STOPPING=1");
     server.stop_accepting();
+    hangup.cancel();
     wait_drained();
   });
+
+  // No reload: a changed configuration takes a restart (which keeps the SQLite
+  // cache). SIGHUP must not kill the daemon, as its default action would.
+  std::function<void()> wait_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      spdlog::warn("SIGHUP: configuration reload is not supported; restart mta-stsd to apply "
+                   "changes");
+      wait_hangup();
+    });
+  };
+  wait_hangup();
 
   io.run();
   if (store) store->flush();

@@ -127,7 +127,8 @@ void PolicyResolver::handle(std::string_view name, std::string_view key,
     case DomainCache::Lookup::Kind::hit: {
       ++stats_.hits;
       const bool revalidate = found.revalidate;
-      std::string known_id{found.known_id};
+      // Copied only when needed: the hit path allocates nothing.
+      std::string known_id = revalidate ? std::string{found.known_id} : std::string{};
       if (spdlog::should_log(spdlog::level::debug)) {
         spdlog::debug("{}: {} (cached)", query.domain, found.answer);
       }
@@ -184,7 +185,27 @@ void PolicyResolver::wait_for(const std::string& domain, std::size_t zone,
     auto callback = std::move(w->done);
     callback(sts::kNotFound);
   });
-  if (fresh) schedule(domain);
+  if (!fresh) return;
+  if (store_ == nullptr) return schedule(domain);
+  // A memory miss asks the store first: another daemon of the fleet (Redis) may
+  // have learned the policy, or memory may have dropped it (cache_size).
+  store_->fetch(domain, [this, alive = alive_, domain](std::optional<cache::CachedPolicy> stored) {
+    if (!*alive) return;
+    if (stored && !stored->expired(clock_.now()) && stored->domain == domain) {
+      ++stats_.store_hits;
+      spdlog::debug("{}: policy id={} read from {}", domain, stored->txt_id, store_->describe());
+      cache_.store_policy(std::move(*stored));
+      auto it = flights_.find(domain);
+      if (it == flights_.end()) return;
+      auto flight = std::move(it->second);
+      flights_.erase(it);
+      DiscoveryResult from_store;
+      from_store.reason = "policy from " + store_->describe();
+      answer_waiters(*flight, domain, from_store);
+      return;
+    }
+    schedule(domain);
+  });
 }
 
 void PolicyResolver::start_flight(const std::string& domain, std::string known_id,
@@ -262,9 +283,7 @@ void PolicyResolver::answer_waiters(Flight& flight, const std::string& domain,
     auto found = cache_.lookup(domain, zone_class_[waiter->zone], now, settings_.cache_grace);
     std::string answer{found.kind == DomainCache::Lookup::Kind::hit ? found.answer
                                                                      : sts::kNotFound};
-    spdlog::info("{}: {} ({}: {})", domain, answer,
-                 found.kind == DomainCache::Lookup::Kind::hit ? "cached policy kept" : "fresh",
-                 result.reason);
+    spdlog::info("{}: {} ({})", domain, answer, result.reason);
     auto callback = std::move(waiter->done);
     callback(answer);
   }

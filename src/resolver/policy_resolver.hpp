@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -55,7 +56,7 @@ struct ProactiveSettings {
 
 struct ResolverStats {
   std::uint64_t queries = 0, hits = 0, negative_hits = 0, misses = 0, discoveries = 0,
-                revalidations = 0, proactive = 0, timeouts = 0, overloaded = 0, rejected_keys = 0;
+                revalidations = 0, proactive = 0, store_hits = 0, timeouts = 0, overloaded = 0, rejected_keys = 0;
 };
 
 class PolicyResolver final : public socketmap::RequestHandler {

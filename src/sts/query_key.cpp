@@ -29,16 +29,25 @@ QueryKey invalid(std::string reason) {
   return key;
 }
 
+// inet_pton needs a NUL-terminated string; a stack copy keeps the per-query
+// path free of allocations, and the cheap character checks skip it for names.
 bool is_ipv4(std::string_view text) {
-  const std::string copy(text);
+  if (text.empty() || text.size() > 15 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c == '.' || abnf::is_digit(c); })) {
+    return false;
+  }
+  char copy[16] = {};
+  std::copy(text.begin(), text.end(), copy);
   in_addr address{};
-  return inet_pton(AF_INET, copy.c_str(), &address) == 1;
+  return inet_pton(AF_INET, copy, &address) == 1;
 }
 
 bool is_ipv6(std::string_view text) {
-  const std::string copy(text);
+  if (text.size() < 2 || text.size() > 45 || text.find(':') == std::string_view::npos) return false;
+  char copy[46] = {};
+  std::copy(text.begin(), text.end(), copy);
   in6_addr address{};
-  return inet_pton(AF_INET6, copy.c_str(), &address) == 1;
+  return inet_pton(AF_INET6, copy, &address) == 1;
 }
 
 // Postfix next-hop ":port": 1..65535 in decimal (service names are not policy keys).

@@ -190,3 +190,27 @@ TEST_CASE("a path that cannot be created leaves the store detached, not crashing
   store.flush();
   CHECK(load(store).empty());
 }
+
+TEST_CASE("fetch reads one domain back, or nothing") {
+  TempDir dir;
+  SqliteStore store((dir.path / "cache.db").string());
+  store.save(policy("one.example"));
+  store.flush();
+  std::optional<CachedPolicy> got;
+  bool called = false;
+  store.fetch("one.example", [&](std::optional<CachedPolicy> p) {
+    called = true;
+    got = std::move(p);
+  });
+  CHECK(called);
+  REQUIRE(got.has_value());
+  CHECK(got->txt_id == policy("one.example").txt_id);
+  CHECK(got->policy.mx.at(0) == "mx.one.example");
+  called = false;
+  store.fetch("other.example", [&](std::optional<CachedPolicy> p) {
+    called = true;
+    got = std::move(p);
+  });
+  CHECK(called);
+  CHECK_FALSE(got.has_value());
+}

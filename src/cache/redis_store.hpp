@@ -1,0 +1,138 @@
+#pragma once
+// Redis persistence: policies shared by a fleet of daemons (what one learned,
+// the others read on a memory miss) and kept across restarts.
+//
+// One hiredis async connection runs on the daemon's io_context. Redis being
+// down or slow never holds up an answer: a lookup gives up after
+// min(command_timeout, 500 ms), writes are queued (bounded) while disconnected
+// and sent after the reconnect, which backs off from reconnect_min to
+// reconnect_max. The outage is logged once, and its end once.
+//
+// Keys are key_prefix + domain; values are redis_value.hpp's v1 form, and keys
+// expire with the policy (SET ... EXAT expires_at, Redis >= 6.2).
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "cache/redis_url.hpp"
+#include "cache/store.hpp"
+
+struct redisAsyncContext;
+
+namespace mtasts::cache {
+
+class RedisAsioAdapter;
+
+struct RedisOptions {
+  std::string url = "redis://localhost:6379/0";  // see redis_url.hpp
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds command_timeout{5000};  // also: no reply for this long = link dead
+  std::string key_prefix = "mta-stsd:policy:";
+  std::size_t max_queued_writes = 10000;  // beyond: the oldest queued write is dropped
+  std::chrono::milliseconds reconnect_min{1000};
+  std::chrono::milliseconds reconnect_max{30000};
+};
+
+class RedisStore final : public PolicyStore {
+ public:
+  // A lookup on the hot miss path gives up quickly, whatever command_timeout says.
+  static constexpr std::chrono::milliseconds kFetchTimeoutCap{500};
+  static constexpr std::chrono::milliseconds kFlushBudget{2000};
+  static constexpr std::size_t kMaxWritesInFlight = 1000;
+
+  // Throws std::invalid_argument for a bad URL. Starts connecting at once; the
+  // connection completes when the io_context runs.
+  RedisStore(boost::asio::io_context& io, RedisOptions options);
+  ~RedisStore() override;
+  RedisStore(const RedisStore&) = delete;
+  RedisStore& operator=(const RedisStore&) = delete;
+
+  std::string describe() const override { return endpoint_.describe(); }
+  // Blocking, on its own short-lived connection (the loop is not running yet):
+  // SCAN + MGET, each step bounded by the timeouts. Unreachable: one warning.
+  void load_all(const std::function<void(CachedPolicy)>& sink) override;
+  void fetch(const std::string& domain,
+             std::function<void(std::optional<CachedPolicy>)> done) override;
+  void save(const CachedPolicy& policy) override;
+  void remove(const std::string& domain) override;
+  // Shutdown: at most kFlushBudget. Must run on the io_context's thread (or after
+  // it stopped). It cannot run the io_context from inside a handler, so it drives
+  // the live connection itself with poll(2) on its socket; writes still queued
+  // without a live connection go over a short-lived blocking connection.
+  void flush() override;
+
+  bool connected() const { return state_ == LinkState::ready; }
+  std::size_t queued_writes() const { return queue_.size() + in_flight_.size(); }
+
+ private:
+  enum class LinkState { down, connecting, handshaking, ready };
+  enum class ReplyKind : std::uintptr_t { fetch = 0, write = 1, handshake = 2, handshake_done = 3 };
+  struct Write {
+    bool remove = false;
+    std::string key;
+    std::string value;
+    std::int64_t expires_at = 0;
+  };
+  struct PendingFetch {
+    std::string domain;
+    std::function<void(std::optional<CachedPolicy>)> done;
+    std::unique_ptr<boost::asio::steady_timer> timer;
+  };
+  using Clock = std::chrono::steady_clock;
+
+  static void on_connect(const redisAsyncContext* context, int status);
+  static void on_disconnect(const redisAsyncContext* context, int status);
+  static void on_reply(redisAsyncContext* context, void* reply, void* privdata);
+
+  void connect();
+  void drop_link(const std::string& why);
+  void link_gone(const std::string& why);
+  void handle_reply(redisAsyncContext* context, ReplyKind kind, std::uint64_t id, void* reply);
+  void finish_fetch(std::uint64_t id, std::optional<CachedPolicy> result);
+  bool send(ReplyKind kind, std::uint64_t id, const std::vector<std::string_view>& args);
+  void enqueue(Write write);
+  void pump_writes();
+  void send_write(Write write);
+  void arm_timer();
+  void on_timer();
+  void flush_live(Clock::time_point deadline);
+  void flush_blocking(Clock::time_point deadline);
+  std::optional<Clock::time_point> next_deadline() const;
+
+  boost::asio::io_context& io_;
+  RedisOptions options_;
+  RedisEndpoint endpoint_;
+
+  redisAsyncContext* context_ = nullptr;
+  std::shared_ptr<RedisAsioAdapter> adapter_;
+  std::shared_ptr<RedisAsioAdapter> retired_adapter_;  // kept until hiredis can no longer call it
+  LinkState state_ = LinkState::down;
+  Clock::time_point link_deadline_{};
+  Clock::time_point next_attempt_{};
+  std::chrono::milliseconds backoff_;
+  std::deque<Clock::time_point> awaiting_reply_;  // send times, in reply order
+
+  std::uint64_t next_id_ = 1;
+  std::unordered_map<std::uint64_t, PendingFetch> fetches_;
+  std::deque<std::pair<std::uint64_t, Write>> in_flight_;
+  std::deque<Write> queue_;
+
+  boost::asio::steady_timer timer_;
+  bool timer_armed_ = false;
+  Clock::time_point timer_deadline_{};
+
+  bool ever_connected_ = false;
+  bool outage_logged_ = false;
+  bool drops_logged_ = false;
+  bool write_failing_ = false;
+  bool stopping_ = false;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // asio handlers check it
+};
+
+}  // namespace mtasts::cache

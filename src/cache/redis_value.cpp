@@ -1,0 +1,84 @@
+#include "cache/redis_value.hpp"
+
+#include <charconv>
+
+#include "sts/policy.hpp"
+
+namespace mtasts::cache {
+
+namespace {
+
+constexpr std::string_view kVersion = "v1";
+
+// Takes the text up to the next LF off `rest`; false when there is none.
+bool next_line(std::string_view& rest, std::string_view& line) {
+  const auto lf = rest.find('\n');
+  if (lf == std::string_view::npos) return false;
+  line = rest.substr(0, lf);
+  rest = rest.substr(lf + 1);
+  return true;
+}
+
+bool parse_time(std::string_view text, std::int64_t& out) {
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  return !text.empty() && ec == std::errc{} && ptr == end && out >= 0;
+}
+
+}  // namespace
+
+std::optional<std::string> encode_redis_value(const CachedPolicy& policy) {
+  if (policy.txt_id.find_first_of("\r\n") != std::string::npos) return std::nullopt;
+  std::string value;
+  value.reserve(policy.body.size() + policy.txt_id.size() + 48);
+  value.append(kVersion).append("\n");
+  value.append(policy.txt_id).append("\n");
+  value.append(std::to_string(policy.fetched_at)).append("\n");
+  value.append(std::to_string(policy.expires_at)).append("\n");
+  value.append(std::to_string(policy.checked_at)).append("\n");
+  value.append(policy.body);
+  return value;
+}
+
+std::optional<CachedPolicy> decode_redis_value(const std::string& domain, std::string_view value,
+                                               std::string& why) {
+  if (value.size() > kMaxRedisValue) {
+    why = "value of " + std::to_string(value.size()) + " bytes is too large";
+    return std::nullopt;
+  }
+  std::string_view rest = value;
+  std::string_view version, txt_id, fetched, expires, checked;
+  if (!next_line(rest, version) || version != kVersion) {
+    why = "not an mta-stsd v1 value";
+    return std::nullopt;
+  }
+  if (!next_line(rest, txt_id) || !next_line(rest, fetched) || !next_line(rest, expires) ||
+      !next_line(rest, checked)) {
+    why = "truncated header";
+    return std::nullopt;
+  }
+  CachedPolicy policy;
+  if (!parse_time(fetched, policy.fetched_at) || !parse_time(expires, policy.expires_at) ||
+      !parse_time(checked, policy.checked_at)) {
+    why = "bad time field";
+    return std::nullopt;
+  }
+  if (policy.expires_at < policy.fetched_at || domain.empty()) {
+    why = "inconsistent value";
+    return std::nullopt;
+  }
+  // The body is re-validated (as the SQLite store does): a value edited by hand,
+  // or written by a broken client, must not become an answer.
+  auto parsed = sts::parse_policy(rest);
+  if (!parsed.policy) {
+    why = "invalid policy: " + parsed.error;
+    return std::nullopt;
+  }
+  policy.domain = domain;
+  policy.txt_id = std::string(txt_id);
+  policy.body = std::string(rest);
+  policy.policy = std::move(*parsed.policy);
+  return policy;
+}
+
+}  // namespace mtasts::cache

@@ -1,0 +1,706 @@
+// RedisStore against a real redis-server that each test starts on a free
+// loopback port (and stops by PID, also on failure): the fleet round trip, key
+// expiry, start-up load, bad values, and Redis dying, stalling and coming back.
+// Also the URL parser and the value format, which need no server.
+#include <doctest/doctest.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "cache/redis_store.hpp"
+#include "cache/redis_url.hpp"
+#include "cache/redis_value.hpp"
+
+using mtasts::cache::CachedPolicy;
+using mtasts::cache::RedisOptions;
+using mtasts::cache::RedisStore;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char pattern[] = "/tmp/mtasts-redis-XXXXXX";
+    path = ::mkdtemp(pattern);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+// One redis-server child. Dies with the test process too (PR_SET_PDEATHSIG).
+class RedisServer {
+ public:
+  explicit RedisServer(std::vector<std::string> extra = {}) : port_(free_port()), extra_(std::move(extra)) {
+    start();
+  }
+  ~RedisServer() { kill(); }
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  int port() const { return port_; }
+  std::string url(const std::string& rest = "") const {
+    return "redis://127.0.0.1:" + std::to_string(port_) + rest;
+  }
+  std::string unix_path() const { return (dir_.path / "redis.sock").string(); }
+
+  void start() {
+    REQUIRE(pid_ <= 0);
+    std::vector<std::string> args{"/usr/bin/redis-server", "--port",       std::to_string(port_),
+                                  "--bind",                "127.0.0.1",   "--save",
+                                  "",                      "--appendonly", "no",
+                                  "--daemonize",           "no",          "--dir",
+                                  dir_.path.string(),      "--unixsocket", unix_path(),
+                                  "--loglevel",            "warning"};
+    args.insert(args.end(), extra_.begin(), extra_.end());
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(1);
+      const int null = ::open("/dev/null", O_WRONLY);
+      if (null >= 0) {
+        ::dup2(null, 1);
+        ::dup2(null, 2);
+      }
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    wait_ready();
+  }
+
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGCONT);  // a stopped server must be able to die
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  void pause() { ::kill(pid_, SIGSTOP); }
+  void resume() { ::kill(pid_, SIGCONT); }
+
+  // A raw hiredis connection (independent of the code under test).
+  redisContext* raw(const std::string& password = "") const {
+    const timeval tv{2, 0};
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+    REQUIRE(c != nullptr);
+    REQUIRE(c->err == 0);
+    if (!password.empty()) freeReplyObject(redisCommand(c, "AUTH %s", password.c_str()));
+    return c;
+  }
+
+ private:
+  void wait_ready() {
+    const auto deadline = Clock::now() + 10s;
+    while (Clock::now() < deadline) {
+      const timeval tv{0, 200000};
+      redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+      const bool up = c != nullptr && c->err == 0;
+      if (c != nullptr) redisFree(c);
+      if (up) return;
+      std::this_thread::sleep_for(20ms);
+    }
+    FAIL("redis-server did not start on port " << port_);
+  }
+
+  TempDir dir_;
+  int port_;
+  std::vector<std::string> extra_;
+  pid_t pid_ = -1;
+};
+
+struct RawReply {
+  redisReply* reply;
+  explicit RawReply(void* r) : reply(static_cast<redisReply*>(r)) { REQUIRE(reply != nullptr); }
+  ~RawReply() { freeReplyObject(reply); }
+  redisReply* operator->() const { return reply; }
+};
+
+struct RawClient {
+  redisContext* c;
+  explicit RawClient(redisContext* context) : c(context) {}
+  ~RawClient() { redisFree(c); }
+  template <typename... Args>
+  RawReply cmd(const char* format, Args... args) {
+    return RawReply(redisCommand(c, format, args...));
+  }
+};
+
+// Captures what the store logs, for "logged once" checks.
+struct LogCapture {
+  std::ostringstream text;
+  std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
+  LogCapture() {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_st>(text);
+    auto logger = std::make_shared<spdlog::logger>("capture", sink);
+    logger->set_level(spdlog::level::info);
+    spdlog::set_default_logger(logger);
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous); }
+  std::size_t count(const std::string& needle) const {
+    const auto all = text.str();
+    std::size_t n = 0;
+    for (auto pos = all.find(needle); pos != std::string::npos; pos = all.find(needle, pos + 1)) ++n;
+    return n;
+  }
+};
+
+CachedPolicy policy(const std::string& domain, std::int64_t max_age = 86400) {
+  CachedPolicy p;
+  p.domain = domain;
+  p.txt_id = "20240101T000000";
+  p.body = "version: STSv1\r\nmode: enforce\r\nmx: mx1." + domain + "\r\nmx: *.backup." + domain +
+           "\r\nmax_age: " + std::to_string(max_age) + "\r\n";
+  p.fetched_at = unix_now() - 10;
+  p.checked_at = unix_now() - 5;
+  p.expires_at = p.fetched_at + max_age;
+  auto parsed = mtasts::sts::parse_policy(p.body);
+  REQUIRE(parsed.policy);
+  p.policy = *parsed.policy;
+  return p;
+}
+
+RedisOptions options(const std::string& url) {
+  RedisOptions o;
+  o.url = url;
+  o.connect_timeout = 1000ms;
+  o.command_timeout = 1000ms;
+  o.key_prefix = "test:policy:";
+  o.reconnect_min = 50ms;
+  o.reconnect_max = 200ms;
+  return o;
+}
+
+template <typename Pred>
+bool run_until(boost::asio::io_context& io, Pred pred, std::chrono::milliseconds limit = 5000ms) {
+  const auto deadline = Clock::now() + limit;
+  while (!pred()) {
+    if (Clock::now() >= deadline) return false;
+    io.restart();
+    io.run_for(10ms);
+  }
+  return true;
+}
+
+// Runs one fetch to completion: the result, how often done ran, and how long it took.
+struct FetchResult {
+  std::optional<CachedPolicy> policy;
+  int calls = 0;
+  std::chrono::milliseconds took{};
+};
+
+FetchResult fetch(boost::asio::io_context& io, RedisStore& store, const std::string& domain) {
+  auto result = std::make_shared<FetchResult>();
+  const auto started = Clock::now();
+  store.fetch(domain, [result](std::optional<CachedPolicy> p) {
+    ++result->calls;
+    result->policy = std::move(p);
+  });
+  run_until(io, [&] { return result->calls > 0; }, 5000ms);
+  result->took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  // A second call would show up here.
+  io.restart();
+  io.run_for(20ms);
+  return *result;
+}
+
+void check_same(const CachedPolicy& got, const CachedPolicy& want) {
+  CHECK(got.domain == want.domain);
+  CHECK(got.txt_id == want.txt_id);
+  CHECK(got.body == want.body);
+  CHECK(got.fetched_at == want.fetched_at);
+  CHECK(got.expires_at == want.expires_at);
+  CHECK(got.checked_at == want.checked_at);
+  CHECK(got.policy == want.policy);
+}
+
+}  // namespace
+
+// ---- the URL ---------------------------------------------------------------------
+
+TEST_CASE("redis URLs: the forms redis-py accepts for plain connections") {
+  using mtasts::cache::parse_redis_url;
+  auto e = parse_redis_url("redis://localhost");
+  CHECK_FALSE(e.unix_socket);
+  CHECK(e.host == "localhost");
+  CHECK(e.port == 6379);
+  CHECK(e.db == 0);
+  CHECK_FALSE(e.has_password);
+
+  e = parse_redis_url("REDIS://user:p%40ss:w@10.0.0.5:6380/3");
+  CHECK(e.user == "user");
+  CHECK(e.password == "p@ss:w");
+  CHECK(e.host == "10.0.0.5");
+  CHECK(e.port == 6380);
+  CHECK(e.db == 3);
+  CHECK(e.describe() == "redis://user@10.0.0.5:6380/3");  // never the password
+
+  e = parse_redis_url("redis://:secret@[::1]:7000?db=4");
+  CHECK(e.user.empty());
+  CHECK(e.password == "secret");
+  CHECK(e.host == "::1");
+  CHECK(e.port == 7000);
+  CHECK(e.db == 4);
+  CHECK(e.describe() == "redis://[::1]:7000/4");
+
+  CHECK(parse_redis_url("redis://h/5?db=6").db == 5);  // the path wins, as in redis-py
+  CHECK(parse_redis_url("redis://h/").db == 0);
+  CHECK(parse_redis_url("redis://").host == "localhost");
+
+  e = parse_redis_url("unix:///run/redis/redis.sock?db=2");
+  CHECK(e.unix_socket);
+  CHECK(e.path == "/run/redis/redis.sock");
+  CHECK(e.db == 2);
+  CHECK(e.describe() == "unix:///run/redis/redis.sock?db=2");
+  e = parse_redis_url("unix://:pw@/tmp/r.sock?password=other");
+  CHECK(e.password == "other");
+  CHECK(parse_redis_url("unix:///tmp/r%20x.sock").path == "/tmp/r x.sock");
+}
+
+TEST_CASE("redis URLs: bad ones are refused with the reason, never echoing a password") {
+  using mtasts::cache::parse_redis_url;
+  auto message = [](const std::string& url) {
+    try {
+      parse_redis_url(url);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  CHECK(message("").find("empty") != std::string::npos);
+  CHECK(message("http://h").find("unknown scheme") != std::string::npos);
+  CHECK(message("rediss://h").find("TLS") != std::string::npos);
+  CHECK(message("redis://h:0").find("port") != std::string::npos);
+  CHECK(message("redis://h:65536").find("port") != std::string::npos);
+  CHECK(message("redis://h:").find("port") != std::string::npos);
+  CHECK(message("redis://h:6379x").find("port") != std::string::npos);
+  CHECK(message("redis://h/x").find("database") != std::string::npos);
+  CHECK(message("redis://h/-1").find("database") != std::string::npos);
+  CHECK(message("redis://h/1/2").find("database") != std::string::npos);
+  CHECK(message("redis://h?db=99999999999").find("database") != std::string::npos);
+  CHECK(message("redis://::1:6379").find("brackets") != std::string::npos);
+  CHECK(message("redis://[::1").find("']'") != std::string::npos);
+  CHECK(message("redis://[zz]").find("IPv6") != std::string::npos);
+  CHECK(message("redis://h o st").find("host") != std::string::npos);
+  CHECK(message("redis://h#frag").find("fragment") != std::string::npos);
+  CHECK(message("redis://user@h").find("without a password") != std::string::npos);
+  CHECK(message("redis://:%zzsecret@h").find("percent") != std::string::npos);
+  CHECK(message("redis://:secret%4@h").find("percent") != std::string::npos);
+  CHECK(message("unix://").find("path") != std::string::npos);
+  CHECK(message("unix://relative.sock").find("absolute") != std::string::npos);
+  CHECK(message("unix:///" + std::string(200, 'a')).find("longer") != std::string::npos);
+  CHECK(message("unix:///tmp/a%00b").find("NUL") != std::string::npos);
+  CHECK(message("redis://:hunter2@h:99999").find("hunter2") == std::string::npos);
+}
+
+// ---- the value ---------------------------------------------------------------------
+
+TEST_CASE("redis values: round trip, and every malformed form is rejected") {
+  using mtasts::cache::decode_redis_value;
+  using mtasts::cache::encode_redis_value;
+  const auto p = policy("example.com");
+  const auto value = encode_redis_value(p);
+  REQUIRE(value);
+  CHECK(value->rfind("v1\n20240101T000000\n", 0) == 0);
+  std::string why;
+  auto back = decode_redis_value("example.com", *value, why);
+  REQUIRE(back);
+  check_same(*back, p);
+
+  auto bad = [&](const std::string& v) {
+    std::string reason;
+    const bool rejected = !decode_redis_value("example.com", v, reason);
+    CHECK_MESSAGE(rejected, v);
+    CHECK(!reason.empty());
+  };
+  const std::string body = "version: STSv1\nmode: none\nmax_age: 60\n";
+  bad("");
+  bad("v2\nid\n1\n2\n1\n" + body);
+  bad("v1\nid\n1\n2\n1");                 // truncated header
+  bad("v1\nid\nx\n2\n1\n" + body);        // bad number
+  bad("v1\nid\n1\n2 \n1\n" + body);       // trailing junk in a number
+  bad("v1\nid\n-1\n2\n1\n" + body);       // negative time
+  bad("v1\nid\n5\n2\n1\n" + body);        // expires before fetched
+  bad("v1\nid\n1\n99999999999999999999\n1\n" + body);  // overflow
+  bad("v1\nid\n1\n2\n1\nversion: STSv1\nmode: enforce\nmax_age: 60\n");  // no mx
+  bad("v1\nid\n1\n2\n1\n" + std::string(mtasts::cache::kMaxRedisValue, 'x'));
+  CHECK(decode_redis_value("example.com", "v1\nid\n1\n2\n1\n" + body, why));
+
+  auto odd = p;
+  odd.txt_id = "a\nb";
+  CHECK_FALSE(encode_redis_value(odd));
+}
+
+// ---- against a real server -----------------------------------------------------------
+
+TEST_CASE("what one daemon saves, another reads; the key expires with the policy") {
+  RedisServer server;
+  boost::asio::io_context io;
+  RedisStore writer(io, options(server.url()));
+  RedisStore reader(io, options(server.url()));
+  CHECK(writer.describe() == "redis://127.0.0.1:" + std::to_string(server.port()) + "/0");
+  REQUIRE(run_until(io, [&] { return writer.connected() && reader.connected(); }));
+
+  const auto p = policy("fleet.example", 86400);
+  writer.save(p);
+  REQUIRE(run_until(io, [&] { return writer.queued_writes() == 0; }));
+
+  const auto got = fetch(io, reader, "fleet.example");
+  CHECK(got.calls == 1);
+  REQUIRE(got.policy);
+  check_same(*got.policy, p);
+
+  RawClient raw(server.raw());
+  CHECK(raw.cmd("EXPIRETIME test:policy:fleet.example")->integer == p.expires_at);
+  const auto ttl = raw.cmd("TTL test:policy:fleet.example")->integer;
+  CHECK(ttl <= p.expires_at - unix_now());
+  CHECK(ttl >= p.expires_at - unix_now() - 2);
+
+  const auto miss = fetch(io, reader, "unknown.example");
+  CHECK(miss.calls == 1);
+  CHECK_FALSE(miss.policy);
+
+  // An already expired policy is not kept: saving it deletes the older copy.
+  auto expired = p;
+  expired.expires_at = unix_now() - 1;
+  writer.save(expired);
+  REQUIRE(run_until(io, [&] { return writer.queued_writes() == 0; }));
+  CHECK(raw.cmd("EXISTS test:policy:fleet.example")->integer == 0);
+}
+
+TEST_CASE("remove deletes the key") {
+  RedisServer server;
+  boost::asio::io_context io;
+  RedisStore store(io, options(server.url()));
+  REQUIRE(run_until(io, [&] { return store.connected(); }));
+  store.save(policy("a.example"));
+  store.save(policy("b.example"));
+  store.remove("a.example");
+  REQUIRE(run_until(io, [&] { return store.queued_writes() == 0; }));
+  CHECK_FALSE(fetch(io, store, "a.example").policy);
+  CHECK(fetch(io, store, "b.example").policy);
+  RawClient raw(server.raw());
+  CHECK(raw.cmd("EXISTS test:policy:a.example")->integer == 0);
+}
+
+TEST_CASE("load_all sees every stored policy and skips (and logs) unusable values") {
+  RedisServer server;
+  {
+    boost::asio::io_context io;
+    RedisStore store(io, options(server.url()));
+    REQUIRE(run_until(io, [&] { return store.connected(); }));
+    for (int i = 0; i < 2500; ++i) store.save(policy("d" + std::to_string(i) + ".example"));
+    REQUIRE(run_until(io, [&] { return store.queued_writes() == 0; }, 20000ms));
+  }
+  RawClient raw(server.raw());
+  raw.cmd("SET test:policy:garbage.example %s", "not a policy");
+  raw.cmd("SET test:policy:badbody.example %s", "v1\nid\n1\n2\n1\nversion: STSv9\n");
+  raw.cmd("HSET test:policy:hash.example f v");  // wrong type: MGET gives nil
+  raw.cmd("SET other:policy:x.example %s", "v1\n");  // another prefix: not ours
+
+  LogCapture log;
+  boost::asio::io_context io;
+  RedisStore store(io, options(server.url()));
+  std::map<std::string, CachedPolicy> loaded;
+  store.load_all([&](CachedPolicy p) { loaded.emplace(p.domain, std::move(p)); });
+  CHECK(loaded.size() == 2500);
+  CHECK(loaded.count("d0.example") == 1);
+  CHECK(loaded.count("d2499.example") == 1);
+  CHECK(loaded.at("d7.example").policy.mx.size() == 2);
+  CHECK(log.count("skipping unusable value for 'garbage.example'") == 1);
+  CHECK(log.count("skipping unusable value for 'badbody.example'") == 1);
+}
+
+TEST_CASE("a glob character in the key prefix matches literally in SCAN") {
+  RedisServer server;
+  RawClient raw(server.raw());
+  const auto value = *mtasts::cache::encode_redis_value(policy("x.example"));
+  raw.cmd("SET %s %b", "p*:x.example", value.data(), value.size());
+  raw.cmd("SET %s %b", "pq:y.example", value.data(), value.size());
+  boost::asio::io_context io;
+  auto o = options(server.url());
+  o.key_prefix = "p*:";
+  RedisStore store(io, o);
+  std::vector<std::string> domains;
+  store.load_all([&](CachedPolicy p) { domains.push_back(p.domain); });
+  CHECK(domains == std::vector<std::string>{"x.example"});
+}
+
+TEST_CASE("an unusable stored value is a miss, logged") {
+  RedisServer server;
+  RawClient raw(server.raw());
+  raw.cmd("SET test:policy:bad.example %s", "v1\nid\n1\nsoon\n1\nversion: STSv1\n");
+  raw.cmd("SET test:policy:invalid.example %s",
+          "v1\nid\n1\n2\n1\nversion: STSv1\nmode: enforce\nmax_age: 99999999999\nmx: a\n");
+  LogCapture log;
+  boost::asio::io_context io;
+  RedisStore store(io, options(server.url()));
+  REQUIRE(run_until(io, [&] { return store.connected(); }));
+  auto got = fetch(io, store, "bad.example");
+  CHECK(got.calls == 1);
+  CHECK_FALSE(got.policy);
+  got = fetch(io, store, "invalid.example");
+  CHECK(got.calls == 1);
+  CHECK_FALSE(got.policy);
+  CHECK(log.count("ignoring unusable value for 'bad.example'") == 1);
+  CHECK(log.count("ignoring unusable value for 'invalid.example'") == 1);
+}
+
+TEST_CASE("Redis killed mid-run: misses are quick, writes queue, one warning; it comes back") {
+  auto server = std::make_unique<RedisServer>();
+  LogCapture log;
+  boost::asio::io_context io;
+  auto o = options(server->url());
+  o.max_queued_writes = 5;
+  RedisStore store(io, o);
+  REQUIRE(run_until(io, [&] { return store.connected(); }));
+  store.save(policy("before.example"));
+  REQUIRE(run_until(io, [&] { return store.queued_writes() == 0; }));
+
+  const int port = server->port();
+  server->kill();
+  // Whether or not the loss has been noticed yet, a lookup ends within its deadline.
+  auto got = fetch(io, store, "before.example");
+  CHECK(got.calls == 1);
+  CHECK_FALSE(got.policy);
+  CHECK(got.took < 700ms);
+  REQUIRE(run_until(io, [&] { return !store.connected(); }));
+
+  for (int i = 0; i < 8; ++i) store.save(policy("q" + std::to_string(i) + ".example"));
+  store.remove("before.example");
+  CHECK(store.queued_writes() == 5);  // bounded: the oldest are dropped
+  got = fetch(io, store, "q7.example");
+  CHECK(got.calls == 1);
+  CHECK_FALSE(got.policy);
+  CHECK(got.took < 100ms);  // disconnected: answered at once
+
+  // Several reconnect attempts fail meanwhile: still one warning.
+  io.restart();
+  io.run_for(700ms);
+  CHECK(log.count("connection lost") == 1);
+  CHECK(log.count("cannot connect") == 0);
+  CHECK(log.count("more than 5 writes waiting") == 1);
+
+  server->start();  // the same port again
+  REQUIRE(server->port() == port);
+  REQUIRE(run_until(io, [&] { return store.connected() && store.queued_writes() == 0; }));
+  CHECK(log.count("connected again") == 1);
+  RawClient raw(server->raw());
+  // Nine writes queued, five kept: q0..q3 were dropped; the DEL arrived.
+  CHECK(raw.cmd("EXISTS test:policy:q3.example")->integer == 0);
+  CHECK(raw.cmd("EXISTS test:policy:before.example")->integer == 0);
+  for (int i = 4; i < 8; ++i) {
+    const std::string key = "test:policy:q" + std::to_string(i) + ".example";
+    CHECK_MESSAGE(raw.cmd("EXISTS %s", key.c_str())->integer == 1, key);
+  }
+  got = fetch(io, store, "q7.example");
+  REQUIRE(got.policy);
+  CHECK(got.policy->domain == "q7.example");
+}
+
+TEST_CASE("a stalled Redis (SIGSTOP): lookups time out, the link is dropped, then recovers") {
+  RedisServer server;
+  LogCapture log;
+  boost::asio::io_context io;
+  auto o = options(server.url());
+  o.command_timeout = 800ms;
+  RedisStore store(io, o);
+  REQUIRE(run_until(io, [&] { return store.connected(); }));
+  store.save(policy("s.example"));
+  REQUIRE(run_until(io, [&] { return store.queued_writes() == 0; }));
+
+  server.pause();
+  auto got = fetch(io, store, "s.example");
+  CHECK(got.calls == 1);
+  CHECK_FALSE(got.policy);
+  CHECK(got.took >= 450ms);
+  CHECK(got.took < 700ms);  // min(command_timeout, 500 ms)
+  store.save(policy("t.example"));
+  // No reply for command_timeout: the link is declared dead.
+  REQUIRE(run_until(io, [&] { return !store.connected(); }, 3000ms));
+  CHECK(log.count("connection lost") == 1);
+  CHECK(store.queued_writes() >= 1);
+
+  server.resume();
+  REQUIRE(run_until(io, [&] { return store.connected() && store.queued_writes() == 0; }));
+  CHECK(fetch(io, store, "t.example").policy);
+  CHECK(fetch(io, store, "s.example").policy);
+}
+
+TEST_CASE("unreachable Redis at start: load_all returns promptly, lookups miss at once") {
+  const int port = free_port();  // nothing listens there
+  LogCapture log;
+  boost::asio::io_context io;
+  RedisStore store(io, options("redis://127.0.0.1:" + std::to_string(port)));
+  const auto started = Clock::now();
+  int loaded = 0;
+  store.load_all([&](CachedPolicy) { ++loaded; });
+  CHECK(Clock::now() - started < 1500ms);
+  CHECK(loaded == 0);
+  CHECK(log.count("cannot load policies at start") == 1);
+  const auto got = fetch(io, store, "x.example");
+  CHECK(got.calls == 1);
+  CHECK_FALSE(got.policy);
+  store.save(policy("x.example"));
+  io.restart();
+  io.run_for(500ms);  // several failed attempts
+  CHECK(log.count("cannot connect") == 1);
+  CHECK(store.queued_writes() == 1);
+}
+
+TEST_CASE("unroutable Redis at start: connect_timeout bounds load_all") {
+  // TEST-NET-1 (RFC 5737): never answers; without a route the connect fails at once.
+  LogCapture log;
+  boost::asio::io_context io;
+  auto o = options("redis://192.0.2.1:6379");
+  o.connect_timeout = 300ms;
+  RedisStore store(io, o);
+  const auto started = Clock::now();
+  store.load_all([](CachedPolicy) {});
+  CHECK(Clock::now() - started < 1000ms);
+  CHECK(log.count("cannot load policies at start") == 1);
+  io.restart();
+  io.run_for(800ms);
+  CHECK_FALSE(store.connected());
+  CHECK(log.count("cannot connect") == 1);
+}
+
+TEST_CASE("password and database from the URL; a wrong password is one error") {
+  RedisServer server({"--requirepass", "s3cret"});
+  boost::asio::io_context io;
+  RedisStore store(io, options(server.url("/3").insert(8, ":s3cret@")));
+  CHECK(store.describe().find("s3cret") == std::string::npos);
+  REQUIRE(run_until(io, [&] { return store.connected(); }));
+  store.save(policy("auth.example"));
+  REQUIRE(run_until(io, [&] { return store.queued_writes() == 0; }));
+  RawClient raw(server.raw("s3cret"));
+  raw.cmd("SELECT 3");
+  CHECK(raw.cmd("EXISTS test:policy:auth.example")->integer == 1);
+  int loaded = 0;
+  store.load_all([&](CachedPolicy) { ++loaded; });
+  CHECK(loaded == 1);
+
+  LogCapture log;
+  RedisStore wrong(io, options(server.url("/3").insert(8, ":nope@")));
+  io.restart();
+  io.run_for(600ms);
+  CHECK_FALSE(wrong.connected());
+  CHECK(log.count("handshake refused") == 1);
+  wrong.load_all([](CachedPolicy) {});
+  CHECK(log.count("AUTH failed") == 1);
+}
+
+TEST_CASE("unix socket URL with a database") {
+  RedisServer server;
+  boost::asio::io_context io;
+  RedisStore store(io, options("unix://" + server.unix_path() + "?db=2"));
+  REQUIRE(run_until(io, [&] { return store.connected(); }));
+  store.save(policy("sock.example"));
+  REQUIRE(run_until(io, [&] { return store.queued_writes() == 0; }));
+  CHECK(fetch(io, store, "sock.example").policy);
+  RawClient raw(server.raw());
+  raw.cmd("SELECT 2");
+  CHECK(raw.cmd("EXISTS test:policy:sock.example")->integer == 1);
+}
+
+TEST_CASE("flush sends queued writes without the loop running, within its budget") {
+  RedisServer server;
+  RawClient raw(server.raw());
+  SUBCASE("live connection: driven by hand") {
+    boost::asio::io_context io;
+    RedisStore store(io, options(server.url()));
+    REQUIRE(run_until(io, [&] { return store.connected(); }));
+    for (int i = 0; i < 3000; ++i) store.save(policy("f" + std::to_string(i) + ".example"));
+    const auto started = Clock::now();
+    store.flush();  // io is not running
+    CHECK(Clock::now() - started <= RedisStore::kFlushBudget + 100ms);
+    CHECK(store.queued_writes() == 0);
+    CHECK(raw.cmd("DBSIZE")->integer == 3000);
+  }
+  SUBCASE("no live connection: a short blocking one") {
+    boost::asio::io_context io;
+    RedisStore store(io, options(server.url()));  // never run: never connected
+    store.save(policy("late.example"));
+    store.remove("gone.example");
+    store.flush();
+    CHECK(store.queued_writes() == 0);
+    CHECK(raw.cmd("EXISTS test:policy:late.example")->integer == 1);
+  }
+  SUBCASE("nothing reachable: bounded") {
+    boost::asio::io_context io;
+    auto o = options("redis://192.0.2.1:6379");
+    o.connect_timeout = 5000ms;
+    RedisStore store(io, o);
+    store.save(policy("lost.example"));
+    const auto started = Clock::now();
+    store.flush();
+    CHECK(Clock::now() - started <= RedisStore::kFlushBudget + 100ms);
+    CHECK(store.queued_writes() == 1);
+  }
+}
+
+TEST_CASE("destroying the store with a lookup pending: done still runs once, later") {
+  RedisServer server;
+  boost::asio::io_context io;
+  int calls = 0;
+  bool found = true;
+  {
+    RedisStore store(io, options(server.url()));
+    REQUIRE(run_until(io, [&] { return store.connected(); }));
+    server.pause();
+    store.fetch("p.example", [&](std::optional<CachedPolicy> p) {
+      ++calls;
+      found = p.has_value();
+    });
+    io.restart();
+    io.run_for(20ms);
+    CHECK(calls == 0);
+  }
+  CHECK(calls == 0);  // never from inside the destructor
+  io.restart();
+  io.run_for(50ms);
+  CHECK(calls == 1);
+  CHECK_FALSE(found);
+  server.resume();
+}
