@@ -6,11 +6,15 @@
     ... w.dns_port, w.ca_file, w.nginx_hits("enforce.test") ...
     w.stop()
 
+While it runs: stop_dns()/start_dns(), stop_https()/start_https(), and set_txt()/set_policy()
+to publish a new TXT record or policy body (servers reloaded with SIGHUP).
+
 Used by run_e2e.py and by the benchmarks, so the public API above stays stable.
 Python 3 standard library only; the servers and openssl are Debian packages.
 """
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -231,6 +235,73 @@ class World:
         if not procs.wait_tcp(self.https_addr, 443, 15, self._nginx):
             raise RuntimeError("nginx did not listen on %s:443:\n%s"
                                % (self.https_addr, procs.log_tail(self.nginx_error_log)))
+
+    def stop_dns(self):
+        """Stops nsd: lookups of every test name then time out. start_dns() brings it back."""
+        if self._nsd is not None:
+            self._nsd.stop()
+            self._nsd = None
+
+    def start_dns(self):
+        """Starts nsd again on the same address and port (after stop_dns())."""
+        if self._nsd is None:
+            self._start_nsd()
+
+    # ----- changing the world while it runs ----------------------------------------
+    def set_txt(self, name, txt, timeout=10):
+        """Replaces NAME's _mta-sts TXT records (same forms as add_domain's txt) and makes a
+        running nsd serve them (zone rewritten with a new serial, SIGHUP); returns once nsd
+        answers with the new serial."""
+        d = self.domains[to_alabel(name)]
+        d.txt = list(txt or [])
+        self._serial += 1
+        self._write_zones()
+        if self._nsd is None:
+            return
+        self._nsd.signal(signal.SIGHUP)
+        tld = d.name.rsplit(".", 1)[-1]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                soa = self.dig(tld + ".", "SOA", timeout=3)
+            except subprocess.TimeoutExpired:
+                soa = []
+            if soa and len(soa[0].split()) > 2 and soa[0].split()[2] == str(self._serial):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("nsd did not load serial %d of zone %s within %g s:\n%s"
+                           % (self._serial, tld, timeout, procs.log_tail(self.nsd_log)))
+
+    def set_policy(self, name, policy, timeout=10):
+        """Replaces the policy body served for NAME (bytes) and makes a running nginx serve
+        it (nginx.conf rewritten, SIGHUP); returns once an HTTPS fetch gets the new body.
+        Those checking fetches count in nginx_hits(NAME): read it after this returns."""
+        d = self.domains[to_alabel(name)]
+        d.policy = policy
+        d.inline = _inline(policy) if policy is not None else None
+        self._write_www()
+        self._write_nginx()
+        if self._nginx is None:
+            return
+        self._nginx.signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        got = None
+        while time.monotonic() < deadline:
+            hits = self.nginx_hits(d.name)
+            try:
+                got = self.https_get(d.name, timeout=3)
+            except (OSError, ValueError, IndexError) as e:
+                got = e
+            # nginx logs a request after answering it: wait for the line, so that
+            # nginx_hits() read after this returns already counts this fetch.
+            while (isinstance(got, tuple) and self.nginx_hits(d.name) == hits
+                   and time.monotonic() < deadline):
+                time.sleep(0.02)
+            if isinstance(got, tuple) and got[0] == 200 and got[2] == policy:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("nginx did not serve the new policy of %s within %g s (last: %r)"
+                           % (d.name, timeout, got))
 
     def __enter__(self):
         self.start()
@@ -517,13 +588,7 @@ class World:
             "remote-control:",
             "  control-enable: no",
         ]
-        for tld, lines in sorted(self._zone_lines().items()):
-            path = os.path.join(nd, "%s.zone" % tld)
-            with open(path, "w") as f:
-                f.write("$ORIGIN %s.\n$TTL 300\n" % tld)
-                f.write("@ IN SOA ns.%s. hostmaster.%s. 1 3600 600 86400 300\n" % (tld, tld))
-                f.write("@ IN NS ns.%s.\nns IN A %s\n" % (tld, self.dns_addr))
-                f.write("\n".join(lines) + "\n")
+        for tld, path in self._write_zones():
             conf += ["zone:", "  name: %s" % tld, '  zonefile: "%s"' % path]
         self._nsd_conf = os.path.join(nd, "nsd.conf")
         with open(self._nsd_conf, "w") as f:
@@ -532,6 +597,29 @@ class World:
                              timeout=30)
         if res.returncode != 0:
             raise RuntimeError("nsd-checkconf failed: " + res.stdout + res.stderr)
+
+    def _write_zones(self):
+        """Writes one zone file per TLD (SOA serial self._serial); returns [(tld, path)]."""
+        nd = os.path.join(self.root, "nsd")
+        written = []
+        for tld, lines in sorted(self._zone_lines().items()):
+            path = os.path.join(nd, "%s.zone" % tld)
+            try:
+                old_mtime = os.stat(path).st_mtime
+            except FileNotFoundError:
+                old_mtime = None
+            with open(path, "w") as f:
+                f.write("$ORIGIN %s.\n$TTL 300\n" % tld)
+                f.write("@ IN SOA ns.%s. hostmaster.%s. %d 3600 600 86400 300\n"
+                        % (tld, tld, self._serial))
+                f.write("@ IN NS ns.%s.\nns IN A %s\n" % (tld, self.dns_addr))
+                f.write("\n".join(lines) + "\n")
+            if old_mtime is not None:
+                # nsd's SIGHUP reloads a zone only when its file's mtime changed.
+                stamp = max(time.time(), old_mtime + 1.0)
+                os.utime(path, (stamp, stamp))
+            written.append((tld, path))
+        return written
 
     def _start_nsd(self):
         self._nsd = procs.ManagedProcess("nsd", ["nsd", "-d", "-c", self._nsd_conf],
