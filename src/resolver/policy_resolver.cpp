@@ -355,6 +355,22 @@ void PolicyResolver::launch_queued() {
   }
 }
 
+bool PolicyResolver::purge(const std::string& domain) {
+  if (store_ != nullptr) store_->remove(domain);
+  const bool had = cache_.erase(domain);
+  spdlog::info("{}: purged from the cache by the administrator", domain);
+  return had;
+}
+
+bool PolicyResolver::prefetch(const std::string& domain) {
+  if (cache_.policy(domain, clock_.now()) != nullptr) return false;
+  if (flights_.find(domain) != flights_.end()) return false;
+  if (running_ >= settings_.max_concurrent && queued_.size() >= settings_.max_queued) return false;
+  // A background flight: its result lands in the cache (and the store) like any other.
+  start_flight(domain, {}, true);
+  return true;
+}
+
 void PolicyResolver::start_proactive(ProactiveSettings settings) {
   proactive_ = settings;
   if (!proactive_.enabled) return;

@@ -77,6 +77,14 @@ class PolicyResolver final : public socketmap::RequestHandler {
 
   void handle(std::string_view name, std::string_view key, socketmap::ReplyCallback done) override;
 
+  // Admin operations (mta-stsctl through the control socket).
+  // Forgets a domain in memory and in the store; true when memory had it.
+  bool purge(const std::string& domain);
+  // Starts a background discovery for a domain that has no unexpired cached
+  // policy (cache warming); false when it is cached, already in flight, or
+  // the discovery slots are full.
+  bool prefetch(const std::string& domain);
+
   const ResolverStats& stats() const { return stats_; }
   const DomainCache& cache() const { return cache_; }
   std::size_t in_flight() const { return flights_.size(); }
