@@ -112,11 +112,15 @@ def start_daemon(args, procs, workdir, w):
     port = procs.free_port("127.0.0.1")
     config = os.path.join(workdir, "mta-stsd.yml")
     with open(config, "w") as f:
-        f.write("host: 127.0.0.1\nport: %d\ncache: {type: internal}\n" % port)
+        f.write("host: 127.0.0.1\nport: %d\n" % port)
+        if args.cache == "sqlite":
+            f.write("cache: {type: sqlite, options: {filename: %s}}\n" % os.path.join(workdir, "cache.db"))
+        else:
+            f.write("cache: {type: internal}\n")
         f.write('resolver: {nameservers: ["%s:%d"]}\n' % (w.dns_addr, w.dns_port))
         f.write("tls: {ca_file: %s}\n" % w.ca_file)
-        if args.log_level:
-            f.write("log_level: %s\n" % args.log_level)
+        # Every answer is logged at info; a busy server runs at warn, and so does the benchmark.
+        f.write("log_level: %s\n" % (args.log_level or "warn"))
     log = os.path.join(workdir, "mta-stsd.log")
     proc = procs.ManagedProcess("mta-stsd", [os.path.abspath(args.daemon), "-c", config], log,
                                 cwd=workdir)
@@ -186,7 +190,10 @@ def main():
     ap.add_argument("--warmup", type=float, default=2, help="seconds of load before measuring")
     ap.add_argument("--https-addr", default="127.0.0.20",
                     help="loopback address of the world's nginx (not the e2e tests' 127.0.0.10, so both can run)")
-    ap.add_argument("--log-level", help="mta-stsd log_level (default: the daemon's default)")
+    ap.add_argument("--cache", choices=("internal", "sqlite"), default="internal",
+                    help="mta-stsd's cache type: memory only, or memory backed by SQLite (hits are served "
+                         "from memory either way; run both to compare)")
+    ap.add_argument("--log-level", help="mta-stsd log_level (default: warn; at info every answer is logged)")
     ap.add_argument("--workdir", help="keep the world and logs here (default: a temporary directory, removed)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args()
@@ -207,8 +214,8 @@ def main():
             import world as world_mod
             world, pairs = build_world(world_mod, workdir, args.domains, args.https_addr)
             if not args.json:
-                print("starting the world: %d domains (nsd, nginx on %s)..." % (args.domains, args.https_addr),
-                      flush=True)
+                print("starting the world: %d domains (nsd, nginx on %s); mta-stsd cache: %s..."
+                      % (args.domains, args.https_addr, args.cache), flush=True)
             world.start()
             daemon, daemon_port = start_daemon(args, procs, workdir, world)
         else:

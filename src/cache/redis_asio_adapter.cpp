@@ -33,7 +33,9 @@ void RedisAsioAdapter::add_read(void* self) {
   adapter->arm_read();
 }
 
-void RedisAsioAdapter::del_read(void* self) { static_cast<RedisAsioAdapter*>(self)->want_read_ = false; }
+void RedisAsioAdapter::del_read(void* self) {
+  static_cast<RedisAsioAdapter*>(self)->want_read_ = false;
+}
 
 void RedisAsioAdapter::add_write(void* self) {
   auto* adapter = static_cast<RedisAsioAdapter*>(self);

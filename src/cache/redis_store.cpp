@@ -4,9 +4,9 @@
 #include <hiredis/hiredis.h>
 #include <poll.h>
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <boost/asio/post.hpp>
-#include <spdlog/spdlog.h>
 
 #include "cache/redis_asio_adapter.hpp"
 #include "cache/redis_sync_client.hpp"
@@ -54,7 +54,8 @@ RedisStore::RedisStore(boost::asio::io_context& io, RedisOptions options)
       backoff_(options_.reconnect_min),
       timer_(io) {
   if (options_.reconnect_min.count() < 1) options_.reconnect_min = std::chrono::milliseconds(1);
-  if (options_.reconnect_max < options_.reconnect_min) options_.reconnect_max = options_.reconnect_min;
+  if (options_.reconnect_max < options_.reconnect_min)
+    options_.reconnect_max = options_.reconnect_min;
   backoff_ = options_.reconnect_min;
   if (options_.max_queued_writes == 0) options_.max_queued_writes = 1;
   connect();
@@ -174,13 +175,15 @@ void RedisStore::link_gone(const std::string& why) {
   if (!outage_logged_) {
     outage_logged_ = true;
     if (was_ready || ever_connected_) {
-      spdlog::warn("redis {}: connection lost ({}); answering from memory, queueing writes and "
-                   "reconnecting",
-                   describe(), why);
+      spdlog::warn(
+          "redis {}: connection lost ({}); answering from memory, queueing writes and "
+          "reconnecting",
+          describe(), why);
     } else {
-      spdlog::warn("redis {}: cannot connect ({}); answering from memory, queueing writes and "
-                   "retrying",
-                   describe(), why);
+      spdlog::warn(
+          "redis {}: cannot connect ({}); answering from memory, queueing writes and "
+          "retrying",
+          describe(), why);
     }
   } else {
     spdlog::debug("redis {}: connection attempt failed: {}", describe(), why);
@@ -215,11 +218,12 @@ void RedisStore::arm_timer() {
   timer_armed_ = true;
   timer_deadline_ = *deadline;
   timer_.expires_at(*deadline);
-  timer_.async_wait([this, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
-    if (alive.expired() || ec == boost::asio::error::operation_aborted) return;
-    timer_armed_ = false;
-    on_timer();
-  });
+  timer_.async_wait(
+      [this, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
+        if (alive.expired() || ec == boost::asio::error::operation_aborted) return;
+        timer_armed_ = false;
+        on_timer();
+      });
 }
 
 void RedisStore::on_timer() {
@@ -255,9 +259,9 @@ bool RedisStore::send(ReplyKind kind, std::uint64_t id, const std::vector<std::s
     argv.push_back(arg.data());
     lengths.push_back(arg.size());
   }
-  if (redisAsyncCommandArgv(context_, &RedisStore::on_reply,
-                            encode_privdata(id, static_cast<std::uintptr_t>(kind)),
-                            static_cast<int>(argv.size()), argv.data(), lengths.data()) != REDIS_OK) {
+  if (redisAsyncCommandArgv(
+          context_, &RedisStore::on_reply, encode_privdata(id, static_cast<std::uintptr_t>(kind)),
+          static_cast<int>(argv.size()), argv.data(), lengths.data()) != REDIS_OK) {
     return false;
   }
   awaiting_reply_.push_back(Clock::now());
@@ -289,7 +293,8 @@ void RedisStore::handle_reply(redisAsyncContext* context, ReplyKind kind, std::u
       std::optional<CachedPolicy> result;
       if (reply != nullptr && reply->type == REDIS_REPLY_STRING) {
         std::string why;
-        result = decode_redis_value(it->second.domain, std::string_view(reply->str, reply->len), why);
+        result =
+            decode_redis_value(it->second.domain, std::string_view(reply->str, reply->len), why);
         if (!result) {
           spdlog::warn("redis {}: ignoring unusable value for '{}': {}", describe(),
                        it->second.domain, why);
@@ -380,13 +385,14 @@ void RedisStore::fetch(const std::string& domain,
   }
   auto timer = std::make_unique<boost::asio::steady_timer>(
       io_, std::min(options_.command_timeout, kFetchTimeoutCap));
-  timer->async_wait([this, id, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
-    if (alive.expired() || ec == boost::asio::error::operation_aborted) return;
-    if (fetches_.count(id) != 0) {
-      spdlog::debug("redis {}: lookup of '{}' timed out", describe(), fetches_[id].domain);
-    }
-    finish_fetch(id, std::nullopt);
-  });
+  timer->async_wait(
+      [this, id, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
+        if (alive.expired() || ec == boost::asio::error::operation_aborted) return;
+        if (fetches_.count(id) != 0) {
+          spdlog::debug("redis {}: lookup of '{}' timed out", describe(), fetches_[id].domain);
+        }
+        finish_fetch(id, std::nullopt);
+      });
   fetches_.emplace(id, PendingFetch{domain, std::move(done), std::move(timer)});
   arm_timer();
 }
@@ -477,12 +483,14 @@ void RedisStore::load_all(const std::function<void(CachedPolicy)>& sink) {
   std::size_t loaded = 0, bad = 0;
   do {
     if (Clock::now() - started > budget) {
-      spdlog::warn("redis {}: loading took too long; stopped after {} policies", describe(), loaded);
+      spdlog::warn("redis {}: loading took too long; stopped after {} policies", describe(),
+                   loaded);
       return;
     }
     auto scan = client.command({"SCAN", cursor, "MATCH", pattern, "COUNT", count});
     if (!scan || scan->type != REDIS_REPLY_ARRAY || scan->elements != 2 ||
-        scan->element[0]->type != REDIS_REPLY_STRING || scan->element[1]->type != REDIS_REPLY_ARRAY) {
+        scan->element[0]->type != REDIS_REPLY_STRING ||
+        scan->element[1]->type != REDIS_REPLY_ARRAY) {
       spdlog::warn("redis {}: SCAN failed ({}); stopped after {} policies", describe(),
                    scan ? reply_text(scan.get()) : client.error(), loaded);
       return;

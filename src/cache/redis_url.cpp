@@ -130,7 +130,8 @@ void parse_host_port(std::string_view hostport, RedisEndpoint& endpoint) {
     }
   } else {
     const auto colon = hostport.find(':');
-    if (colon != std::string_view::npos && hostport.find(':', colon + 1) != std::string_view::npos) {
+    if (colon != std::string_view::npos &&
+        hostport.find(':', colon + 1) != std::string_view::npos) {
       fail("an IPv6 address must be written in brackets, e.g. redis://[::1]:6379");
     }
     endpoint.host = std::string(hostport.substr(0, colon));
@@ -206,8 +207,9 @@ RedisEndpoint parse_redis_url(std::string_view url) {
   if (iequals_prefix(url, "redis://")) return parse_tcp(url.substr(8));
   if (iequals_prefix(url, "unix://")) return parse_unix(url.substr(7));
   if (iequals_prefix(url, "rediss://")) {
-    fail("rediss:// (TLS) is not supported: Debian 12's hiredis 0.14 has no TLS; use redis:// "
-         "over a trusted network or unix:///path");
+    fail(
+        "rediss:// (TLS) is not supported: Debian 12's hiredis 0.14 has no TLS; use redis:// "
+        "over a trusted network or unix:///path");
   }
   if (url.empty()) fail("empty (expected redis://HOST[:PORT][/DB] or unix:///PATH)");
   fail("unknown scheme (expected redis://HOST[:PORT][/DB] or unix:///PATH)");

@@ -51,6 +51,10 @@ struct Config {
   std::string path;      // UNIX socket; when set, host/port are not used
   unsigned mode = 0666;  // UNIX socket permissions (YAML: octal int such as 0660)
   bool reuse_port = true;
+  // mta-stsctl's control socket (mode 0600). Empty: $RUNTIME_DIRECTORY/control.sock,
+  // else /run/mta-stsd/control.sock when writable, else var/mta-stsd/control.sock
+  // (relative to the working directory); "none" turns it off.
+  std::string control_socket;
   double shutdown_timeout = 20;    // seconds to drain connections on SIGTERM
   std::uint32_t cache_grace = 60;  // seconds before a cached policy's TXT id is re-checked
 

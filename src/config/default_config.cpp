@@ -68,6 +68,9 @@ std::string build() {
   w.line(0, "path", quoted(d.path), "UNIX socket instead of host/port when set");
   w.line(0, "mode", fmt::format("0{:o}", d.mode), "UNIX socket permissions, octal");
   w.line(0, "reuse_port", yes_no(d.reuse_port), "let a second instance bind the same port");
+  w.line(0, "control_socket", quoted(d.control_socket),
+         "mta-stsctl's socket (0600); empty = $RUNTIME_DIRECTORY, /run/mta-stsd or "
+         "./var/mta-stsd; none = off");
   w.line(0, "shutdown_timeout", fmt::format("{}", d.shutdown_timeout),
          "seconds open connections get to finish on SIGTERM");
   w.line(0, "cache_grace", fmt::format("{}", d.cache_grace),

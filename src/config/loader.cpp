@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <initializer_list>
 #include <limits>
 #include <optional>
+#include <sstream>
 #include <type_traits>
 #include <utility>
 
@@ -88,24 +90,66 @@ std::string describe(const YAML::Node& node) {
   return sts::excerpt(node.Scalar());
 }
 
+// Sees parser events and keeps only where the second document starts.
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents_ == 2) second_line_ = mark.line + 1;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+  int documents() const { return documents_; }
+  int second_line() const { return second_line_; }
+
+ private:
+  int documents_ = 0;
+  int second_line_ = 0;
+};
+
+// The line of a second document in the stream, if there is one (at most two
+// documents are looked at).
+std::optional<int> second_document_line(const std::string& yaml) {
+  std::istringstream stream(yaml);
+  YAML::Parser parser(stream);
+  DocumentCounter counter;
+  for (int i = 0; i < 2 && parser.HandleNextDocument(counter); ++i) {
+  }
+  if (counter.documents() < 2) return std::nullopt;
+  return counter.second_line();
+}
+
 class Reader {
  public:
   explicit Reader(std::string source) : source_(std::move(source)) {}
 
   LoadResult read(const std::string& yaml) {
-    std::vector<YAML::Node> documents;
+    YAML::Node document;
     try {
-      documents = YAML::LoadAll(yaml);
+      // yaml-cpp 0.7's LoadAll never ends on some inputs (a lone ",": endless
+      // empty documents, jbeder/yaml-cpp#1040), so count documents with a bounded
+      // loop first and parse only a single-document stream.
+      if (auto second = second_document_line(yaml)) {
+        // PyYAML's safe_load refuses a stream of several documents too.
+        throw ConfigError(fmt::format("{}:{}: a second YAML document; the configuration is one map",
+                                      source_, *second));
+      }
+      document = YAML::Load(yaml);
     } catch (const YAML::Exception& e) {
       if (e.mark.is_null()) throw ConfigError(fmt::format("{}: invalid YAML: {}", source_, e.msg));
       throw ConfigError(fmt::format("{}:{}: invalid YAML: {} (column {})", source_, e.mark.line + 1,
                                     e.msg, e.mark.column + 1));
     }
-    // PyYAML's safe_load refuses a stream of several documents too.
-    if (documents.size() > 1)
-      throw ConfigError(fmt::format("{}:{}: a second YAML document; the configuration is one map",
-                                    source_, line_of(documents[1])));
-    if (documents.empty() || is_null_value(documents[0])) return std::move(result_);
+    if (!document || is_null_value(document)) return std::move(result_);
+    std::vector<YAML::Node> documents{document};
     const YAML::Node& root = documents[0];
     if (!root.IsMap())
       throw ConfigError(fmt::format("{}:{}: the configuration must be a map of keys (got {})",
@@ -310,6 +354,13 @@ class Reader {
                    fmt::format("longer than a UNIX socket path can be ({} bytes)", kMaxSocketPath));
           }},
          {"mode", [&](const Entry& e, const std::string& p) { read_mode(e, p); }},
+         {"control_socket",
+          [&](const Entry& e, const std::string& p) {
+            read_string(e, p, cfg_.control_socket);
+            if (cfg_.control_socket.size() > kMaxSocketPath)
+              fail(e, p,
+                   fmt::format("longer than a UNIX socket path can be ({} bytes)", kMaxSocketPath));
+          }},
          {"reuse_port",
           [&](const Entry& e, const std::string& p) { read_bool(e, p, cfg_.reuse_port); }},
          {"shutdown_timeout",

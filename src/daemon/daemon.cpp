@@ -11,7 +11,10 @@
 #include <chrono>
 #include <spdlog/spdlog.h>
 
+#include "cache/redis_store.hpp"
 #include "cache/sqlite_store.hpp"
+#include "cache/tiered_store.hpp"
+#include "daemon/control.hpp"
 #include "util/clock.hpp"
 
 namespace mtasts::daemon {
@@ -38,14 +41,24 @@ std::string default_cache_path() {
   return "var/mta-stsd/cache.db";
 }
 
-std::unique_ptr<cache::PolicyStore> make_store(const config::CacheConfig& cache) {
+std::unique_ptr<cache::PolicyStore> make_store(const config::CacheConfig& cache,
+                                               boost::asio::io_context& io) {
   if (cache.type == "internal" || cache.type == "memory") return nullptr;
-  if (cache.type == "sqlite") {
-    return std::make_unique<cache::SqliteStore>(cache.filename.empty() ? default_cache_path()
-                                                                       : cache.filename);
+  const std::string sqlite_path = cache.filename.empty() ? default_cache_path() : cache.filename;
+  if (cache.type == "sqlite") return std::make_unique<cache::SqliteStore>(sqlite_path);
+  if (cache.type == "redis") {
+    cache::RedisOptions options;
+    options.url = cache.url;
+    options.connect_timeout = seconds_to_ms(cache.socket_connect_timeout);
+    options.command_timeout = seconds_to_ms(cache.socket_timeout);
+    // The fleet shares Redis; the local SQLite copy keeps what this daemon
+    // learned across a restart while Redis is down.
+    return std::make_unique<cache::TieredStore>(
+        std::make_unique<cache::RedisStore>(io, std::move(options)),
+        std::make_unique<cache::SqliteStore>(sqlite_path));
   }
   throw std::runtime_error("cache.type '" + cache.type + "' is not supported by mta-stsd " +
-                           MTASTSD_VERSION + " (use internal, memory or sqlite)");
+                           MTASTSD_VERSION + " (use internal, memory, sqlite or redis)");
 }
 
 dns::ResolverOptions resolver_options(const config::Config& config) {
@@ -117,15 +130,16 @@ socketmap::ServerOptions server_options(const config::Config& config) {
 
 int run(const config::Config& config) {
   ::signal(SIGPIPE, SIG_IGN);
+  boost::asio::io_context io(1);
+  // Declared after io: destroyed before it, as the Redis store requires.
   std::unique_ptr<cache::PolicyStore> store;
   try {
-    store = make_store(config.cache);
+    store = make_store(config.cache, io);
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     return 1;
   }
 
-  boost::asio::io_context io(1);
   util::SystemClock clock;
   std::unique_ptr<dns::Resolver> dns;
   std::unique_ptr<http::Fetcher> https;
@@ -158,6 +172,8 @@ int run(const config::Config& config) {
     spdlog::critical("cannot listen: {}", e.what());
     return 1;
   }
+  // mta-stsctl's channel; mail flows without it if it cannot listen.
+  auto control = start_control_server(io, config, policies, clock);
   std::string where;
   for (const auto& endpoint : server.local_endpoints()) {
     where += where.empty() ? endpoint : ", " + endpoint;
@@ -193,6 +209,7 @@ int run(const config::Config& config) {
                  server.connection_count(), config.shutdown_timeout);
     sd_notify(0, "STOPPING=1");
     server.stop_accepting();
+    if (control) control->stop();
     hangup.cancel();
     wait_drained();
   });

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+
 #include "cache/store.hpp"
 
 #include "config/config.hpp"
@@ -25,7 +27,8 @@ socketmap::ServerOptions server_options(const config::Config& config);
 
 // The persistence tier for config.cache (nullptr for the memory-only types);
 // throws std::runtime_error for a type this build cannot provide.
-std::unique_ptr<cache::PolicyStore> make_store(const config::CacheConfig& cache);
+std::unique_ptr<cache::PolicyStore> make_store(const config::CacheConfig& cache,
+                                               boost::asio::io_context& io);
 // Where the SQLite cache lives when cache.options.filename is not set.
 std::string default_cache_path();
 

@@ -17,7 +17,7 @@ void setup_logging(const std::string& level) {
   auto logger = spdlog::stderr_logger_st("mta-stsd");
   // Under systemd the journal adds its own timestamp; on a terminal ours helps.
   if (::getenv("JOURNAL_STREAM") != nullptr) {
-    logger->set_pattern("<%l> %v");
+    logger->set_pattern("%l %v");
   } else {
     logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %l %v");
   }

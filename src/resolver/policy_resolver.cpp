@@ -108,7 +108,7 @@ void PolicyResolver::handle(std::string_view name, std::string_view key,
       break;
     case sts::QueryKey::Kind::parent_domain:
       // Postfix's parent-domain walk (".example.com"): never a parent's policy (§3.4).
-      spdlog::debug("{}: NOTFOUND (parent-domain key)", key);
+      spdlog::info("{}: NOTFOUND (parent-domain key: never a parent's policy)", key);
       ++stats_.rejected_keys;
       return done(sts::kNotFound);
     case sts::QueryKey::Kind::address_literal:
@@ -129,8 +129,9 @@ void PolicyResolver::handle(std::string_view name, std::string_view key,
       const bool revalidate = found.revalidate;
       // Copied only when needed: the hit path allocates nothing.
       std::string known_id = revalidate ? std::string{found.known_id} : std::string{};
-      if (spdlog::should_log(spdlog::level::debug)) {
-        spdlog::debug("{}: {} (cached)", query.domain, found.answer);
+      // One line per decision (log_level info); busy servers run at warn.
+      if (spdlog::should_log(spdlog::level::info)) {
+        spdlog::info("{}: {} (cached policy)", query.domain, found.answer);
       }
       done(found.answer);
       if (revalidate && flights_.find(query.domain) == flights_.end() &&
@@ -142,8 +143,8 @@ void PolicyResolver::handle(std::string_view name, std::string_view key,
     }
     case DomainCache::Lookup::Kind::negative:
       ++stats_.negative_hits;
-      if (spdlog::should_log(spdlog::level::debug)) {
-        spdlog::debug("{}: NOTFOUND (cached: no usable policy)", query.domain);
+      if (spdlog::should_log(spdlog::level::info)) {
+        spdlog::info("{}: NOTFOUND (cached: no usable policy)", query.domain);
       }
       return done(sts::kNotFound);
     case DomainCache::Lookup::Kind::miss:

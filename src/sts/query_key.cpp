@@ -68,6 +68,7 @@ struct ALabelResult {
 // (dict flag UTF8_REQUEST): lower-case ASCII, convert U-labels to A-labels.
 ALabelResult to_a_labels(std::string_view host) {
   if (host.ends_with('.')) host.remove_suffix(1);  // "example.com." is example.com
+  if (host.ends_with('.')) return {{}, "empty label"};  // "example.com.." is not a name
   if (host.empty()) return {{}, "empty domain"};
   std::string domain;
   const bool ascii = std::all_of(host.begin(), host.end(), abnf::is_ascii);

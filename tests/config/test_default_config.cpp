@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <sstream>
+#include <string>
 
 #include "config/config.hpp"
 
@@ -18,6 +19,7 @@ TEST_CASE("embedded default configuration round trip") {
   CHECK(c.path == defaults.path);
   CHECK(c.mode == defaults.mode);
   CHECK(c.reuse_port == defaults.reuse_port);
+  CHECK(c.control_socket == defaults.control_socket);
   CHECK(c.shutdown_timeout == defaults.shutdown_timeout);
   CHECK(c.cache_grace == defaults.cache_grace);
   CHECK(c.cache == defaults.cache);
@@ -43,6 +45,7 @@ TEST_CASE("embedded default configuration lists every key, each with a comment")
                           "path:",
                           "mode: 0666",
                           "reuse_port:",
+                          "control_socket:",
                           "shutdown_timeout:",
                           "cache_grace:",
                           "cache:",
@@ -85,4 +88,17 @@ TEST_CASE("embedded default configuration lists every key, each with a comment")
     const bool opens_map = line.back() == ':';
     if (!opens_map) CHECK_MESSAGE(line.find("  # ") != std::string::npos, line);
   }
+}
+
+TEST_CASE("control_socket: empty by default, a path, none, or too long") {
+  CHECK(Config{}.control_socket.empty());
+  CHECK(load_config_text("control_socket: /run/x/control.sock\n", "t.yml").config.control_socket ==
+        "/run/x/control.sock");
+  CHECK(load_config_text("control_socket: none\n", "t.yml").config.control_socket == "none");
+  CHECK(load_config_text("control_socket:\n", "t.yml").config.control_socket.empty());
+  // sockaddr_un.sun_path holds 107 bytes and the NUL.
+  CHECK_NOTHROW(load_config_text("control_socket: /" + std::string(106, 'a') + "\n", "t.yml"));
+  CHECK_THROWS_AS(load_config_text("control_socket: /" + std::string(107, 'a') + "\n", "t.yml"),
+                  ConfigError);
+  CHECK_THROWS_AS(load_config_text("control_socket: [a, b]\n", "t.yml"), ConfigError);
 }

@@ -192,7 +192,7 @@ TEST_CASE("the top level must be one map") {
   CHECK(error_of("just text\n") ==
         "test.yml:1: the configuration must be a map of keys (got just text)");
   CHECK(error_of("port: 1\n---\nport: 2\n") ==
-        "test.yml:3: a second YAML document; the configuration is one map");
+        "test.yml:2: a second YAML document; the configuration is one map");
   CHECK(error_of("[a, b]: 1\n") == "test.yml:1: (top level): keys must be strings (got a list)");
 }
 

@@ -173,10 +173,10 @@ def check_cached_notfound(c, d, label, domains):
     whether the answer came from a cached policy (a failed discovery logs otherwise)."""
     for domain in domains:
         got = d.query(domain)
-        cached = re.search(r"%s: NOTFOUND\s+\(cached\)" % re.escape(domain), d.run_log())
+        cached = re.search(r"%s: NOTFOUND\s+\(cached policy\)" % re.escape(domain), d.run_log())
         c.ok("%s: %s NOTFOUND from its cached policy" % (label, domain),
              got == NOTFOUND and cached is not None,
-             "got %r, '(cached)' logged: %r" % (got, cached is not None))
+             "got %r, '(cached policy)' logged: %r" % (got, cached is not None))
 
 
 def hits_after(w, domain, want, timeout=3.0):

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (tests/fuzz) with clang-14 and runs each for
+# SECONDS_PER_TARGET (default 60) over a copy of its committed corpus.
+# Exits non-zero if any target crashes or breaks an invariant, printing the
+# reproducer; replay one with: build-fuzz/tests/fuzz/fuzz_<name> <file>.
+#
+# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
+# Env:   BUILD_DIR (default build-fuzz), JOBS (default 2).
+set -euo pipefail
+
+seconds=${1:-60}
+shift || true
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$root/build-fuzz}
+jobs=${JOBS:-2}
+
+# The longest input worth mutating, per target: a little above what the
+# daemon accepts (requests, records) or what a real seed needs (policy, YAML).
+declare -A max_len=(
+  [netstring]=2048 [request]=1024 [txt_record]=1024 [policy]=4096
+  [mx_pattern]=600 [content_type]=256 [config]=4096 [dns_message]=1500
+)
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  targets=(netstring request txt_record policy mx_pattern content_type config dns_message)
+fi
+for name in "${targets[@]}"; do
+  [ -n "${max_len[$name]:-}" ] || { echo "fuzz.sh: unknown target '$name'" >&2; exit 2; }
+done
+
+for tool in clang-14 clang++-14; do
+  command -v "$tool" >/dev/null || {
+    echo "fuzz.sh: $tool not found (apt-get install clang-14 libfuzzer-14-dev)" >&2
+    exit 2
+  }
+done
+
+cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+  -DMTASTSD_FUZZ=ON -DMTASTSD_SANITIZE=ON -DMTASTSD_TESTS=ON -DMTASTSD_BENCH=OFF >/dev/null
+cmake --build "$build" -j"$jobs" --target "${targets[@]/#/fuzz_}"
+
+failed=()
+for name in "${targets[@]}"; do
+  work=$build/fuzz-work/$name
+  mkdir -p "$work/corpus" "$work/artifacts"
+  # Fuzz a copy: what libFuzzer finds stays in the build tree (and is reused on
+  # the next run); the committed corpus changes only when a developer adds files.
+  cp -n "$root/tests/fuzz/corpus/$name/"* "$work/corpus/"
+  rm -f "$work/artifacts/"*
+  echo "== fuzz_$name: ${seconds}s, max_len ${max_len[$name]}"
+  if "$build/tests/fuzz/fuzz_$name" "$work/corpus" \
+      -max_total_time="$seconds" -max_len="${max_len[$name]}" -timeout=10 -rss_limit_mb=2048 \
+      -artifact_prefix="$work/artifacts/" -print_final_stats=1 >"$work/log" 2>&1; then
+    grep -E "^stat::number_of_executed_units|^#[0-9]+ *DONE" "$work/log" | tail -n 2 || true
+  else
+    failed+=("$name")
+    echo "!! fuzz_$name failed; log: $work/log" >&2
+    grep -E "invariant failed|ERROR: |SUMMARY: |runtime error" "$work/log" | head -n 5 >&2 || true
+    for artifact in "$work/artifacts/"*; do
+      [ -e "$artifact" ] && echo "!! reproducer: $artifact" >&2
+    done
+  fi
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz.sh: failures in: ${failed[*]}" >&2
+  exit 1
+fi
+echo "fuzz.sh: no crash in ${#targets[@]} targets (${seconds}s each)"

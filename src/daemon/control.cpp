@@ -1,0 +1,643 @@
+#include "daemon/control.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+#include <unordered_set>
+#include <utility>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+
+#include "daemon/daemon.hpp"
+#include "socketmap/listener.hpp"
+#include "sts/answer.hpp"
+#include "sts/query_key.hpp"
+#include "util/json.hpp"
+
+namespace mtasts::daemon {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using util::json_escape;
+
+// ----- paths ---------------------------------------------------------------------------
+
+std::string default_control_socket_path() {
+  // Mirrors default_cache_path(): systemd's RuntimeDirectory= first (it may list
+  // several directories, colon-separated), then the installed location, then a
+  // directory next to where a source-tree daemon runs.
+  if (const char* runtime = ::getenv("RUNTIME_DIRECTORY"); runtime != nullptr && *runtime != '\0') {
+    std::string dir = runtime;
+    if (auto colon = dir.find(':'); colon != std::string::npos) dir.resize(colon);
+    return dir + "/control.sock";
+  }
+  if (::access("/run/mta-stsd", W_OK) == 0) return "/run/mta-stsd/control.sock";
+  return "var/mta-stsd/control.sock";
+}
+
+std::string control_socket_path(const config::Config& config) {
+  if (config.control_socket == "none") return "";
+  if (config.control_socket.empty()) return default_control_socket_path();
+  return config.control_socket;
+}
+
+// ----- protocol ------------------------------------------------------------------------
+
+namespace {
+
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && is_blank(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_blank(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+// Echoed in error replies: short, so garbage does not come back at length.
+std::string shorten(std::string_view text) {
+  constexpr std::size_t kMax = 64;
+  if (text.size() <= kMax) return std::string(text);
+  return std::string(text.substr(0, kMax)) + "...";
+}
+
+}  // namespace
+
+ControlParse parse_control_request(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  line = trim(line);
+  if (line.empty()) return {std::nullopt, "empty request"};
+  std::size_t end = 0;
+  while (end < line.size() && !is_blank(line[end])) ++end;
+  const std::string_view word = line.substr(0, end);
+  const std::string_view argument = trim(line.substr(end));
+
+  struct Known {
+    std::string_view name;
+    ControlRequest::Command command;
+    bool takes_domain;
+  };
+  static constexpr std::array<Known, 5> kCommands{{
+      {"list", ControlRequest::Command::list, false},
+      {"show", ControlRequest::Command::show, true},
+      {"purge", ControlRequest::Command::purge, true},
+      {"prefetch", ControlRequest::Command::prefetch, true},
+      {"stats", ControlRequest::Command::stats, false},
+  }};
+  for (const auto& known : kCommands) {
+    if (word != known.name) continue;
+    if (!known.takes_domain) {
+      if (!argument.empty()) return {std::nullopt, fmt::format("{} takes no argument", word)};
+      return {ControlRequest{known.command, {}}, {}};
+    }
+    if (argument.empty()) return {std::nullopt, fmt::format("usage: {} DOMAIN", word)};
+    for (char c : argument) {
+      if (is_blank(c)) return {std::nullopt, fmt::format("{} takes one domain", word)};
+    }
+    return {ControlRequest{known.command, std::string(argument)}, {}};
+  }
+  return {std::nullopt,
+          fmt::format("unknown command {} (list, show DOMAIN, purge DOMAIN, prefetch DOMAIN, "
+                      "stats)",
+                      json_escape(shorten(word)))};
+}
+
+namespace {
+
+void append_policy_fields(std::string& out, const cache::CachedPolicy& p) {
+  fmt::format_to(std::back_inserter(out),
+                 "\"domain\": {}, \"mode\": {}, \"id\": {}, \"fetched\": {}, \"expires\": {}, "
+                 "\"checked\": {}, \"max_age\": {}, \"mx\": [",
+                 json_escape(p.domain), json_escape(sts::to_string(p.policy.mode)),
+                 json_escape(p.txt_id), p.fetched_at, p.expires_at, p.checked_at, p.policy.max_age);
+  for (std::size_t i = 0; i < p.policy.mx.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += json_escape(p.policy.mx[i]);
+  }
+  // Only the memory tier is listed: a policy the LRU dropped is still in the
+  // store and comes back on the next query for its domain.
+  out += "], \"source\": \"memory\"";
+}
+
+}  // namespace
+
+std::string policy_json(const cache::CachedPolicy& policy) {
+  std::string out = "{";
+  append_policy_fields(out, policy);
+  out += '}';
+  return out;
+}
+
+std::string error_json(std::string_view message) {
+  return "{\"error\": " + json_escape(message) + "}";
+}
+
+std::vector<std::string> JsonArrayElements::feed(std::string_view piece) {
+  std::vector<std::string> done;
+  for (char c : piece) {
+    const bool was_in_string = in_string_;
+    if (in_string_) {
+      if (escaped_) {
+        escaped_ = false;
+      } else if (c == '\\') {
+        escaped_ = true;
+      } else if (c == '"') {
+        in_string_ = false;
+      }
+    } else if (c == '"') {
+      in_string_ = true;
+    }
+    const bool structural = !was_in_string && c != '"';
+    if (depth_ >= 3) {  // inside an element
+      element_ += c;
+      if (structural && (c == '{' || c == '[')) {
+        ++depth_;
+      } else if (structural && (c == '}' || c == ']')) {
+        if (--depth_ == 2) done.push_back(std::exchange(element_, {}));
+      }
+      continue;
+    }
+    if (structural && depth_ == 2 && (c == '{' || c == '[')) {
+      depth_ = 3;
+      element_.assign(1, c);
+    } else if (structural && depth_ == 2 && c == ',') {
+      // the separator between two elements taken out
+    } else if (structural && (c == '{' || c == '[')) {
+      ++depth_;
+      rest_ += c;
+    } else if (structural && (c == '}' || c == ']')) {
+      if (depth_ > 0) --depth_;
+      rest_ += c;
+    } else {
+      rest_ += c;
+    }
+  }
+  return done;
+}
+
+// ----- server --------------------------------------------------------------------------
+
+class ControlConnection;
+
+struct ControlServer::State {
+  State(asio::io_context& io_context, ControlOptions control_options,
+        resolver::PolicyResolver& resolver, std::vector<resolver::Zone> daemon_zones,
+        const util::Clock& wall_clock)
+      : io(io_context),
+        options(std::move(control_options)),
+        policies(&resolver),
+        zones(std::move(daemon_zones)),
+        clock(&wall_clock) {}
+
+  asio::io_context& io;
+  const ControlOptions options;
+  // Null once the server is stopped: handlers still queued in the io_context
+  // must not reach a resolver that may be gone.
+  resolver::PolicyResolver* policies;
+  const std::vector<resolver::Zone> zones;
+  const util::Clock* clock;
+  std::optional<socketmap::BoundAcceptor> bound;
+  socketmap::Endpoint peer;  // filled by the accept in progress
+  std::unordered_set<ControlConnection*> connections;
+  bool accepting = false;
+};
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kMaxDiscard = 1024 * 1024;
+
+// Only root and the user the daemon runs as. The socket's mode already says so;
+// this also holds when an admin loosened the mode or the directory.
+bool peer_allowed(int fd, std::string& who) {
+  ucred cred{};
+  socklen_t length = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0) {
+    who = "unknown peer";
+    return false;
+  }
+  who = fmt::format("uid {} pid {}", cred.uid, cred.pid);
+  return cred.uid == 0 || cred.uid == ::geteuid();
+}
+
+}  // namespace
+
+class ControlConnection : public std::enable_shared_from_this<ControlConnection> {
+ public:
+  ControlConnection(std::shared_ptr<ControlServer::State> state, socketmap::Socket socket)
+      : state_(std::move(state)), socket_(std::move(socket)), timer_(state_->io) {}
+  ~ControlConnection() {
+    if (!closed_) state_->connections.erase(this);
+  }
+  ControlConnection(const ControlConnection&) = delete;
+  ControlConnection& operator=(const ControlConnection&) = delete;
+
+  void start() {
+    state_->connections.insert(this);
+    last_activity_ = Clock::now();
+    arm_timer(last_activity_ + state_->options.idle_timeout);
+    next_request();
+  }
+
+  void close(std::string_view why) {
+    if (closed_) return;
+    closed_ = true;
+    error_code ignored;
+    socket_.close(ignored);
+    timer_.cancel();
+    state_->connections.erase(this);
+    spdlog::debug("control: closed a connection: {}", why);
+  }
+
+ private:
+  // Answers the next buffered request line, or reads more.
+  void next_request() {
+    if (closed_ || writing_ || reading_) return;
+    const std::size_t max_line = state_->options.max_line;
+    const auto newline = input_.find('\n');
+    if ((newline != std::string::npos && newline > max_line) ||
+        (newline == std::string::npos && input_.size() > max_line)) {
+      discard_after_write_ = true;
+      send(error_json(fmt::format("request line longer than {} bytes", max_line)) + "\n");
+      return;
+    }
+    if (newline != std::string::npos) {
+      const std::string line = input_.substr(0, newline);
+      input_.erase(0, newline + 1);
+      answer(line);
+      return;
+    }
+    if (peer_done_) {
+      if (input_.empty()) {
+        close("done");
+        return;
+      }
+      // A last request without a newline (printf 'stats' | socat ...) is still one.
+      close_after_write_ = true;
+      answer(std::exchange(input_, {}));
+      return;
+    }
+    read();
+  }
+
+  void read() {
+    reading_ = true;
+    socket_.async_read_some(
+        asio::buffer(buffer_),
+        [self = shared_from_this()](const error_code& ec, std::size_t n) { self->on_read(ec, n); });
+  }
+
+  void on_read(const error_code& ec, std::size_t length) {
+    reading_ = false;
+    if (closed_) return;
+    if (ec) {
+      if (ec != asio::error::eof) {
+        close(ec.message());
+        return;
+      }
+      peer_done_ = true;
+    } else {
+      last_activity_ = Clock::now();
+      input_.append(buffer_.data(), length);
+    }
+    next_request();
+  }
+
+  void answer(std::string_view line) {
+    resolver::PolicyResolver* policies = state_->policies;
+    if (policies == nullptr) {
+      close("server stopped");
+      return;
+    }
+    const auto parsed = parse_control_request(line);
+    if (!parsed.request) {
+      spdlog::debug("control: bad request: {}", parsed.error);
+      send(error_json(parsed.error) + "\n");
+      return;
+    }
+    const auto& request = *parsed.request;
+    const std::int64_t now = state_->clock->now();
+    using Command = ControlRequest::Command;
+    if (request.command == Command::list) {
+      start_list(*policies, now);
+      return;
+    }
+    if (request.command == Command::stats) {
+      send(stats_json(*policies) + "\n");
+      return;
+    }
+    const auto key = sts::parse_query_key(request.argument);
+    if (key.kind != sts::QueryKey::Kind::domain) {
+      const std::string why = key.kind == sts::QueryKey::Kind::parent_domain
+                                  ? "a parent-domain key has no policy of its own"
+                                  : key.reason;
+      send(error_json(fmt::format("not a domain: {}", why)) + "\n");
+      return;
+    }
+    const std::string& domain = key.domain;
+    std::string reply;
+    switch (request.command) {
+      case Command::show:
+        reply = show_json(*policies, domain, now);
+        break;
+      case Command::purge: {
+        const bool had = policies->purge(domain);
+        reply = fmt::format("{{\"domain\": {}, \"purged\": {}}}", json_escape(domain), had);
+        break;
+      }
+      case Command::prefetch: {
+        const bool started = policies->prefetch(domain);
+        const bool cached = policies->cache().policy(domain, now) != nullptr;
+        spdlog::debug("control: prefetch {}: {}", domain,
+                      started ? "started" : (cached ? "cached" : "not started"));
+        reply = fmt::format("{{\"domain\": {}, \"started\": {}, \"cached\": {}}}",
+                            json_escape(domain), started, cached);
+        break;
+      }
+      default:
+        reply = error_json("internal error");
+        break;
+    }
+    send(reply + "\n");
+  }
+
+  std::string show_json(const resolver::PolicyResolver& policies, const std::string& domain,
+                        std::int64_t now) const {
+    const cache::CachedPolicy* p = policies.cache().policy(domain, now);
+    if (p == nullptr) {
+      return fmt::format("{{\"domain\": {}, \"error\": \"not cached\"}}", json_escape(domain));
+    }
+    std::string out = "{";
+    append_policy_fields(out, *p);
+    // What each zone answers Postfix for this policy (null: default_zone).
+    out += ", \"answers\": [";
+    for (std::size_t i = 0; i < state_->zones.size(); ++i) {
+      const auto& zone = state_->zones[i];
+      if (i > 0) out += ", ";
+      fmt::format_to(std::back_inserter(out), "{{\"zone\": {}, \"answer\": {}}}",
+                     i == 0 ? std::string("null") : json_escape(zone.name),
+                     json_escape(sts::render_policy_answer(p->policy, p->domain, zone.answer)));
+    }
+    out += "]}";
+    return out;
+  }
+
+  static std::string stats_json(const resolver::PolicyResolver& policies) {
+    const auto& s = policies.stats();
+    const auto& cache = policies.cache();
+    return fmt::format(
+        "{{\"queries\": {}, \"hits\": {}, \"negative_hits\": {}, \"misses\": {}, "
+        "\"discoveries\": {}, \"revalidations\": {}, \"proactive\": {}, \"store_hits\": {}, "
+        "\"timeouts\": {}, \"overloaded\": {}, \"rejected_keys\": {}, \"cache_entries\": {}, "
+        "\"policies\": {}, \"negative\": {}, \"in_flight\": {}}}",
+        s.queries, s.hits, s.negative_hits, s.misses, s.discoveries, s.revalidations, s.proactive,
+        s.store_hits, s.timeouts, s.overloaded, s.rejected_keys, cache.size(),
+        cache.positive_count(), cache.negative_count(), policies.in_flight());
+  }
+
+  // A list reply is written a chunk at a time: the snapshot holds only the
+  // domain names, and each chunk looks its policies up again (one may have
+  // been purged or replaced in between: the reply shows it as it is then).
+  void start_list(const resolver::PolicyResolver& policies, std::int64_t now) {
+    list_domains_.clear();
+    list_domains_.reserve(policies.cache().positive_count());
+    // Expired policies no longer answer (RFC 8461 §5.1): they are not listed.
+    policies.cache().for_each_policy([&](const cache::CachedPolicy& p) {
+      if (!p.expired(now)) list_domains_.push_back(p.domain);
+    });
+    list_next_ = 0;
+    list_first_ = true;
+    listing_ = true;
+    output_ = "{\"policies\": [";
+    fill_list_chunk();
+    write();
+  }
+
+  void fill_list_chunk() {
+    const resolver::PolicyResolver* policies = state_->policies;
+    const std::int64_t now = state_->clock->now();
+    while (output_.size() < state_->options.chunk_bytes && list_next_ < list_domains_.size()) {
+      const cache::CachedPolicy* p = policies->cache().policy(list_domains_[list_next_++], now);
+      if (p == nullptr) continue;
+      if (!list_first_) output_ += ", ";
+      list_first_ = false;
+      output_ += policy_json(*p);
+    }
+    if (list_next_ >= list_domains_.size()) {
+      fmt::format_to(std::back_inserter(output_), "], \"negative\": {}}}\n",
+                     policies->cache().negative_count());
+      listing_ = false;
+      std::vector<std::string>().swap(list_domains_);
+    }
+  }
+
+  void send(std::string reply) {
+    output_ = std::move(reply);
+    write();
+  }
+
+  void write() {
+    writing_ = true;
+    asio::async_write(
+        socket_, asio::buffer(output_),
+        [self = shared_from_this()](const error_code& ec, std::size_t) { self->on_write(ec); });
+  }
+
+  void on_write(const error_code& ec) {
+    writing_ = false;
+    if (closed_) return;
+    if (ec) {
+      close(ec.message());
+      return;
+    }
+    last_activity_ = Clock::now();
+    if (listing_) {
+      if (state_->policies == nullptr) {
+        close("server stopped");
+        return;
+      }
+      output_.clear();
+      fill_list_chunk();
+      write();
+      return;
+    }
+    if (output_.capacity() > state_->options.chunk_bytes) std::string().swap(output_);
+    if (close_after_write_) {
+      close("done");
+      return;
+    }
+    if (discard_after_write_) {
+      error_code ignored;
+      socket_.shutdown(asio::socket_base::shutdown_send, ignored);
+      discard();
+      return;
+    }
+    next_request();
+  }
+
+  // After an over-long line the client may still be sending: closing with
+  // unread input would make the kernel reset the connection and destroy the
+  // error reply before the client reads it. So the rest is read and dropped
+  // (bounded; the idle timer also ends it) until the client closes.
+  void discard() {
+    socket_.async_read_some(asio::buffer(buffer_),
+                            [self = shared_from_this()](const error_code& ec, std::size_t n) {
+                              if (self->closed_) return;
+                              self->discarded_ += n;
+                              if (ec || self->discarded_ > kMaxDiscard) {
+                                self->close("closed after an over-long request");
+                                return;
+                              }
+                              self->discard();
+                            });
+  }
+
+  // The deadline pattern: activity moves last_activity_; the timer compares.
+  // It also catches a client that stops reading a long list reply.
+  void arm_timer(Clock::time_point at) {
+    timer_.expires_at(at);
+    timer_.async_wait([self = shared_from_this()](const error_code& ec) { self->on_timer(ec); });
+  }
+
+  void on_timer(const error_code& ec) {
+    if (closed_ || ec == asio::error::operation_aborted) return;
+    const auto deadline = last_activity_ + state_->options.idle_timeout;
+    if (Clock::now() >= deadline) {
+      close("idle timeout");
+      return;
+    }
+    arm_timer(deadline);
+  }
+
+  std::shared_ptr<ControlServer::State> state_;
+  socketmap::Socket socket_;
+  asio::steady_timer timer_;
+  Clock::time_point last_activity_;
+  std::string input_;
+  std::string output_;
+  std::vector<std::string> list_domains_;
+  std::size_t list_next_ = 0;
+  bool list_first_ = true;
+  bool listing_ = false;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool peer_done_ = false;
+  bool close_after_write_ = false;
+  bool discard_after_write_ = false;
+  std::size_t discarded_ = 0;
+  bool closed_ = false;
+  std::array<char, 4096> buffer_;
+};
+
+namespace {
+
+void accept_next(const std::shared_ptr<ControlServer::State>& state);
+
+void on_accept(const std::shared_ptr<ControlServer::State>& state, const error_code& ec,
+               socketmap::Socket socket) {
+  if (ec == asio::error::operation_aborted || !state->accepting || state->policies == nullptr ||
+      !state->bound || !state->bound->acceptor.is_open()) {
+    return;
+  }
+  if (ec) {
+    // EMFILE and the like: the admin channel may wait; retrying at once would spin.
+    spdlog::warn("control: accept failed: {}", ec.message());
+    auto timer = std::make_shared<asio::steady_timer>(state->io, std::chrono::milliseconds(200));
+    timer->async_wait([state, timer](const error_code& wait_ec) {
+      if (!wait_ec && state->accepting) accept_next(state);
+    });
+    return;
+  }
+  std::string who;
+  if (!peer_allowed(socket.native_handle(), who)) {
+    spdlog::warn("control: refused a connection from {} (only root and the daemon's user)", who);
+  } else if (state->connections.size() >= state->options.max_connections) {
+    spdlog::warn("control: {} connections open; refused one from {}", state->connections.size(),
+                 who);
+  } else {
+    spdlog::debug("control: connection from {}", who);
+    std::make_shared<ControlConnection>(state, std::move(socket))->start();
+  }
+  accept_next(state);
+}
+
+void accept_next(const std::shared_ptr<ControlServer::State>& state) {
+  state->bound->acceptor.async_accept(state->peer,
+                                      [state](const error_code& ec, socketmap::Socket socket) {
+                                        on_accept(state, ec, std::move(socket));
+                                      });
+}
+
+}  // namespace
+
+ControlServer::ControlServer(asio::io_context& io, ControlOptions options,
+                             resolver::PolicyResolver& policies, std::vector<resolver::Zone> zones,
+                             const util::Clock& clock)
+    : state_(std::make_shared<State>(io, std::move(options), policies, std::move(zones), clock)) {}
+
+ControlServer::~ControlServer() { stop(); }
+
+void ControlServer::start() {
+  if (state_->bound) throw std::logic_error("control server started twice");
+  const std::string& path = state_->options.path;
+  std::error_code ec;
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  state_->bound.emplace(socketmap::listen_unix(state_->io, path, state_->options.mode));
+  state_->accepting = true;
+  accept_next(state_);
+}
+
+void ControlServer::stop() {
+  auto& state = *state_;
+  state.accepting = false;
+  if (state.bound && state.bound->acceptor.is_open()) {
+    error_code ignored;
+    state.bound->acceptor.close(ignored);
+    if (state.bound->file) socketmap::remove_socket_file(*state.bound->file);
+  }
+  std::vector<std::shared_ptr<ControlConnection>> open;
+  for (ControlConnection* connection : state.connections) {
+    open.push_back(connection->shared_from_this());
+  }
+  for (const auto& connection : open) connection->close("server stopping");
+  state.policies = nullptr;
+  state.clock = nullptr;
+}
+
+std::size_t ControlServer::connection_count() const { return state_->connections.size(); }
+
+std::unique_ptr<ControlServer> start_control_server(asio::io_context& io,
+                                                    const config::Config& config,
+                                                    resolver::PolicyResolver& policies,
+                                                    const util::Clock& clock) {
+  ControlOptions options;
+  options.path = control_socket_path(config);
+  if (options.path.empty()) {
+    spdlog::info("control socket: off (control_socket: none)");
+    return nullptr;
+  }
+  const std::string path = options.path;
+  auto server =
+      std::make_unique<ControlServer>(io, std::move(options), policies, zones(config), clock);
+  try {
+    server->start();
+  } catch (const std::exception& e) {
+    spdlog::error("control socket: {}; mta-stsctl list/show/purge/prefetch/stats will not work",
+                  e.what());
+    return nullptr;
+  }
+  spdlog::info("control socket: listening on {}", path);
+  return server;
+}
+
+}  // namespace mtasts::daemon

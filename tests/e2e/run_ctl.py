@@ -1,0 +1,404 @@
+#!/usr/bin/python3
+"""End-to-end tests of the control socket and mta-stsctl list, show, purge, prefetch, stats.
+
+    /usr/bin/python3 tests/e2e/run_ctl.py --daemon build/mta-stsd --ctl build/mta-stsctl \
+        --workdir /tmp/ctl
+
+A daemon with control_socket in the workdir and an empty memory cache; `mta-stsctl prefetch
+--wait` warms it from a file of domains (enforce, testing, none, no TXT record, policy host
+answering 404); list and show must then report what the world publishes, a query must be
+answered without another fetch, a purge must make the next query fetch again, the counters
+must move, and garbage on the control socket must not hurt the daemon.
+
+Prints one line per check ("ok - ..." / "not ok - ..."); exits 0 only if every check passed.
+Needs root (nginx binds 127.0.0.40:443), nsd, nginx, openssl, dig.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import procs  # noqa: E402
+import scenarios as S  # noqa: E402
+from postfix import ProtocolError, query_once  # noqa: E402
+from run_e2e import HOST, Checks, Overtime, dump_logs  # noqa: E402
+from world import World  # noqa: E402
+
+OVERALL_LIMIT = 300      # seconds; CTest gives the whole test 900
+ZONE_TIMEOUT = 4.0
+# Not the other runners' addresses, so the worlds never collide.
+HTTPS_ADDRESSES = ["127.0.0.40"] + ["127.0.%d.40" % i for i in range(1, 10)]
+TXT_ID = S.ID.split("id=")[1]
+
+ENFORCE, TESTING, NONE = "ctl-enforce.test", "ctl-testing.test", "ctl-none.test"
+PURGE, NOPOLICY, GONE = "ctl-purge.test", "ctl-nopolicy.test", "ctl-404.test"
+MX = {ENFORCE: ["mail.ctl-enforce.test", "*.mx.ctl-enforce.test"],
+      TESTING: ["mail.ctl-testing.test"], NONE: [], PURGE: ["mail.ctl-purge.test"]}
+MODES = {ENFORCE: "enforce", TESTING: "testing", NONE: "none", PURGE: "enforce"}
+# Enough policies for a list reply of more than one 64 KiB chunk (about 200 bytes each).
+BULK = ["bulk%03d.test" % i for i in range(400)]
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def build_world(workdir, https_addr):
+    w = World(workdir, https_addr=https_addr)
+    for name, mode in MODES.items():
+        w.add_domain(name, txt=[S.ID], policy=S.policy(mode=mode, mx=MX[name]))
+    for name in BULK:
+        w.add_domain(name, txt=[S.ID], policy=S.policy(mx=["mail." + name]))
+    w.add_domain(NOPOLICY)          # no TXT record
+    w.add_domain(GONE, txt=[S.ID])  # TXT record; the policy host answers 404
+    return w
+
+
+class Daemon:
+    def __init__(self, binary, workdir, world):
+        self.binary = binary
+        self.workdir = workdir
+        self.port = procs.free_port(HOST)
+        self.config = os.path.join(workdir, "ctl.yml")
+        self.log = os.path.join(workdir, "ctl.log")
+        self.control = os.path.join(workdir, "control.sock")
+        for stale in (self.log, self.control):
+            if os.path.exists(stale):
+                os.unlink(stale)
+        with open(self.config, "w") as f:
+            f.write(f"""\
+host: {HOST}
+port: {self.port}
+shutdown_timeout: 5
+control_socket: {self.control}
+cache: {{type: internal}}
+default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
+zones:
+  strict: {{strict_testing: true}}
+proactive_policy_fetching: {{enabled: false}}
+resolver: {{nameservers: ["{world.dns_addr}:{world.dns_port}"]}}
+tls: {{ca_file: {world.ca_file}}}
+log_level: debug
+""")
+        self.proc = None
+
+    def start(self):
+        self.proc = procs.ManagedProcess("mta-stsd", [self.binary, "-c", self.config], self.log,
+                                         cwd=self.workdir)
+        if not procs.wait_tcp(HOST, self.port, 10, self.proc):
+            return False
+        deadline = time.monotonic() + 5
+        while not os.path.exists(self.control) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return os.path.exists(self.control)
+
+    def stop(self):
+        if self.proc is None:
+            return None
+        self.proc.signal(signal.SIGTERM)
+        rc = self.proc.wait(10)
+        self.proc.stop()
+        self.proc = None
+        return rc
+
+    def query(self, key, name="postfix"):
+        try:
+            return query_once(HOST, self.port, name, key, timeout=ZONE_TIMEOUT + 6)
+        except (OSError, ProtocolError) as e:
+            return "error: %r" % e
+
+
+def ctl(binary, d, *args, control=True, timeout=60):
+    argv = [binary] + list(args) + (["--control", d.control] if control else [])
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+
+
+def ctl_json(c, binary, d, label, *args):
+    r = ctl(binary, d, *args, "--json")
+    try:
+        return r.returncode, json.loads(r.stdout)
+    except ValueError as e:
+        c.ok("%s: output is JSON" % label, False, "%r: %r %r" % (e, r.stdout[-300:], r.stderr))
+        return r.returncode, None
+
+
+def raw_exchange(path, data, timeout=5.0):
+    """Sends data on a fresh control connection, closes the sending side, returns every
+    byte received until the daemon closes."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
+def r_bytes(policies):
+    """The size of the policies as the daemon writes them (one line of JSON)."""
+    return json.dumps(list(policies.values()))
+
+
+def hits_after(w, domain, want, timeout=3.0):
+    """nginx logs a request after its response: wait a moment for the count to reach want."""
+    deadline = time.monotonic() + timeout
+    while (hits := w.nginx_hits(domain)) < want and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return hits
+
+
+# ----- the checks ----------------------------------------------------------------------
+def check_socket(c, d):
+    st = os.stat(d.control)
+    c.ok("control socket is a socket", stat.S_ISSOCK(st.st_mode))
+    c.eq("control socket mode is 0600", "0o600", oct(stat.S_IMODE(st.st_mode)))
+
+
+def check_prefetch(c, w, binary, d, workdir):
+    r = ctl(binary, d, "stats", "--json")
+    before = json.loads(r.stdout) if r.returncode == 0 else {}
+    c.eq("stats before prefetch: no queries, nothing cached", (0, 0, 0),
+         (before.get("queries"), before.get("policies"), before.get("discoveries")))
+    listing = os.path.join(workdir, "domains.txt")
+    with open(listing, "w") as f:
+        f.write("# warm-up list\n\n")
+        for name in (ENFORCE, TESTING, NONE, PURGE, NOPOLICY, GONE):
+            f.write("  %s   # comment\n" % name.upper())
+        f.write(ENFORCE + "\n")  # listed twice: asked once
+        f.write("".join(name + "\n" for name in BULK))
+    r = ctl(binary, d, "prefetch", listing, "--wait", "--wait-timeout", "30")
+    c.eq("prefetch --wait: exit 0", 0, r.returncode)
+    summary = "learned %d (%d enforce, 1 none, 1 testing), no policy 2, failed 0" % (
+        4 + len(BULK), 2 + len(BULK))
+    c.ok("prefetch --wait: summary " + summary, summary in r.stdout,
+         "stdout %r stderr %r" % (r.stdout, r.stderr))
+    c.ok("prefetch --wait: %s line says no policy" % NOPOLICY,
+         re.search(r"^%s\s+no policy$" % re.escape(NOPOLICY), r.stdout, re.M) is not None,
+         r.stdout)
+    for name in MODES:
+        c.eq("prefetch fetched %s once" % name, 1, hits_after(w, name, 1))
+    c.eq("prefetch: no fetch of %s (no TXT record)" % NOPOLICY, 0, w.nginx_hits(NOPOLICY))
+
+    bad = os.path.join(workdir, "bad-domains.txt")
+    with open(bad, "w") as f:
+        f.write("[192.0.2.1]\n%s\n" % ENFORCE)
+    r = ctl(binary, d, "prefetch", bad)
+    c.ok("prefetch of an address literal: exit 1, reported, the rest counted",
+         r.returncode == 1 and "not a domain" in r.stderr and "1 already cached" in r.stdout
+         and "1 invalid" in r.stdout, "rc %d stdout %r stderr %r"
+         % (r.returncode, r.stdout, r.stderr))
+
+
+def check_list(c, binary, d):
+    now = time.time()
+    rc, reply = ctl_json(c, binary, d, "list --json", "list")
+    if reply is None:
+        return
+    c.eq("list --json: exit 0", 0, rc)
+    policies = {p.get("domain"): p for p in reply.get("policies", [])}
+    c.eq("list: the four policy domains and the bulk ones", sorted(list(MODES) + BULK),
+         sorted(policies))
+    c.ok("list: the reply took more than one 64 KiB chunk", len(r_bytes(policies)) > 65536)
+    c.eq("list: negative entries (no TXT, 404)", 2, reply.get("negative"))
+    for name, mode in MODES.items():
+        p = policies.get(name, {})
+        c.eq("list %s: mode, id, mx, max_age, source" % name,
+             (mode, TXT_ID, MX[name], 86400, "memory"),
+             (p.get("mode"), p.get("id"), p.get("mx"), p.get("max_age"), p.get("source")))
+        fetched = p.get("fetched", 0)
+        c.ok("list %s: fetched now, expires = fetched + max_age, checked = fetched" % name,
+             abs(fetched - now) < 120 and p.get("expires") == fetched + 86400
+             and p.get("checked") == fetched, repr(p))
+
+    r = ctl(binary, d, "list")
+    lines = r.stdout.splitlines()
+    c.ok("list (table): exit 0, header first",
+         r.returncode == 0 and lines and lines[0].split() ==
+         ["DOMAIN", "MODE", "ID", "FETCHED", "EXPIRES", "SOURCE"], repr(lines[:2]))
+    rows = {line.split()[0]: line.split() for line in lines[1:] if len(line.split()) == 6}
+    row = rows.get(ENFORCE, [])
+    c.ok("list (table): %s row has mode, id, UTC ISO times, source" % ENFORCE,
+         len(row) == 6 and row[1:3] == ["enforce", TXT_ID] and ISO.match(row[3]) is not None
+         and ISO.match(row[4]) is not None and row[5] == "memory", repr(row))
+    c.eq("list (table): rows sorted by domain", sorted(list(MODES) + BULK), list(rows))
+    c.ok("list (table): footer counts", "%d policies; 2 domains" % (4 + len(BULK)) in lines[-1],
+         lines[-1])
+
+
+def check_show(c, binary, d):
+    rc, p = ctl_json(c, binary, d, "show --json", "show", "CTL-Enforce.TEST.")
+    if p is not None:
+        c.eq("show --json CTL-Enforce.TEST.: exit 0, normalised domain", (0, ENFORCE),
+             (rc, p.get("domain")))
+        answers = {a.get("zone"): a.get("answer") for a in p.get("answers", [])}
+        want = S.ok_answer(["mail.ctl-enforce.test", ".mx.ctl-enforce.test"], ENFORCE)
+        c.eq("show: per-zone answers", {None: want, "strict": want}, answers)
+    rc, p = ctl_json(c, binary, d, "show testing", "show", TESTING)
+    if p is not None:
+        answers = {a.get("zone"): a.get("answer") for a in p.get("answers", [])}
+        c.eq("show %s: NOTFOUND by default, OK in the strict zone" % TESTING,
+             {None: "NOTFOUND ", "strict": S.ok_answer(MX[TESTING], TESTING)}, answers)
+    r = ctl(binary, d, "show", ENFORCE)
+    c.ok("show (text): mode, id, mx", r.returncode == 0 and "mode     enforce" in r.stdout
+         and "id       %s" % TXT_ID in r.stdout
+         and "mx       mail.ctl-enforce.test *.mx.ctl-enforce.test" in r.stdout, r.stdout)
+    r = ctl(binary, d, "show", NOPOLICY)
+    c.eq("show %s: exit 1, not cached" % NOPOLICY, (1, "%s: not cached" % NOPOLICY),
+         (r.returncode, r.stdout.strip()))
+    r = ctl(binary, d, "show", ".ctl-enforce.test")
+    c.ok("show of a parent-domain key: exit 2 with a reason",
+         r.returncode == 2 and "not a domain" in r.stderr, "%d %r" % (r.returncode, r.stderr))
+
+
+def check_cached_query(c, w, binary, d):
+    stats = json.loads(ctl(binary, d, "stats", "--json").stdout)
+    hits = w.nginx_hits(ENFORCE)
+    want = S.ok_answer(["mail.ctl-enforce.test", ".mx.ctl-enforce.test"], ENFORCE)
+    c.eq("query %s after prefetch" % ENFORCE, want, d.query(ENFORCE))
+    time.sleep(0.3)
+    c.eq("... answered from the warmed cache (no fetch)", hits, w.nginx_hits(ENFORCE))
+    after = json.loads(ctl(binary, d, "stats", "--json").stdout)
+    c.eq("stats: queries +1, hits +1, discoveries +0",
+         (stats["queries"] + 1, stats["hits"] + 1, stats["discoveries"]),
+         (after["queries"], after["hits"], after["discoveries"]))
+    r = ctl(binary, d, "stats")
+    c.ok("stats (text): one counter a line",
+         r.returncode == 0 and re.search(r"^queries\s+%d$" % after["queries"], r.stdout, re.M),
+         r.stdout)
+
+
+def check_purge(c, w, binary, d):
+    r = ctl(binary, d, "purge", PURGE.upper())
+    c.eq("purge %s: exit 0" % PURGE, (0, "%s: purged" % PURGE), (r.returncode, r.stdout.strip()))
+    rc, reply = ctl_json(c, binary, d, "list after purge", "list")
+    if reply is not None:
+        c.eq("list after purge: %s gone, the others kept" % PURGE,
+             sorted((set(MODES) | set(BULK)) - {PURGE}),
+             sorted(p["domain"] for p in reply["policies"]))
+    r = ctl(binary, d, "purge", PURGE)
+    c.eq("purge %s again: exit 1" % PURGE, 1, r.returncode)
+    hits = w.nginx_hits(PURGE)
+    c.eq("query %s after purge" % PURGE, S.ok_answer(MX[PURGE], PURGE), d.query(PURGE))
+    c.eq("... fetched the policy again (nginx hits +1)", hits + 1, hits_after(w, PURGE, hits + 1))
+    rc, p = ctl_json(c, binary, d, "show after refetch", "show", PURGE)
+    c.eq("show %s: cached again" % PURGE, (0, "enforce"), (rc, p and p.get("mode")))
+
+
+def check_garbage(c, binary, d):
+    out = raw_exchange(d.control, b"\x00\xff\xfe garbage\r\nshow\nbogus x y\n\nstats\n")
+    lines = out.decode("utf-8", "replace").splitlines()
+    parsed = []
+    for line in lines:
+        try:
+            parsed.append(json.loads(line))
+        except ValueError:
+            parsed.append(None)
+    c.ok("garbage lines: one JSON error each, then stats answers on the same connection",
+         len(parsed) == 5 and all(p and "error" in p for p in parsed[:4])
+         and parsed[4] is not None and "queries" in parsed[4], repr(lines))
+    out = raw_exchange(d.control, b"x" * 10000)
+    c.ok("an over-long line: one error reply, then the connection is closed",
+         out.count(b"\n") == 1 and b"longer than 4096 bytes" in out, repr(out[:200]))
+    out = raw_exchange(d.control, b"stats")
+    c.ok("a last request without a newline is answered", b'"queries"' in out, repr(out[:100]))
+    for data in (b"", b"li", bytes(range(256)) * 8):
+        try:
+            raw_exchange(d.control, data)
+        except OSError:
+            pass
+    # A client that connects and sends nothing does not block others.
+    idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    idle.connect(d.control)
+    try:
+        r = ctl(binary, d, "stats", "--json")
+        c.eq("with an idle client connected, stats answers", 0, r.returncode)
+    finally:
+        idle.close()
+    c.ok("the daemon survives: still running", d.proc.poll() is None)
+    c.eq("the daemon survives: socketmap still answers",
+         S.ok_answer(MX[TESTING], TESTING), d.query(TESTING, "strict"))
+
+
+def check_paths(c, binary, d):
+    r = ctl(binary, d, "stats", "-c", d.config, control=False)
+    c.eq("stats -c CONFIG finds control_socket", 0, r.returncode)
+    missing = os.path.join(d.workdir, "no-such.sock")
+    r = subprocess.run([binary, "list", "--control", missing], capture_output=True, text=True,
+                       timeout=30)
+    c.ok("no daemon: exit 2, the message names the path",
+         r.returncode == 2 and missing in r.stderr, "%d %r" % (r.returncode, r.stderr))
+
+
+def pick_https_addr():
+    for addr in HTTPS_ADDRESSES:
+        if procs.tcp_port_free(addr, 443):
+            return addr
+    raise RuntimeError("port 443 is busy on every candidate address")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--daemon", required=True)
+    ap.add_argument("--ctl", required=True)
+    ap.add_argument("--workdir", required=True)
+    args = ap.parse_args()
+    daemon_bin = os.path.abspath(args.daemon)
+    ctl_bin = os.path.abspath(args.ctl)
+    workdir = os.path.abspath(args.workdir)
+    os.makedirs(workdir, exist_ok=True)
+
+    def overtime(*_):
+        raise Overtime("the control run exceeded %d s" % OVERALL_LIMIT)
+
+    signal.signal(signal.SIGALRM, overtime)
+    signal.alarm(OVERALL_LIMIT)
+
+    c = Checks()
+    w = build_world(workdir, pick_https_addr())
+    d = None
+    started = time.monotonic()
+    try:
+        w.start()
+        print("# world: DNS %s:%d, policy hosts %s:443" % (w.dns_addr, w.dns_port, w.https_addr),
+              flush=True)
+        d = Daemon(daemon_bin, workdir, w)
+        if not c.ok("daemon starts and creates its control socket", d.start(),
+                    procs.log_tail(d.log)):
+            return 1
+        check_socket(c, d)
+        check_prefetch(c, w, ctl_bin, d, workdir)
+        check_list(c, ctl_bin, d)
+        check_show(c, ctl_bin, d)
+        check_cached_query(c, w, ctl_bin, d)
+        check_purge(c, w, ctl_bin, d)
+        check_garbage(c, ctl_bin, d)
+        check_paths(c, ctl_bin, d)
+        c.eq("SIGTERM: exit 0", 0, d.stop())
+        c.ok("SIGTERM: the control socket file is removed", not os.path.exists(d.control))
+    except Exception as e:  # noqa: BLE001 - any crash of the harness is a failed check
+        c.ok("harness ran to completion", False, "%s: %s" % (type(e).__name__, e))
+    finally:
+        signal.alarm(0)
+        if d:
+            d.stop()
+        if c.failed:
+            dump_logs(([("mta-stsd", d.log)] if d else []) + w.logs())
+        w.stop()
+    print("# %d passed, %d failed in %.0f s"
+          % (c.passed, len(c.failed), time.monotonic() - started))
+    for name in c.failed:
+        print("# failed: " + name)
+    return 1 if c.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
