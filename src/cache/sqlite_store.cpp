@@ -48,7 +48,8 @@ std::string text_column(sqlite3_stmt* stmt, int column) {
 
 }  // namespace
 
-SqliteStore::SqliteStore(std::string path) : path_(std::move(path)) {
+SqliteStore::SqliteStore(std::string path, std::chrono::milliseconds busy_timeout)
+    : path_(std::move(path)), busy_timeout_(busy_timeout) {
   std::error_code ec;
   const auto parent = std::filesystem::path(path_).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
@@ -109,7 +110,7 @@ bool SqliteStore::open_and_check(std::string& error) {
     error = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     return false;
   }
-  sqlite3_busy_timeout(db_, 2000);
+  sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout_.count()));
   // The first statement reads the header: "file is not a database" shows here.
   {
     Statement check(db_, "PRAGMA quick_check");

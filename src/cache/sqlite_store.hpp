@@ -30,7 +30,10 @@ class SqliteStore final : public PolicyStore {
   // ("PATH.unreadable-UNIXTIME"), logged, and a fresh database is created. If even
   // that fails, the store runs detached: it logs and keeps nothing (the daemon
   // still serves from memory).
-  explicit SqliteStore(std::string path);
+  // busy_timeout: how long a write waits for a database locked by another
+  // process (cache.options.timeout).
+  explicit SqliteStore(std::string path,
+                       std::chrono::milliseconds busy_timeout = std::chrono::milliseconds(5000));
   ~SqliteStore() override;
 
   std::string describe() const override { return "sqlite:" + path_; }
@@ -58,6 +61,7 @@ class SqliteStore final : public PolicyStore {
   bool write_batch(std::deque<Op>& batch);
 
   std::string path_;
+  std::chrono::milliseconds busy_timeout_;
   sqlite3* db_ = nullptr;
   std::optional<std::string> moved_aside_;
 

@@ -32,8 +32,13 @@ void TieredStore::fetch(const std::string& domain,
   std::weak_ptr<PolicyStore> local = secondary_;
   primary_->fetch(domain, [local, domain, done = std::move(done)](
                               std::optional<CachedPolicy> found) mutable {
-    if (found) return done(std::move(found));
     auto secondary = local.lock();
+    if (found) {
+      // A policy another daemon learned is kept locally too: a restart while the
+      // primary is down must still have every policy this daemon answered with.
+      if (secondary) secondary->save(*found);
+      return done(std::move(found));
+    }
     if (!secondary) return done(std::nullopt);
     secondary->fetch(domain, std::move(done));
   });

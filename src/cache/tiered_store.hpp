@@ -15,7 +15,8 @@ class TieredStore final : public PolicyStore {
   std::string describe() const override;
   // Both tiers; for a domain in both, the more recently fetched policy wins.
   void load_all(const std::function<void(CachedPolicy)>& sink) override;
-  // Primary first (another daemon may have learned it), then the local tier.
+  // Primary first (another daemon may have learned it; a hit is copied to the
+  // local tier), then the local tier.
   void fetch(const std::string& domain,
              std::function<void(std::optional<CachedPolicy>)> done) override;
   void save(const CachedPolicy& policy) override;

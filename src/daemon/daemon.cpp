@@ -45,7 +45,8 @@ std::unique_ptr<cache::PolicyStore> make_store(const config::CacheConfig& cache,
                                                boost::asio::io_context& io) {
   if (cache.type == "internal" || cache.type == "memory") return nullptr;
   const std::string sqlite_path = cache.filename.empty() ? default_cache_path() : cache.filename;
-  if (cache.type == "sqlite") return std::make_unique<cache::SqliteStore>(sqlite_path);
+  const auto busy = seconds_to_ms(cache.timeout);
+  if (cache.type == "sqlite") return std::make_unique<cache::SqliteStore>(sqlite_path, busy);
   if (cache.type == "redis") {
     cache::RedisOptions options;
     options.url = cache.url;
@@ -55,7 +56,7 @@ std::unique_ptr<cache::PolicyStore> make_store(const config::CacheConfig& cache,
     // learned across a restart while Redis is down.
     return std::make_unique<cache::TieredStore>(
         std::make_unique<cache::RedisStore>(io, std::move(options)),
-        std::make_unique<cache::SqliteStore>(sqlite_path));
+        std::make_unique<cache::SqliteStore>(sqlite_path, busy));
   }
   throw std::runtime_error("cache.type '" + cache.type + "' is not supported by mta-stsd " +
                            MTASTSD_VERSION + " (use internal, memory, sqlite or redis)");

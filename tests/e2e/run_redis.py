@@ -1,0 +1,262 @@
+#!/usr/bin/python3
+"""End-to-end tests of the fleet cache: two mta-stsd daemons sharing one real redis-server.
+
+    /usr/bin/python3 tests/e2e/run_redis.py --daemon build/mta-stsd --ctl build/mta-stsctl \
+        --workdir /tmp/redis-e2e
+
+What one daemon learned, the other answers without fetching it again; keys expire with their
+policies; with Redis killed both keep answering (from memory, with fresh discoveries) and log
+the outage once; with Redis back on the same port sharing resumes. Each daemon also keeps its
+local SQLite copy, so a restart while Redis is down still has its policies.
+
+Prints one line per check ("ok - ..." / "not ok - ..."); exits 0 only if every check passed.
+Needs root (nginx binds 127.0.0.50:443), nsd, nginx, openssl, redis-server, redis-cli.
+"""
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import procs  # noqa: E402
+import scenarios as S  # noqa: E402
+from postfix import ProtocolError, query_once  # noqa: E402
+from run_e2e import HOST, Checks, Overtime, dump_logs  # noqa: E402
+from world import World  # noqa: E402
+
+OVERALL_LIMIT = 300
+ZONE_TIMEOUT = 4.0
+HTTPS_ADDRESSES = ["127.0.0.50"] + ["127.0.%d.50" % i for i in range(1, 10)]
+DOMAINS = ["fleet%02d.test" % i for i in range(12)]
+MAX_AGE = 86400
+
+
+def answer(domain):
+    return S.ok_answer(["mx1." + domain, ".mx." + domain], domain)
+
+
+def build_world(workdir, https_addr):
+    w = World(workdir, https_addr=https_addr)
+    for name in DOMAINS:
+        w.add_domain(name, txt=[S.ID],
+                     policy=S.policy(mx=["mx1." + name, "*.mx." + name], max_age=str(MAX_AGE)))
+    return w
+
+
+class Redis:
+    def __init__(self, workdir):
+        self.port = procs.free_port(HOST)
+        self.log = os.path.join(workdir, "redis.log")
+        self.proc = None
+
+    def start(self):
+        self.proc = procs.ManagedProcess(
+            "redis-server", ["redis-server", "--bind", HOST, "--port", str(self.port), "--save", "",
+                             "--appendonly", "no", "--daemonize", "no"], self.log)
+        return procs.wait_tcp(HOST, self.port, 10, self.proc)
+
+    def kill(self):
+        self.proc.signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.proc.stop()
+        self.proc = None
+
+    def cli(self, *args):
+        r = subprocess.run(["redis-cli", "-h", HOST, "-p", str(self.port)] + list(args),
+                           capture_output=True, text=True, timeout=10)
+        return r.stdout.strip()
+
+
+class Daemon:
+    def __init__(self, binary, workdir, name, world, redis):
+        self.binary = binary
+        self.workdir = workdir
+        self.port = procs.free_port(HOST)
+        self.config = os.path.join(workdir, name + ".yml")
+        self.log = os.path.join(workdir, name + ".log")
+        with open(self.config, "w") as f:
+            f.write(f"""\
+host: {HOST}
+port: {self.port}
+shutdown_timeout: 5
+control_socket: none
+cache:
+  type: redis
+  options:
+    url: redis://{HOST}:{redis.port}/0
+    filename: {os.path.join(workdir, name + ".db")}
+    socket_timeout: 1
+    socket_connect_timeout: 1
+default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
+proactive_policy_fetching: {{enabled: false}}
+resolver: {{nameservers: ["{world.dns_addr}:{world.dns_port}"]}}
+tls: {{ca_file: {world.ca_file}}}
+log_level: debug
+""")
+        self.proc = None
+
+    def start(self):
+        if os.path.exists(self.log):
+            os.unlink(self.log)
+        self.proc = procs.ManagedProcess("mta-stsd", [self.binary, "-c", self.config], self.log,
+                                         cwd=self.workdir)
+        return procs.wait_tcp(HOST, self.port, 15, self.proc)
+
+    def stop(self):
+        if self.proc is None:
+            return None
+        self.proc.signal(signal.SIGTERM)
+        rc = self.proc.wait(15)
+        self.proc.stop()
+        self.proc = None
+        return rc
+
+    def query(self, key):
+        try:
+            return query_once(HOST, self.port, "postfix", key, timeout=ZONE_TIMEOUT + 6)
+        except (OSError, ProtocolError) as e:
+            return "error: %r" % e
+
+    def log_text(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+
+def hits_after(w, domain, want, timeout=3.0):
+    """nginx logs a request after its response: wait a moment for the count to reach want."""
+    deadline = time.monotonic() + timeout
+    while (hits := w.nginx_hits(domain)) < want and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return hits
+
+
+def wait_for(predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def run(c, w, redis, a, b):
+    # 1. What A learns, B answers without fetching.
+    for name in DOMAINS[:4]:
+        c.eq("A learns %s" % name, answer(name), a.query(name))
+        c.eq("... one fetch", 1, hits_after(w, name, 1))
+    c.ok("A's writes reach Redis", wait_for(lambda: redis.cli("DBSIZE") == "4", 5),
+         "DBSIZE %r" % redis.cli("DBSIZE"))
+    for name in DOMAINS[:4]:
+        c.eq("B answers %s learned by A" % name, answer(name), b.query(name))
+    time.sleep(0.5)
+    c.eq("B fetched none of them (read from Redis)", [1] * 4,
+         [w.nginx_hits(n) for n in DOMAINS[:4]])
+    ttl = int(redis.cli("TTL", "mta-stsd:policy:" + DOMAINS[0]) or -2)
+    c.ok("the Redis key expires with the policy (TTL close to max_age)",
+         MAX_AGE - 120 <= ttl <= MAX_AGE, "TTL %d" % ttl)
+
+    # 2. Redis killed: both keep answering; the outage is logged once.
+    redis.kill()
+    for name in DOMAINS[:4]:
+        c.eq("Redis down: A still answers %s (memory)" % name, answer(name), a.query(name))
+    started = time.monotonic()
+    c.eq("Redis down: B learns %s itself" % DOMAINS[4], answer(DOMAINS[4]), b.query(DOMAINS[4]))
+    c.ok("... within the zone timeout", time.monotonic() - started < ZONE_TIMEOUT + 1)
+    for name in DOMAINS[5:8]:
+        c.eq("Redis down: A learns %s" % name, answer(name), a.query(name))
+    c.ok("A logs the lost connection", wait_for(lambda: "connection lost" in a.log_text(), 10))
+    time.sleep(2.5)  # reconnect attempts go on meanwhile
+    for name in DOMAINS[5:8]:
+        a.query(name)
+    c.eq("A logged the outage once, not per query or attempt", 1,
+         a.log_text().count("connection lost"))
+
+    # 3. Redis back on the same port (empty): sharing resumes.
+    c.ok("Redis restarts on the same port", redis.start())
+    c.ok("A reconnects", wait_for(lambda: "connected again" in a.log_text(), 40))
+    c.ok("B reconnects", wait_for(lambda: "connected again" in b.log_text(), 40))
+    c.ok("A's writes queued during the outage arrive",
+         wait_for(lambda: redis.cli("EXISTS", "mta-stsd:policy:" + DOMAINS[5]) == "1", 10))
+    fresh = DOMAINS[8]
+    c.eq("A learns %s after the outage" % fresh, answer(fresh), a.query(fresh))
+    c.ok("... written to Redis",
+         wait_for(lambda: redis.cli("EXISTS", "mta-stsd:policy:" + fresh) == "1", 5))
+    c.eq("B answers %s" % fresh, answer(fresh), b.query(fresh))
+    time.sleep(0.5)
+    c.eq("... without fetching it", 1, w.nginx_hits(fresh))
+
+    # 4. A restart while Redis is down still has this daemon's policies (local SQLite tier).
+    redis.kill()
+    c.eq("B stops cleanly", 0, b.stop())
+    w.stop_https()
+    w.stop_dns()
+    c.ok("B restarts with Redis, DNS and HTTPS down", b.start(), procs.log_tail(b.log))
+    for name in DOMAINS[:5] + [fresh]:
+        c.eq("B after restart: %s from its local copy" % name, answer(name), b.query(name))
+
+
+def pick_https_addr():
+    for addr in HTTPS_ADDRESSES:
+        if procs.tcp_port_free(addr, 443):
+            return addr
+    raise RuntimeError("port 443 is busy on every candidate address")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--daemon", required=True)
+    ap.add_argument("--ctl", required=True)
+    ap.add_argument("--workdir", required=True)
+    args = ap.parse_args()
+    daemon_bin = os.path.abspath(args.daemon)
+    workdir = os.path.abspath(args.workdir)
+    os.makedirs(workdir, exist_ok=True)
+    for stale in os.listdir(workdir):
+        if stale.endswith((".db", ".db-wal", ".db-shm")):
+            os.unlink(os.path.join(workdir, stale))
+
+    def overtime(*_):
+        raise Overtime("the redis run exceeded %d s" % OVERALL_LIMIT)
+
+    signal.signal(signal.SIGALRM, overtime)
+    signal.alarm(OVERALL_LIMIT)
+
+    c = Checks()
+    w = build_world(workdir, pick_https_addr())
+    redis = Redis(workdir)
+    a = b = None
+    started = time.monotonic()
+    try:
+        w.start()
+        c.ok("redis-server starts", redis.start(), procs.log_tail(redis.log))
+        a = Daemon(daemon_bin, workdir, "a", w, redis)
+        b = Daemon(daemon_bin, workdir, "b", w, redis)
+        c.ok("daemon A starts", a.start(), procs.log_tail(a.log))
+        c.ok("daemon B starts", b.start(), procs.log_tail(b.log))
+        run(c, w, redis, a, b)
+        c.eq("A: SIGTERM exits 0", 0, a.stop())
+    except Exception as e:  # noqa: BLE001 - any crash of the harness is a failed check
+        c.ok("harness ran to completion", False, "%s: %s" % (type(e).__name__, e))
+    finally:
+        signal.alarm(0)
+        for d in (a, b):
+            if d:
+                d.stop()
+        if redis.proc:
+            redis.proc.stop()
+        if c.failed:
+            dump_logs([(n, d.log) for n, d in (("mta-stsd A", a), ("mta-stsd B", b)) if d]
+                      + [("redis", redis.log)] + w.logs())
+        w.stop()
+    print("# %d passed, %d failed in %.0f s"
+          % (c.passed, len(c.failed), time.monotonic() - started))
+    for name in c.failed:
+        print("# failed: " + name)
+    return 1 if c.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
