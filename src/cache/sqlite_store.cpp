@@ -2,12 +2,14 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "sts/policy.hpp"
@@ -58,6 +60,25 @@ SqliteStore::SqliteStore(std::string path, std::chrono::milliseconds busy_timeou
   if (!open_and_check(error)) {
     close_db();
     struct stat st {};
+    const std::string dir = parent.empty() ? std::string(".") : parent.string();
+    if (::stat(path_.c_str(), &st) == 0 && ::access(dir.c_str(), W_OK) != 0) {
+      // A read-only disk (or directory): what was learned before still counts,
+      // so load it; new policies then live in memory only.
+      const std::string why = std::strerror(errno);
+      std::string ro_error;
+      if (open_read_only(ro_error)) {
+        read_only_ = true;
+        spdlog::error("cache database {}: {} ({}: {}); its policies are loaded read-only, new "
+                      "policies are kept in memory only",
+                      path_, error, dir, why);
+        return;
+      }
+      close_db();
+      spdlog::error("cache database {}: {} ({}: {}), and read-only access failed too: {}; "
+                    "policies will be kept in memory only",
+                    path_, error, dir, why, ro_error);
+      return;
+    }
     if (::stat(path_.c_str(), &st) == 0) {
       // Never delete what we cannot read: an admin may want it back.
       const std::string aside = path_ + ".unreadable-" + std::to_string(std::time(nullptr));
@@ -95,6 +116,34 @@ SqliteStore::~SqliteStore() {
   wake_.notify_all();
   if (writer_.joinable()) writer_.join();
   close_db();
+}
+
+bool SqliteStore::open_read_only(std::string& error) {
+  // immutable=1: SQLite reads the file as it is, without the -shm/-wal files a
+  // read-only filesystem cannot hold (writes not yet checkpointed are not seen).
+  std::string uri = "file:";
+  for (const char c : path_) {
+    if (c == '%' || c == '?' || c == '#') {
+      uri += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    } else {
+      uri += c;
+    }
+  }
+  uri += "?immutable=1";
+  if (int rc = sqlite3_open_v2(uri.c_str(), &db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
+                                                       SQLITE_OPEN_FULLMUTEX,
+                               nullptr);
+      rc != SQLITE_OK) {
+    error = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    return false;
+  }
+  Statement tag(db_, "SELECT value FROM mta_stsd_meta WHERE key = 'schema'");
+  if (tag.stmt == nullptr || sqlite3_step(tag.stmt) != SQLITE_ROW ||
+      text_column(tag.stmt, 0) != kSchemaTag) {
+    error = tag.stmt == nullptr ? sqlite3_errmsg(db_) : "not an mta-stsd cache database";
+    return false;
+  }
+  return true;
 }
 
 void SqliteStore::close_db() {
@@ -258,6 +307,13 @@ void SqliteStore::fetch(const std::string& domain,
 
 void SqliteStore::save(const CachedPolicy& policy) {
   if (db_ == nullptr) return;
+  if (read_only_) {
+    if (!read_only_logged_.exchange(true)) {
+      spdlog::warn("cache database {} is read-only: {} and later policies are kept in memory only",
+                   path_, policy.domain);
+    }
+    return;
+  }
   {
     std::lock_guard lock(mutex_);
     if (queue_.size() >= kMaxQueued) queue_.pop_front();
@@ -267,7 +323,7 @@ void SqliteStore::save(const CachedPolicy& policy) {
 }
 
 void SqliteStore::remove(const std::string& domain) {
-  if (db_ == nullptr) return;
+  if (db_ == nullptr || read_only_) return;
   Op op;
   op.remove = true;
   op.policy.domain = domain;
@@ -279,7 +335,7 @@ void SqliteStore::remove(const std::string& domain) {
 }
 
 void SqliteStore::flush() {
-  if (db_ == nullptr) return;
+  if (db_ == nullptr || read_only_) return;
   std::unique_lock lock(mutex_);
   wake_.notify_one();
   idle_.wait_for(lock, std::chrono::seconds(10), [this] { return queue_.empty() && !writing_; });

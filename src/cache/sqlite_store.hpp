@@ -6,6 +6,7 @@
 // thread in batched transactions, so the event loop never waits on the disk.
 // WAL mode with synchronous=NORMAL: a killed process loses no committed batch and
 // never corrupts the file; batches commit within kCommitInterval.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -46,6 +47,9 @@ class SqliteStore final : public PolicyStore {
   void flush() override;
 
   bool usable() const { return db_ != nullptr; }
+  // The file could only be opened for reading (read-only disk): its policies
+  // load, new ones are not written.
+  bool read_only() const { return read_only_; }
   const std::string& path() const { return path_; }
   // Set when the file had to be moved aside at open: where it went.
   const std::optional<std::string>& moved_aside() const { return moved_aside_; }
@@ -56,6 +60,7 @@ class SqliteStore final : public PolicyStore {
     CachedPolicy policy;  // for remove only .domain is used
   };
   bool open_and_check(std::string& error);
+  bool open_read_only(std::string& error);
   void close_db();
   void writer_loop();
   bool write_batch(std::deque<Op>& batch);
@@ -64,6 +69,8 @@ class SqliteStore final : public PolicyStore {
   std::chrono::milliseconds busy_timeout_;
   sqlite3* db_ = nullptr;
   std::optional<std::string> moved_aside_;
+  bool read_only_ = false;
+  std::atomic<bool> read_only_logged_{false};
 
   std::mutex mutex_;
   std::condition_variable wake_;
