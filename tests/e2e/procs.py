@@ -39,6 +39,15 @@ def tcp_port_free(addr, port):
     return True
 
 
+def free_address(addresses, port):
+    """The first of addresses where nothing listens on port (worlds of different runners
+    never collide)."""
+    for addr in addresses:
+        if tcp_port_free(addr, port):
+            return addr
+    raise RuntimeError("port %d is busy on every candidate address" % port)
+
+
 def wait_tcp(addr, port, timeout, proc=None):
     """Polls until addr:port accepts a TCP connection; False after timeout or if proc died."""
     deadline = time.monotonic() + timeout

@@ -30,7 +30,7 @@ import procs  # noqa: E402
 import scenarios as S  # noqa: E402
 from postfix import ProtocolError, query_once  # noqa: E402
 from run_e2e import HOST, Checks, Overtime, dump_logs  # noqa: E402
-from world import World  # noqa: E402
+from world import World, hits_after  # noqa: E402
 
 OVERALL_LIMIT = 300      # seconds; CTest gives the whole test 900
 ZONE_TIMEOUT = 4.0
@@ -146,14 +146,6 @@ def raw_exchange(path, data, timeout=5.0):
 def r_bytes(policies):
     """The size of the policies as the daemon writes them (one line of JSON)."""
     return json.dumps(list(policies.values()))
-
-
-def hits_after(w, domain, want, timeout=3.0):
-    """nginx logs a request after its response: wait a moment for the count to reach want."""
-    deadline = time.monotonic() + timeout
-    while (hits := w.nginx_hits(domain)) < want and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return hits
 
 
 # ----- the checks ----------------------------------------------------------------------
@@ -338,13 +330,6 @@ def check_paths(c, binary, d):
          r.returncode == 2 and missing in r.stderr, "%d %r" % (r.returncode, r.stderr))
 
 
-def pick_https_addr():
-    for addr in HTTPS_ADDRESSES:
-        if procs.tcp_port_free(addr, 443):
-            return addr
-    raise RuntimeError("port 443 is busy on every candidate address")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--daemon", required=True)
@@ -363,7 +348,7 @@ def main():
     signal.alarm(OVERALL_LIMIT)
 
     c = Checks()
-    w = build_world(workdir, pick_https_addr())
+    w = build_world(workdir, procs.free_address(HTTPS_ADDRESSES, 443))
     d = None
     started = time.monotonic()
     try:

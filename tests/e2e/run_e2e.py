@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import procs  # noqa: E402
 import scenarios as S  # noqa: E402
 from postfix import Postmap, ProtocolError, SocketmapClient, netstring, query_once  # noqa: E402
-from world import World, to_alabel  # noqa: E402
+from world import World, hits_after, to_alabel  # noqa: E402
 
 HOST = "127.0.0.1"
 ZONE_TIMEOUT = 4.0       # default_zone.timeout in the daemon's configuration
@@ -349,9 +349,7 @@ def check_cache(c, d, w):
     c.ok("cache: 50 concurrent cold queries all answered", not wrong,
          "%d wrong, e.g. %r" % (len(wrong), wrong[:1]))
     # nginx writes its access log line after the response: let it land before counting.
-    deadline = time.monotonic() + 3
-    while w.nginx_hits("burst.test") < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    hits_after(w, "burst.test", 1)
     time.sleep(0.3)
     c.eq("cache: 50 concurrent cold queries cause one fetch", 1, w.nginx_hits("burst.test"))
 

@@ -32,7 +32,7 @@ import procs  # noqa: E402
 import scenarios as S  # noqa: E402
 from postfix import Postmap, ProtocolError, query_once  # noqa: E402
 from run_e2e import HOST, NOTFOUND, Checks, Overtime, dump_logs  # noqa: E402
-from world import World  # noqa: E402
+from world import World, hits_after  # noqa: E402
 
 OVERALL_LIMIT = 600      # seconds; CTest gives the whole test 900
 ZONE_TIMEOUT = 4.0
@@ -177,15 +177,6 @@ def check_cached_notfound(c, d, label, domains):
         c.ok("%s: %s NOTFOUND from its cached policy" % (label, domain),
              got == NOTFOUND and cached is not None,
              "got %r, '(cached policy)' logged: %r" % (got, cached is not None))
-
-
-def hits_after(w, domain, want, timeout=3.0):
-    """nginx_hits(domain) once it reaches want (or after timeout): nginx logs a request
-    after sending the response, so the daemon may answer before the line is written."""
-    deadline = time.monotonic() + timeout
-    while (hits := w.nginx_hits(domain)) < want and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return hits
 
 
 def unreadable_files(db):
@@ -501,13 +492,6 @@ def test_refresh(c, w, binary, workdir):
             d.stop()
 
 
-def pick_https_addr():
-    for addr in HTTPS_ADDRESSES:
-        if procs.tcp_port_free(addr, 443):
-            return addr
-    raise RuntimeError("port 443 is busy on every candidate address")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--daemon", required=True)
@@ -525,7 +509,7 @@ def main():
     signal.alarm(OVERALL_LIMIT)
 
     c = Checks()
-    w = build_world(workdir, pick_https_addr())
+    w = build_world(workdir, procs.free_address(HTTPS_ADDRESSES, 443))
     started = time.monotonic()
     try:
         w.start()

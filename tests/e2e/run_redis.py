@@ -25,7 +25,7 @@ import procs  # noqa: E402
 import scenarios as S  # noqa: E402
 from postfix import ProtocolError, query_once  # noqa: E402
 from run_e2e import HOST, Checks, Overtime, dump_logs  # noqa: E402
-from world import World  # noqa: E402
+from world import World, hits_after  # noqa: E402
 
 OVERALL_LIMIT = 300
 ZONE_TIMEOUT = 4.0
@@ -125,14 +125,6 @@ log_level: debug
             return f.read()
 
 
-def hits_after(w, domain, want, timeout=3.0):
-    """nginx logs a request after its response: wait a moment for the count to reach want."""
-    deadline = time.monotonic() + timeout
-    while (hits := w.nginx_hits(domain)) < want and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return hits
-
-
 def wait_for(predicate, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -198,13 +190,6 @@ def run(c, w, redis, a, b):
         c.eq("B after restart: %s from its local copy" % name, answer(name), b.query(name))
 
 
-def pick_https_addr():
-    for addr in HTTPS_ADDRESSES:
-        if procs.tcp_port_free(addr, 443):
-            return addr
-    raise RuntimeError("port 443 is busy on every candidate address")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--daemon", required=True)
@@ -225,7 +210,7 @@ def main():
     signal.alarm(OVERALL_LIMIT)
 
     c = Checks()
-    w = build_world(workdir, pick_https_addr())
+    w = build_world(workdir, procs.free_address(HTTPS_ADDRESSES, 443))
     redis = Redis(workdir)
     a = b = None
     started = time.monotonic()

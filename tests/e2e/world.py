@@ -637,3 +637,12 @@ class World:
         raise RuntimeError("nsd did not answer on %s:%d:\n%s\n%s"
                            % (self.dns_addr, self.dns_port, procs.log_tail(self.nsd_log),
                               procs.log_tail(os.path.join(self.root, "nsd", "stderr.log"))))
+
+
+def hits_after(w, domain, want, timeout=3.0):
+    """nginx_hits(domain) once it reaches want (or after timeout): nginx logs a request
+    after sending the response, so the daemon may answer before the line is written."""
+    deadline = time.monotonic() + timeout
+    while (hits := w.nginx_hits(domain)) < want and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return hits
