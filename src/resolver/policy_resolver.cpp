@@ -52,7 +52,6 @@ struct PolicyResolver::Waiter {
 
 struct PolicyResolver::Flight {
   std::string known_id;
-  bool background = false;
   bool proactive = false;  // counts against proactive_.concurrency_limit
   std::vector<std::shared_ptr<Waiter>> waiters;
 };
@@ -137,7 +136,7 @@ void PolicyResolver::handle(std::string_view name, std::string_view key,
       if (revalidate && flights_.find(query.domain) == flights_.end() &&
           running_ < settings_.max_concurrent) {
         ++stats_.revalidations;
-        start_flight(query.domain, std::move(known_id), true);
+        start_flight(query.domain, std::move(known_id));
       }
       return;
     }
@@ -169,7 +168,6 @@ void PolicyResolver::wait_for(const std::string& domain, std::size_t zone,
     fresh = true;
   }
   auto waiter = std::make_shared<Waiter>(io_, zone, std::move(done));
-  it->second->background = false;
   it->second->waiters.push_back(waiter);
   // A query waits at most its zone's timeout; the discovery itself carries on and
   // its result serves the next query (decisions.md: then the answer is NOTFOUND).
@@ -209,12 +207,10 @@ void PolicyResolver::wait_for(const std::string& domain, std::size_t zone,
   });
 }
 
-void PolicyResolver::start_flight(const std::string& domain, std::string known_id,
-                                  bool background) {
+void PolicyResolver::start_flight(const std::string& domain, std::string known_id) {
   auto [it, inserted] = flights_.emplace(domain, std::make_unique<Flight>());
   if (!inserted) return;
   it->second->known_id = std::move(known_id);
-  it->second->background = background;
   schedule(domain);
 }
 
@@ -368,7 +364,7 @@ bool PolicyResolver::prefetch(const std::string& domain) {
   if (flights_.find(domain) != flights_.end()) return false;
   if (running_ >= settings_.max_concurrent && queued_.size() >= settings_.max_queued) return false;
   // A background flight: its result lands in the cache (and the store) like any other.
-  start_flight(domain, {}, true);
+  start_flight(domain, {});
   return true;
 }
 
@@ -428,7 +424,6 @@ void PolicyResolver::pump_proactive() {
     ++proactive_running_;
     auto [it, inserted] = flights_.emplace(candidate.domain, std::make_unique<Flight>());
     it->second->known_id = std::move(candidate.known_id);
-    it->second->background = true;
     it->second->proactive = true;
     launch(candidate.domain);
   }

@@ -99,7 +99,7 @@ class PolicyResolver final : public socketmap::RequestHandler {
 
   std::size_t zone_index(std::string_view name) const;
   void wait_for(const std::string& domain, std::size_t zone, socketmap::ReplyCallback done);
-  void start_flight(const std::string& domain, std::string known_id, bool background);
+  void start_flight(const std::string& domain, std::string known_id);
   void schedule(const std::string& domain);
   void launch(const std::string& domain);
   void finish_flight(const std::string& domain, DiscoveryResult result);
