@@ -147,6 +147,17 @@ void Connection::on_read(const error_code& ec, std::size_t length) {
   process_requests();
 }
 
+void Connection::note_partial_request() {
+  if (closed_ || paused_) return;  // paused: whole requests wait in the buffer
+  if (reader_.buffered() == 0) {
+    partial_since_ = Clock::time_point::max();
+  } else if (partial_since_ == Clock::time_point::max()) {
+    partial_since_ = Clock::now();
+    const auto deadline = partial_since_ + state_->options.request_timeout;
+    if (deadline < idle_timer_.expiry()) arm_idle_timer(deadline);
+  }
+}
+
 void Connection::process_requests() {
   dispatching_ = true;
   while (!closed_ && after_ == After::keep_reading) {
@@ -163,6 +174,7 @@ void Connection::process_requests() {
       }
       break;
     }
+    partial_since_ = Clock::time_point::max();  // a request completed: the clock restarts
     const auto request = parse_request(*payload);
     if (!request) {
       protocol_error("malformed request");
@@ -175,6 +187,7 @@ void Connection::process_requests() {
     dispatch(*request);
   }
   dispatching_ = false;
+  note_partial_request();
   progress();
 }
 
@@ -360,8 +373,17 @@ void Connection::on_idle_timer(const error_code& ec) {
     return;
   }
   const auto idle_timeout = state_->options.idle_timeout;
+  const auto request_deadline = partial_since_ == Clock::time_point::max()
+                                    ? Clock::time_point::max()
+                                    : partial_since_ + state_->options.request_timeout;
+  if (now >= request_deadline && !paused_) {
+    close(fmt::format("request incomplete {} ms after its first byte (slow client)",
+                      state_->options.request_timeout.count()));
+    return;
+  }
   if (replies_.pending() > 0 || writing_) {
-    arm_idle_timer(now + idle_timeout);  // waiting on our side: not idle
+    arm_idle_timer(
+        std::min(now + idle_timeout, request_deadline));  // waiting on our side: not idle
     return;
   }
   const auto deadline = last_activity_ + idle_timeout;
@@ -369,7 +391,7 @@ void Connection::on_idle_timer(const error_code& ec) {
     close("idle timeout");
     return;
   }
-  arm_idle_timer(deadline);
+  arm_idle_timer(std::min(deadline, request_deadline));
 }
 
 void Connection::arm_write_timer(Clock::time_point at) {

@@ -54,6 +54,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void linger();
   void discard();
   void arm_idle_timer(Clock::time_point at);
+  void note_partial_request();
   void on_idle_timer(const error_code& ec);
   void arm_write_timer(Clock::time_point at);
   void on_write_timer(const error_code& ec);
@@ -69,6 +70,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::steady_timer idle_timer_;
   boost::asio::steady_timer write_timer_;
   Clock::time_point last_activity_;
+  // When the first byte of a request still incomplete arrived (max() when none
+  // is): a whole request must arrive within request_timeout (slowloris).
+  Clock::time_point partial_since_ = Clock::time_point::max();
   Clock::time_point write_deadline_;
   Clock::time_point linger_deadline_;
   std::size_t discarded_ = 0;

@@ -38,6 +38,9 @@ struct ServerOptions {
   // the connection is closed, like a malformed netstring.
   std::size_t max_key_bytes = 10000;
   std::chrono::milliseconds idle_timeout{60000};   // close connections idle this long
+  // A request must be complete this long after its first byte: Postfix writes
+  // each request at once, a client trickling bytes holds a slot for nothing.
+  std::chrono::milliseconds request_timeout{10000};
   std::chrono::milliseconds write_timeout{30000};  // close clients that do not read replies
   std::size_t max_connections = 4096;  // beyond this, new connections are closed at once
   // Requests in flight per connection before reading pauses.

@@ -279,6 +279,49 @@ TEST_CASE("server: idle connections are closed after idle_timeout") {
   CHECK(f.count_is(0));
 }
 
+TEST_CASE("server: a request trickled byte by byte is closed after request_timeout") {
+  auto options = tcp_options();
+  options.idle_timeout = 60s;
+  options.request_timeout = 300ms;
+  Fixture f(options);
+  Client slow(f.endpoint);
+  Client quick(f.endpoint);
+  REQUIRE(f.count_is(2));
+  const std::string request = "16:QUERY slowloris1,";
+  const auto started = std::chrono::steady_clock::now();
+  // One byte every 50 ms: every byte is activity, so only request_timeout ends it.
+  bool closed = false;
+  for (std::size_t i = 0; i < request.size() && !closed; ++i) {
+    closed = !slow.send(f.io, request.substr(i, 1));
+    run_for(f.io, 50ms);
+    closed = closed || f.server->connection_count() == 1;
+  }
+  CHECK(closed);
+  const auto held = std::chrono::steady_clock::now() - started;
+  CHECK(held >= 250ms);
+  CHECK(held < 2000ms);
+  // Others are served meanwhile and after.
+  REQUIRE(quick.send_request(f.io, "QUERY fine"));
+  CHECK(quick.reply(f.io) == "OK QUERY/fine");
+}
+
+TEST_CASE("server: pipelined requests straddling reads do not trip request_timeout") {
+  auto options = tcp_options();
+  options.request_timeout = 200ms;
+  Fixture f(options);
+  Client client(f.endpoint);
+  // Each write completes one request and starts the next: the buffer is never
+  // empty between reads, yet no single request is slow.
+  REQUIRE(client.send(f.io, "7:QUERY a,7:QUE"));
+  CHECK(client.reply(f.io) == "OK QUERY/a");
+  for (int i = 0; i < 6; ++i) {
+    run_for(f.io, 100ms);
+    REQUIRE(client.send(f.io, "RY b,7:QUE"));
+    CHECK(client.reply(f.io) == "OK QUERY/b");
+  }
+  CHECK(f.server->connection_count() == 1);
+}
+
 TEST_CASE("server: a connection waiting on its handler is not idle") {
   auto options = tcp_options();
   options.idle_timeout = 100ms;
