@@ -10,7 +10,7 @@ BUILD="build-essential cmake pkg-config ca-certificates
   libyaml-cpp-dev libcli11-dev libidn2-dev libsqlite3-dev libhiredis-dev libsystemd-dev
   libldns-dev doctest-dev"
 TEST="nsd nginx-light postfix redis-server unbound openssl iproute2 python3 ldnsutils
-  dnsutils procps iptables"
+  dnsutils procps iptables clang-14 libfuzzer-14-dev"
 PKGS="$BUILD"
 if [ "${1:-}" = "--test" ]; then
   PKGS="$BUILD $TEST"

@@ -1,8 +1,11 @@
 #!/bin/sh
 # Builds mta-stsd twice (release, then ASan+UBSan) and runs the whole test suite
-# in each: unit tests and the end-to-end tests against real nsd, nginx and
-# Postfix's postmap. Needs root (the test world listens on port 443 of 127.0.0.10)
-# and scripts/install-deps.sh --test.
+# in each: unit tests and the end-to-end tests against real nsd, nginx, unbound,
+# redis and Postfix's postmap. Then ThreadSanitizer over the code that runs
+# threads (the SQLite store's writer, the Redis store) and its end-to-end tests,
+# and every libFuzzer target for a bounded time (MTASTSD_FUZZ_SECONDS, default
+# 60 each). Needs root (the test worlds listen on port 443 of 127.0.0.x) and
+# scripts/install-deps.sh --test.
 set -eu
 cd "$(dirname "$0")/.."
 JOBS="$(nproc)"
@@ -21,5 +24,18 @@ if [ "${MTASTSD_SKIP_SANITIZERS:-0}" != "1" ]; then
   # ASan/UBSan: any finding aborts the process, which fails the test.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite build-asan -DMTASTSD_SANITIZE=ON -DMTASTSD_BENCH=OFF
+fi
+if [ "${MTASTSD_SKIP_TSAN:-0}" != "1" ]; then
+  echo "=== build-tsan: ThreadSanitizer"
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMTASTSD_TSAN=ON \
+    -DMTASTSD_BENCH=OFF >/dev/null
+  cmake --build build-tsan -j"$JOBS" --target unit_cache mta-stsd mta-stsctl
+  TSAN_OPTIONS=halt_on_error=1:abort_on_error=1 \
+    ctest --test-dir build-tsan --output-on-failure --timeout 900 \
+      -R '^(unit_cache|e2e_persistence|e2e_redis)$'
+fi
+if [ "${MTASTSD_SKIP_FUZZ:-0}" != "1" ]; then
+  echo "=== fuzzing: every target for ${MTASTSD_FUZZ_SECONDS:-60} s"
+  scripts/fuzz.sh "${MTASTSD_FUZZ_SECONDS:-60}"
 fi
 echo "=== all tests passed"

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <stdexcept>
 
 #include "cache/redis_asio_adapter.hpp"
 #include "cache/redis_sync_client.hpp"
@@ -19,6 +20,10 @@ namespace {
 constexpr std::size_t kScanCount = 1000;
 constexpr std::size_t kMaxLoggedBadValues = 10;
 constexpr std::size_t kMaxDomainLength = 253;  // RFC 1035 §2.3.4
+// A DANE destination may be Postfix's "[host]:port" next hop: a name and 8 more.
+constexpr std::size_t kMaxDestinationLength = kMaxDomainLength + 8;
+// A start-up load that could not connect spares the next one its wait for this long.
+constexpr std::chrono::seconds kUnreachableMemory{60};
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -58,6 +63,13 @@ RedisStore::RedisStore(boost::asio::io_context& io, RedisOptions options)
     options_.reconnect_max = options_.reconnect_min;
   backoff_ = options_.reconnect_min;
   if (options_.max_queued_writes == 0) options_.max_queued_writes = 1;
+  // A SCAN of one prefix must never return the other kind's keys.
+  const auto& policy = options_.key_prefix;
+  const auto& dane = options_.dane_key_prefix;
+  if (dane.empty() || policy.rfind(dane, 0) == 0 || dane.rfind(policy, 0) == 0) {
+    throw std::invalid_argument("redis key prefixes '" + policy + "' and '" + dane +
+                                "' overlap: one starts the other");
+  }
   connect();
 }
 
@@ -71,7 +83,7 @@ RedisStore::~RedisStore() {
     redisAsyncFree(context);  // pending lookups get a null reply: finish_fetch posts them
   }
   for (auto& [id, fetch] : fetches_) {
-    boost::asio::post(io_, [done = std::move(fetch.done)] { done(std::nullopt); });
+    boost::asio::post(io_, [complete = std::move(fetch.complete)] { complete(std::nullopt); });
   }
   fetches_.clear();
 }
@@ -290,19 +302,13 @@ void RedisStore::handle_reply(redisAsyncContext* context, ReplyKind kind, std::u
     case ReplyKind::fetch: {
       auto it = fetches_.find(id);
       if (it == fetches_.end()) return;  // already timed out
-      std::optional<CachedPolicy> result;
+      std::optional<std::string_view> value;
       if (reply != nullptr && reply->type == REDIS_REPLY_STRING) {
-        std::string why;
-        result =
-            decode_redis_value(it->second.domain, std::string_view(reply->str, reply->len), why);
-        if (!result) {
-          spdlog::warn("redis {}: ignoring unusable value for '{}': {}", describe(),
-                       it->second.domain, why);
-        }
+        value = std::string_view(reply->str, reply->len);
       } else if (reply != nullptr && reply->type == REDIS_REPLY_ERROR) {
-        spdlog::debug("redis {}: GET {}: {}", describe(), it->second.domain, reply_text(reply));
+        spdlog::debug("redis {}: GET {}: {}", describe(), it->second.name, reply_text(reply));
       }
-      finish_fetch(id, std::move(result));
+      finish_fetch(id, value);
       return;
     }
     case ReplyKind::write: {
@@ -356,31 +362,25 @@ void RedisStore::handle_reply(redisAsyncContext* context, ReplyKind kind, std::u
   }
 }
 
-void RedisStore::finish_fetch(std::uint64_t id, std::optional<CachedPolicy> result) {
+void RedisStore::finish_fetch(std::uint64_t id, std::optional<std::string_view> value) {
   auto node = fetches_.extract(id);
   if (node.empty()) return;
   auto& pending = node.mapped();
   if (pending.timer) pending.timer->cancel();
   if (stopping_) {
     // The owner is being torn down: never call back into it from its destructor.
-    boost::asio::post(io_, [done = std::move(pending.done)] { done(std::nullopt); });
+    boost::asio::post(io_, [complete = std::move(pending.complete)] { complete(std::nullopt); });
     return;
   }
-  pending.done(std::move(result));
+  pending.complete(value);
 }
 
-// ---- the PolicyStore operations ------------------------------------------------
-
-void RedisStore::fetch(const std::string& domain,
-                       std::function<void(std::optional<CachedPolicy>)> done) {
-  if (state_ != LinkState::ready || domain.empty() || domain.size() > kMaxDomainLength) {
-    done(std::nullopt);
-    return;
-  }
+// One GET under the short lookup deadline; complete runs exactly once.
+void RedisStore::start_fetch(const std::string& key, const std::string& name,
+                             FetchCompletion complete) {
   const std::uint64_t id = next_id_++;
-  const std::string key = options_.key_prefix + domain;
   if (!send(ReplyKind::fetch, id, {"GET", key})) {
-    done(std::nullopt);
+    complete(std::nullopt);
     return;
   }
   auto timer = std::make_unique<boost::asio::steady_timer>(
@@ -388,13 +388,71 @@ void RedisStore::fetch(const std::string& domain,
   timer->async_wait(
       [this, id, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
         if (alive.expired() || ec == boost::asio::error::operation_aborted) return;
-        if (fetches_.count(id) != 0) {
-          spdlog::debug("redis {}: lookup of '{}' timed out", describe(), fetches_[id].domain);
+        if (auto it = fetches_.find(id); it != fetches_.end()) {
+          spdlog::debug("redis {}: lookup of '{}' timed out", describe(), it->second.name);
         }
         finish_fetch(id, std::nullopt);
       });
-  fetches_.emplace(id, PendingFetch{domain, std::move(done), std::move(timer)});
+  fetches_.emplace(id, PendingFetch{name, std::move(complete), std::move(timer)});
   arm_timer();
+}
+
+// ---- the PolicyStore operations ------------------------------------------------
+
+// The completions below decode only a value handed over by handle_reply, so
+// `this` is alive whenever they use it; teardown calls them with nothing.
+void RedisStore::fetch(const std::string& domain,
+                       std::function<void(std::optional<CachedPolicy>)> done) {
+  if (state_ != LinkState::ready || domain.empty() || domain.size() > kMaxDomainLength) {
+    done(std::nullopt);
+    return;
+  }
+  start_fetch(options_.key_prefix + domain, domain,
+              [this, domain, done = std::move(done)](std::optional<std::string_view> value) {
+                if (!value) return done(std::nullopt);
+                std::string why;
+                auto policy = decode_redis_value(domain, *value, why);
+                if (!policy) {
+                  spdlog::warn("redis {}: ignoring unusable value for '{}': {}", describe(), domain,
+                               why);
+                }
+                done(std::move(policy));
+              });
+}
+
+void RedisStore::fetch_dane(const std::string& destination,
+                            std::function<void(std::optional<CachedDane>)> done) {
+  if (state_ != LinkState::ready || destination.empty() ||
+      destination.size() > kMaxDestinationLength) {
+    done(std::nullopt);
+    return;
+  }
+  start_fetch(options_.dane_key_prefix + destination, destination,
+              [this, destination, done = std::move(done)](std::optional<std::string_view> value) {
+                if (!value) return done(std::nullopt);
+                std::string why;
+                auto dane = decode_redis_dane_value(destination, *value, why);
+                if (!dane) {
+                  spdlog::warn("redis {}: ignoring unusable DANE value for '{}': {}", describe(),
+                               destination, why);
+                }
+                done(std::move(dane));
+              });
+}
+
+void RedisStore::save_dane(const CachedDane& dane) {
+  if (dane.destination.empty() || dane.destination.size() > kMaxDestinationLength) return;
+  Write write;
+  write.key = options_.dane_key_prefix + dane.destination;
+  // The key lives as long as the result may be used: past its expiry while
+  // fresh lookups fail, until keep_until.
+  write.expires_at = dane.keep_until;
+  if (dane.keep_until <= unix_now()) {
+    write.remove = true;  // nothing to keep; also removes an older copy
+  } else {
+    write.value = encode_redis_dane_value(dane);
+  }
+  enqueue(std::move(write));
 }
 
 void RedisStore::save(const CachedPolicy& policy) {
@@ -416,10 +474,11 @@ void RedisStore::save(const CachedPolicy& policy) {
 }
 
 void RedisStore::remove(const std::string& domain) {
-  if (domain.empty() || domain.size() > kMaxDomainLength) return;
+  if (domain.empty() || domain.size() > kMaxDestinationLength) return;
   Write write;
   write.remove = true;
   write.key = options_.key_prefix + domain;
+  write.also_key = options_.dane_key_prefix + domain;
   enqueue(std::move(write));
 }
 
@@ -450,11 +509,13 @@ void RedisStore::pump_writes() {
 
 void RedisStore::send_write(Write write) {
   const std::uint64_t id = next_id_++;
-  // A write that waited past the policy's expiry deletes instead (EXAT in the
+  // A write that waited past the key's expiry deletes instead (EXAT in the
   // past would be refused by older servers).
   if (!write.remove && write.expires_at <= unix_now()) write.remove = true;
   bool sent;
-  if (write.remove) {
+  if (write.remove && !write.also_key.empty()) {
+    sent = send(ReplyKind::write, id, {"DEL", write.key, write.also_key});
+  } else if (write.remove) {
     sent = send(ReplyKind::write, id, {"DEL", write.key});
   } else {
     const std::string expires = std::to_string(write.expires_at);
@@ -468,31 +529,59 @@ void RedisStore::send_write(Write write) {
 }
 
 void RedisStore::load_all(const std::function<void(CachedPolicy)>& sink) {
+  load_keys(LoadKind{options_.key_prefix, "policies", "value",
+                     [&](const std::string& domain, std::string_view value, std::string& why) {
+                       auto policy = decode_redis_value(domain, value, why);
+                       if (!policy) return false;
+                       sink(std::move(*policy));
+                       return true;
+                     }});
+}
+
+void RedisStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
+  load_keys(LoadKind{options_.dane_key_prefix, "DANE results", "DANE value",
+                     [&](const std::string& destination, std::string_view value, std::string& why) {
+                       auto dane = decode_redis_dane_value(destination, value, why);
+                       if (!dane) return false;
+                       sink(std::move(*dane));
+                       return true;
+                     }});
+}
+
+void RedisStore::load_keys(const LoadKind& kind) {
   const auto started = Clock::now();
+  if (load_unreachable_at_ && started - *load_unreachable_at_ < kUnreachableMemory) {
+    // The other start-up load just waited for this server in vain.
+    spdlog::info("redis {}: not loading {} at start: unreachable moments ago", describe(),
+                 kind.plural);
+    return;
+  }
   // Bounded as a whole too, so a server that trickles replies cannot stall start-up.
   const auto budget = options_.connect_timeout + 6 * options_.command_timeout;
   RedisSyncClient client(endpoint_, options_.connect_timeout, options_.command_timeout);
   if (!client.ok()) {
-    spdlog::warn("redis {}: cannot load policies at start ({}); starting with what memory has",
-                 describe(), client.error());
+    load_unreachable_at_ = Clock::now();
+    spdlog::warn("redis {}: cannot load {} at start ({}); starting with what memory has",
+                 describe(), kind.plural, client.error());
     return;
   }
-  const std::string pattern = glob_escape(options_.key_prefix) + "*";
+  load_unreachable_at_.reset();
+  const std::string pattern = glob_escape(kind.prefix) + "*";
   const std::string count = std::to_string(kScanCount);
   std::string cursor = "0";
   std::size_t loaded = 0, bad = 0;
   do {
     if (Clock::now() - started > budget) {
-      spdlog::warn("redis {}: loading took too long; stopped after {} policies", describe(),
-                   loaded);
+      spdlog::warn("redis {}: loading took too long; stopped after {} {}", describe(), loaded,
+                   kind.plural);
       return;
     }
     auto scan = client.command({"SCAN", cursor, "MATCH", pattern, "COUNT", count});
     if (!scan || scan->type != REDIS_REPLY_ARRAY || scan->elements != 2 ||
         scan->element[0]->type != REDIS_REPLY_STRING ||
         scan->element[1]->type != REDIS_REPLY_ARRAY) {
-      spdlog::warn("redis {}: SCAN failed ({}); stopped after {} policies", describe(),
-                   scan ? reply_text(scan.get()) : client.error(), loaded);
+      spdlog::warn("redis {}: SCAN failed ({}); stopped after {} {}", describe(),
+                   scan ? reply_text(scan.get()) : client.error(), loaded, kind.plural);
       return;
     }
     cursor.assign(scan->element[0]->str, scan->element[0]->len);
@@ -500,38 +589,36 @@ void RedisStore::load_all(const std::function<void(CachedPolicy)>& sink) {
     std::vector<std::string_view> mget{"MGET"};
     for (std::size_t i = 0; i < keys->elements; ++i) {
       const redisReply* key = keys->element[i];
-      if (key->type == REDIS_REPLY_STRING && key->len > options_.key_prefix.size()) {
+      if (key->type == REDIS_REPLY_STRING && key->len > kind.prefix.size()) {
         mget.emplace_back(key->str, key->len);
       }
     }
     if (mget.size() == 1) continue;
     auto values = client.command(mget);
     if (!values || values->type != REDIS_REPLY_ARRAY || values->elements != mget.size() - 1) {
-      spdlog::warn("redis {}: MGET failed ({}); stopped after {} policies", describe(),
-                   values ? reply_text(values.get()) : client.error(), loaded);
+      spdlog::warn("redis {}: MGET failed ({}); stopped after {} {}", describe(),
+                   values ? reply_text(values.get()) : client.error(), loaded, kind.plural);
       return;
     }
     for (std::size_t i = 0; i < values->elements; ++i) {
       const redisReply* value = values->element[i];
       if (value->type != REDIS_REPLY_STRING) continue;  // expired or deleted since SCAN
-      const std::string domain(mget[i + 1].substr(options_.key_prefix.size()));
+      const std::string name(mget[i + 1].substr(kind.prefix.size()));
       std::string why;
-      auto policy = decode_redis_value(domain, std::string_view(value->str, value->len), why);
-      if (!policy) {
+      if (!kind.take(name, std::string_view(value->str, value->len), why)) {
         if (++bad <= kMaxLoggedBadValues) {
-          spdlog::warn("redis {}: skipping unusable value for '{}': {}", describe(),
-                       domain.substr(0, kMaxDomainLength), why);
+          spdlog::warn("redis {}: skipping unusable {} for '{}': {}", describe(), kind.value,
+                       name.substr(0, kMaxDestinationLength), why);
         }
         continue;
       }
-      sink(std::move(*policy));
       ++loaded;
     }
   } while (cursor != "0");
   if (bad > kMaxLoggedBadValues) {
-    spdlog::warn("redis {}: {} unusable values skipped in all", describe(), bad);
+    spdlog::warn("redis {}: {} unusable {}s skipped in all", describe(), bad, kind.value);
   }
-  spdlog::info("redis {}: loaded {} policies", describe(), loaded);
+  spdlog::info("redis {}: loaded {} {}", describe(), loaded, kind.plural);
 }
 
 // ---- flush ---------------------------------------------------------------------
@@ -542,7 +629,7 @@ void RedisStore::flush() {
   if (state_ == LinkState::ready) flush_live(deadline);
   if (!queue_.empty() && state_ != LinkState::ready) flush_blocking(deadline);
   if (const auto left = queue_.size() + in_flight_.size(); left > 0) {
-    spdlog::warn("redis {}: {} policy writes not sent at shutdown", describe(), left);
+    spdlog::warn("redis {}: {} writes not sent at shutdown", describe(), left);
   }
 }
 
@@ -582,7 +669,9 @@ void RedisStore::flush_blocking(Clock::time_point deadline) {
   for (std::size_t i = 0; i < count; ++i) {
     auto& write = queue_[i];
     if (!write.remove && write.expires_at <= unix_now()) write.remove = true;
-    if (write.remove) {
+    if (write.remove && !write.also_key.empty()) {
+      client.append({"DEL", write.key, write.also_key});
+    } else if (write.remove) {
       client.append({"DEL", write.key});
     } else {
       expires[i] = std::to_string(write.expires_at);

@@ -9,12 +9,16 @@
 // reconnect_max. The outage is logged once, and its end once.
 //
 // Keys are key_prefix + domain; values are redis_value.hpp's v1 form, and keys
-// expire with the policy (SET ... EXAT expires_at, Redis >= 6.2).
+// expire with the policy (SET ... EXAT expires_at, Redis >= 6.2). DANE results
+// (RFC 7672) sit next to them under dane_key_prefix + destination, in the same
+// form, expiring at their keep_until; the same link, queue and deadlines serve both.
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include <boost/asio/io_context.hpp>
@@ -34,6 +38,7 @@ struct RedisOptions {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds command_timeout{5000};  // also: no reply for this long = link dead
   std::string key_prefix = "mta-stsd:policy:";
+  std::string dane_key_prefix = "mta-stsd:dane:";  // neither prefix may start the other
   std::size_t max_queued_writes = 10000;  // beyond: the oldest queued write is dropped
   std::chrono::milliseconds reconnect_min{1000};
   std::chrono::milliseconds reconnect_max{30000};
@@ -46,8 +51,9 @@ class RedisStore final : public PolicyStore {
   static constexpr std::chrono::milliseconds kFlushBudget{2000};
   static constexpr std::size_t kMaxWritesInFlight = 1000;
 
-  // Throws std::invalid_argument for a bad URL. Starts connecting at once; the
-  // connection completes when the io_context runs.
+  // Throws std::invalid_argument for a bad URL, or key prefixes whose keys would
+  // mix (one starting the other). Starts connecting at once; the connection
+  // completes when the io_context runs.
   RedisStore(boost::asio::io_context& io, RedisOptions options);
   ~RedisStore() override;
   RedisStore(const RedisStore&) = delete;
@@ -55,12 +61,18 @@ class RedisStore final : public PolicyStore {
 
   std::string describe() const override { return endpoint_.describe(); }
   // Blocking, on its own short-lived connection (the loop is not running yet):
-  // SCAN + MGET, each step bounded by the timeouts. Unreachable: one warning.
+  // SCAN + MGET, each step bounded by the timeouts. Unreachable: one warning, and
+  // the other load (policies or DANE results) right after does not wait again.
   void load_all(const std::function<void(CachedPolicy)>& sink) override;
   void fetch(const std::string& domain,
              std::function<void(std::optional<CachedPolicy>)> done) override;
   void save(const CachedPolicy& policy) override;
+  // One DEL of both keys: the domain's policy and its DANE result.
   void remove(const std::string& domain) override;
+  void load_all_dane(const std::function<void(CachedDane)>& sink) override;
+  void fetch_dane(const std::string& destination,
+                  std::function<void(std::optional<CachedDane>)> done) override;
+  void save_dane(const CachedDane& dane) override;
   // Shutdown: at most kFlushBudget. Must run on the io_context's thread (or after
   // it stopped). It cannot run the io_context from inside a handler, so it drives
   // the live connection itself with poll(2) on its socket; writes still queued
@@ -76,13 +88,25 @@ class RedisStore final : public PolicyStore {
   struct Write {
     bool remove = false;
     std::string key;
+    std::string also_key;  // remove only: deleted with key when not empty
     std::string value;
-    std::int64_t expires_at = 0;
+    std::int64_t expires_at = 0;  // the key's expiry
   };
+  // Runs once: with the stored value, or std::nullopt (miss, error, timeout,
+  // teardown). Decodes and calls the caller's done.
+  using FetchCompletion = std::function<void(std::optional<std::string_view>)>;
   struct PendingFetch {
-    std::string domain;
-    std::function<void(std::optional<CachedPolicy>)> done;
+    std::string name;  // domain or destination, for logs
+    FetchCompletion complete;
     std::unique_ptr<boost::asio::steady_timer> timer;
+  };
+  // How a start-up load names and reads one kind of record.
+  struct LoadKind {
+    const std::string& prefix;
+    const char* plural;  // "policies"
+    const char* value;   // "value", "DANE value"
+    // Hands a decoded record to the caller's sink; false with why set when unusable.
+    std::function<bool(const std::string& name, std::string_view value, std::string& why)> take;
   };
   using Clock = std::chrono::steady_clock;
 
@@ -94,7 +118,9 @@ class RedisStore final : public PolicyStore {
   void drop_link(const std::string& why);
   void link_gone(const std::string& why);
   void handle_reply(redisAsyncContext* context, ReplyKind kind, std::uint64_t id, void* reply);
-  void finish_fetch(std::uint64_t id, std::optional<CachedPolicy> result);
+  void start_fetch(const std::string& key, const std::string& name, FetchCompletion complete);
+  void finish_fetch(std::uint64_t id, std::optional<std::string_view> value);
+  void load_keys(const LoadKind& kind);
   bool send(ReplyKind kind, std::uint64_t id, const std::vector<std::string_view>& args);
   void enqueue(Write write);
   void pump_writes();
@@ -127,6 +153,7 @@ class RedisStore final : public PolicyStore {
   bool timer_armed_ = false;
   Clock::time_point timer_deadline_{};
 
+  std::optional<Clock::time_point> load_unreachable_at_;  // a start-up load could not connect
   bool ever_connected_ = false;
   bool outage_logged_ = false;
   bool drops_logged_ = false;

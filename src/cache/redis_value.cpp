@@ -81,4 +81,57 @@ std::optional<CachedPolicy> decode_redis_value(const std::string& domain, std::s
   return policy;
 }
 
+std::string encode_redis_dane_value(const CachedDane& dane) {
+  const auto level = dane::to_string(dane.level);
+  std::string value;
+  value.reserve(dane.summary.size() + level.size() + 48);
+  value.append(kVersion).append("\n");
+  value.append(level).append("\n");
+  value.append(std::to_string(dane.fetched_at)).append("\n");
+  value.append(std::to_string(dane.expires_at)).append("\n");
+  value.append(std::to_string(dane.keep_until)).append("\n");
+  value.append(dane.summary);
+  return value;
+}
+
+std::optional<CachedDane> decode_redis_dane_value(const std::string& destination,
+                                                  std::string_view value, std::string& why) {
+  if (value.size() > kMaxRedisValue) {
+    why = "value of " + std::to_string(value.size()) + " bytes is too large";
+    return std::nullopt;
+  }
+  std::string_view rest = value;
+  std::string_view version, level, fetched, expires, keep;
+  if (!next_line(rest, version) || version != kVersion) {
+    why = "not an mta-stsd v1 value";
+    return std::nullopt;
+  }
+  if (!next_line(rest, level) || !next_line(rest, fetched) || !next_line(rest, expires) ||
+      !next_line(rest, keep)) {
+    why = "truncated header";
+    return std::nullopt;
+  }
+  CachedDane dane;
+  const auto parsed_level = dane::parse_level(level);
+  if (!parsed_level) {
+    why = "unknown DANE level";
+    return std::nullopt;
+  }
+  if (!parse_time(fetched, dane.fetched_at) || !parse_time(expires, dane.expires_at) ||
+      !parse_time(keep, dane.keep_until)) {
+    why = "bad time field";
+    return std::nullopt;
+  }
+  // A result is kept at most until keep_until, which follows its expiry.
+  if (dane.expires_at < dane.fetched_at || dane.keep_until < dane.expires_at ||
+      destination.empty()) {
+    why = "inconsistent value";
+    return std::nullopt;
+  }
+  dane.destination = destination;
+  dane.level = *parsed_level;
+  dane.summary = std::string(rest);
+  return dane;
+}
+
 }  // namespace mtasts::cache

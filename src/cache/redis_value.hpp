@@ -1,15 +1,18 @@
 #pragma once
-// The value a Redis key holds for one policy. Versioned, so a later mta-stsd can
-// change it, and parsed defensively: any daemon of the fleet (or anyone with
-// access to Redis) may have written it.
+// The values Redis keys hold: one policy, or one DANE result. Versioned, so a
+// later mta-stsd can change them, and parsed defensively: any daemon of the
+// fleet (or anyone with access to Redis) may have written them.
 //
-//   "v1\n" txt_id "\n" fetched_at "\n" expires_at "\n" checked_at "\n" body
+//   policy: "v1\n" txt_id "\n" fetched_at "\n" expires_at "\n" checked_at "\n" body
+//   DANE:   "v1\n" level "\n" fetched_at "\n" expires_at "\n" keep_until "\n" summary
 //
-// Times are decimal unix seconds; body is the policy as fetched, to the end.
+// Times are decimal unix seconds; body is the policy as fetched, to the end;
+// level is dane::to_string's form; summary runs to the end.
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "cache/cached_dane.hpp"
 #include "cache/cached_policy.hpp"
 
 namespace mtasts::cache {
@@ -23,5 +26,12 @@ std::optional<std::string> encode_redis_value(const CachedPolicy& policy);
 // malformed header, inconsistent times, or a body parse_policy rejects.
 std::optional<CachedPolicy> decode_redis_value(const std::string& domain, std::string_view value,
                                                std::string& why);
+
+std::string encode_redis_dane_value(const CachedDane& dane);
+
+// The DANE result for `destination`, or std::nullopt with `why` set: unknown
+// version, malformed header, unknown level, or times out of order.
+std::optional<CachedDane> decode_redis_dane_value(const std::string& destination,
+                                                  std::string_view value, std::string& why);
 
 }  // namespace mtasts::cache

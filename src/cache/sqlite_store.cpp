@@ -4,14 +4,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-#include <cstdio>
-#include <ctime>
-#include <filesystem>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
 
+#include "dane/level.hpp"
 #include "sts/policy.hpp"
 
 namespace mtasts::cache {
@@ -20,12 +22,29 @@ namespace {
 
 constexpr const char* kSchemaTag = "mta-stsd-policies/1";
 constexpr std::size_t kMaxQueued = 200000;  // bound on writes waiting for a failing disk
+constexpr std::size_t kMaxLoggedBadRows = 10;
 
-// Statement wrapper: finalized on every path.
+// The DANE results (RFC 7672) table, next to the policies under the same schema
+// tag: an older mta-stsd ignores it, this one adds it to an older database.
+constexpr const char* kCreateDaneTable =
+    "CREATE TABLE IF NOT EXISTS dane ("
+    "  destination TEXT PRIMARY KEY, level TEXT NOT NULL, summary TEXT NOT NULL,"
+    "  fetched_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+    "  keep_until INTEGER NOT NULL) WITHOUT ROWID";
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Statement wrapper: finalized on every path. No SQL, no statement.
 struct Statement {
   sqlite3_stmt* stmt = nullptr;
   Statement(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK) stmt = nullptr;
+    if (sql == nullptr || sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK) {
+      stmt = nullptr;
+    }
   }
   ~Statement() { sqlite3_finalize(stmt); }
   Statement(const Statement&) = delete;
@@ -42,10 +61,22 @@ bool exec(sqlite3* db, const char* sql, std::string& error) {
   return true;
 }
 
-std::string text_column(sqlite3_stmt* stmt, int column) {
+// Copies a TEXT column into `out` (empty for NULL). sqlite3_column_bytes after
+// sqlite3_column_text: the length of the text as returned.
+void read_text(sqlite3_stmt* stmt, int column, std::string& out) {
   const auto* text = sqlite3_column_text(stmt, column);
-  return text == nullptr ? std::string{} : std::string(reinterpret_cast<const char*>(text),
-                                                       static_cast<std::size_t>(sqlite3_column_bytes(stmt, column)));
+  if (text == nullptr) {
+    out.clear();
+    return;
+  }
+  out.assign(reinterpret_cast<const char*>(text),
+             static_cast<std::size_t>(sqlite3_column_bytes(stmt, column)));
+}
+
+std::string text_column(sqlite3_stmt* stmt, int column) {
+  std::string out;
+  read_text(stmt, column, out);
+  return out;
 }
 
 }  // namespace
@@ -105,6 +136,7 @@ SqliteStore::SqliteStore(std::string path, std::chrono::milliseconds busy_timeou
       return;
     }
   }
+  purge_stale_dane();
   writer_ = std::thread([this] { writer_loop(); });
 }
 
@@ -118,9 +150,9 @@ SqliteStore::~SqliteStore() {
   close_db();
 }
 
-bool SqliteStore::open_read_only(std::string& error) {
-  // immutable=1: SQLite reads the file as it is, without the -shm/-wal files a
-  // read-only filesystem cannot hold (writes not yet checkpointed are not seen).
+// immutable=1: SQLite reads the file as it is, without the -shm/-wal files a
+// read-only filesystem cannot hold (writes not yet checkpointed are not seen).
+std::string SqliteStore::immutable_uri() const {
   std::string uri = "file:";
   for (const char c : path_) {
     if (c == '%' || c == '?' || c == '#') {
@@ -130,6 +162,11 @@ bool SqliteStore::open_read_only(std::string& error) {
     }
   }
   uri += "?immutable=1";
+  return uri;
+}
+
+bool SqliteStore::open_read_only(std::string& error) {
+  const std::string uri = immutable_uri();
   if (int rc = sqlite3_open_v2(uri.c_str(), &db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
                                                        SQLITE_OPEN_FULLMUTEX,
                                nullptr);
@@ -143,7 +180,29 @@ bool SqliteStore::open_read_only(std::string& error) {
     error = tag.stmt == nullptr ? sqlite3_errmsg(db_) : "not an mta-stsd cache database";
     return false;
   }
+  // Written before DANE support: its policies load, it has no DANE results.
+  Statement dane(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dane'");
+  has_dane_table_ = dane.stmt != nullptr && sqlite3_step(dane.stmt) == SQLITE_ROW;
   return true;
+}
+
+// The start-up scans run on a read-only connection of their own, used by the
+// calling thread alone: without FULLMUTEX's lock and unlock around every
+// sqlite3_step and sqlite3_column_* call, which cost more than the reads
+// themselves (six columns a row). Null when it cannot be opened: the caller
+// then reads through db_.
+sqlite3* SqliteStore::open_scan_connection() const {
+  sqlite3* scan = nullptr;
+  const std::string name = read_only_ ? immutable_uri() : path_;
+  const int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | (read_only_ ? SQLITE_OPEN_URI : 0);
+  if (sqlite3_open_v2(name.c_str(), &scan, flags, nullptr) != SQLITE_OK) {
+    sqlite3_close_v2(scan);
+    return nullptr;
+  }
+  // A scan reads each page once: a few pages of cache suffice, and a full-size
+  // cache would only leave its memory behind in the heap after the close.
+  sqlite3_exec(scan, "PRAGMA cache_size = 16", nullptr, nullptr, nullptr);
+  return scan;
 }
 
 void SqliteStore::close_db() {
@@ -190,7 +249,7 @@ bool SqliteStore::open_and_check(std::string& error) {
       const auto name = text_column(tables.stmt, 0);
       if (name == "mta_stsd_meta") {
         has_meta = true;
-      } else if (name != "policies") {
+      } else if (name != "policies" && name != "dane") {
         ++other_tables;
       }
     }
@@ -227,42 +286,127 @@ bool SqliteStore::open_and_check(std::string& error) {
       return false;
     }
   }
+  ensure_dane_table();
   return true;
+}
+
+// A database written before DANE support gets the table now. Failing that
+// (a read-only file) the policies still load; DANE results stay in memory.
+bool SqliteStore::ensure_dane_table() {
+  std::string error;
+  has_dane_table_ = exec(db_, kCreateDaneTable, error);
+  if (!has_dane_table_) {
+    spdlog::warn(
+        "cache database {}: cannot add the DANE table ({}); DANE results will be kept "
+        "in memory only",
+        path_, error);
+  }
+  return has_dane_table_;
+}
+
+// Results past keep_until are never used again (the resolver ignores them), so
+// they are dropped here, once, by the wall clock, rather than on every write.
+void SqliteStore::purge_stale_dane() {
+  if (!has_dane_table_) return;
+  Statement purge(db_, "DELETE FROM dane WHERE keep_until <= ?1");
+  if (purge.stmt != nullptr) {
+    sqlite3_bind_int64(purge.stmt, 1, unix_now());
+    if (sqlite3_step(purge.stmt) == SQLITE_DONE) {
+      if (const int gone = sqlite3_changes(db_); gone > 0) {
+        spdlog::info("cache database {}: dropped {} DANE results past their keep time", path_,
+                     gone);
+      }
+      return;
+    }
+  }
+  // Harmless: the stale rows are ignored when loaded, and retried next start.
+  spdlog::warn("cache database {}: cannot drop stale DANE results: {}", path_, sqlite3_errmsg(db_));
 }
 
 namespace {
 
 // Reads the current row of a policies SELECT; false when it is unusable.
+// Each column is read once, straight into the field that keeps it.
 bool read_row(sqlite3_stmt* stmt, CachedPolicy& policy, std::string& why) {
-  policy.domain = text_column(stmt, 0);
-  policy.txt_id = text_column(stmt, 1);
-  policy.body = text_column(stmt, 2);
+  read_text(stmt, 0, policy.domain);
+  read_text(stmt, 1, policy.txt_id);
+  read_text(stmt, 2, policy.body);
   policy.fetched_at = sqlite3_column_int64(stmt, 3);
   policy.expires_at = sqlite3_column_int64(stmt, 4);
   policy.checked_at = sqlite3_column_int64(stmt, 5);
+  if (policy.domain.empty() || policy.expires_at < policy.fetched_at) {
+    why = "inconsistent row";
+    return false;
+  }
   // The body is re-validated: a row edited by hand or damaged on disk must not
   // become an answer.
   auto parsed = sts::parse_policy(policy.body);
   if (!parsed.policy) {
-    why = parsed.error;
-    return false;
-  }
-  if (policy.domain.empty() || policy.expires_at < policy.fetched_at) {
-    why = "inconsistent row";
+    why = std::move(parsed.error);
     return false;
   }
   policy.policy = std::move(*parsed.policy);
   return true;
 }
 
+constexpr const char* kSelectDane =
+    "SELECT destination, level, summary, fetched_at, expires_at, keep_until FROM dane";
+
+// Reads the current row of a dane SELECT; false when it is unusable (edited by
+// hand, damaged, or written by a later version with levels this one lacks).
+bool read_dane_row(sqlite3_stmt* stmt, CachedDane& dane, std::string& why) {
+  read_text(stmt, 0, dane.destination);
+  const auto level = dane::parse_level(text_column(stmt, 1));
+  read_text(stmt, 2, dane.summary);
+  dane.fetched_at = sqlite3_column_int64(stmt, 3);
+  dane.expires_at = sqlite3_column_int64(stmt, 4);
+  dane.keep_until = sqlite3_column_int64(stmt, 5);
+  if (!level) {
+    why = "unknown DANE level";
+    return false;
+  }
+  dane.level = *level;
+  if (dane.destination.empty() || dane.expires_at < dane.fetched_at ||
+      dane.keep_until < dane.expires_at) {
+    why = "inconsistent row";
+    return false;
+  }
+  return true;
+}
+
+// The connection a start-up scan reads through: its own (closed afterwards),
+// or else the shared one with its mutex held throughout, so the per-call locks
+// SQLite still takes are uncontended re-entries.
+class ScanConnection {
+ public:
+  ScanConnection(sqlite3* shared, sqlite3* own) : db(own != nullptr ? own : shared), own_(own) {
+    if (own_ == nullptr) sqlite3_mutex_enter(sqlite3_db_mutex(db));
+  }
+  ~ScanConnection() {
+    if (own_ != nullptr) {
+      sqlite3_close_v2(own_);
+    } else {
+      sqlite3_mutex_leave(sqlite3_db_mutex(db));
+    }
+  }
+  ScanConnection(const ScanConnection&) = delete;
+  ScanConnection& operator=(const ScanConnection&) = delete;
+
+  sqlite3* const db;
+
+ private:
+  sqlite3* const own_;
+};
+
 }  // namespace
 
 void SqliteStore::load_all(const std::function<void(CachedPolicy)>& sink) {
   if (db_ == nullptr) return;
-  Statement select(db_,
+  ScanConnection scan(db_, open_scan_connection());
+  Statement select(scan.db,
                    "SELECT domain, txt_id, body, fetched_at, expires_at, checked_at FROM policies");
   if (select.stmt == nullptr) {
-    spdlog::error("cache database {}: cannot read policies: {}", path_, sqlite3_errmsg(db_));
+    spdlog::error("cache database {}: cannot read policies: {}", path_, sqlite3_errmsg(scan.db));
     return;
   }
   std::size_t bad = 0;
@@ -271,7 +415,7 @@ void SqliteStore::load_all(const std::function<void(CachedPolicy)>& sink) {
     CachedPolicy policy;
     std::string why;
     if (!read_row(select.stmt, policy, why)) {
-      if (++bad <= 10) {
+      if (++bad <= kMaxLoggedBadRows) {
         spdlog::warn("cache database {}: skipping unusable row for '{}': {}", path_,
                      policy.domain.substr(0, 255), why);
       }
@@ -280,9 +424,43 @@ void SqliteStore::load_all(const std::function<void(CachedPolicy)>& sink) {
     sink(std::move(policy));
   }
   if (rc != SQLITE_DONE) {
-    spdlog::error("cache database {}: reading stopped early: {}", path_, sqlite3_errmsg(db_));
+    spdlog::error("cache database {}: reading stopped early: {}", path_, sqlite3_errmsg(scan.db));
   }
-  if (bad > 10) spdlog::warn("cache database {}: {} unusable rows skipped in all", path_, bad);
+  if (bad > kMaxLoggedBadRows) {
+    spdlog::warn("cache database {}: {} unusable rows skipped in all", path_, bad);
+  }
+}
+
+void SqliteStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
+  if (db_ == nullptr || !has_dane_table_) return;
+  ScanConnection scan(db_, open_scan_connection());
+  Statement select(scan.db, kSelectDane);
+  if (select.stmt == nullptr) {
+    spdlog::error("cache database {}: cannot read DANE results: {}", path_,
+                  sqlite3_errmsg(scan.db));
+    return;
+  }
+  std::size_t bad = 0;
+  int rc;
+  while ((rc = sqlite3_step(select.stmt)) == SQLITE_ROW) {
+    CachedDane dane;
+    std::string why;
+    if (!read_dane_row(select.stmt, dane, why)) {
+      if (++bad <= kMaxLoggedBadRows) {
+        spdlog::warn("cache database {}: skipping unusable DANE row for '{}': {}", path_,
+                     dane.destination.substr(0, 261), why);
+      }
+      continue;
+    }
+    sink(std::move(dane));
+  }
+  if (rc != SQLITE_DONE) {
+    spdlog::error("cache database {}: reading DANE results stopped early: {}", path_,
+                  sqlite3_errmsg(scan.db));
+  }
+  if (bad > kMaxLoggedBadRows) {
+    spdlog::warn("cache database {}: {} unusable DANE rows skipped in all", path_, bad);
+  }
 }
 
 void SqliteStore::fetch(const std::string& domain,
@@ -305,31 +483,67 @@ void SqliteStore::fetch(const std::string& domain,
   done(std::move(found));
 }
 
-void SqliteStore::save(const CachedPolicy& policy) {
-  if (db_ == nullptr) return;
+// A point read by primary key, inline as fetch is.
+void SqliteStore::fetch_dane(const std::string& destination,
+                             std::function<void(std::optional<CachedDane>)> done) {
+  std::optional<CachedDane> found;
+  if (db_ != nullptr && has_dane_table_) {
+    Statement select(db_, (std::string(kSelectDane) + " WHERE destination = ?1").c_str());
+    if (select.stmt != nullptr) {
+      sqlite3_bind_text(select.stmt, 1, destination.data(), static_cast<int>(destination.size()),
+                        SQLITE_STATIC);
+      if (sqlite3_step(select.stmt) == SQLITE_ROW) {
+        CachedDane dane;
+        std::string why;
+        if (read_dane_row(select.stmt, dane, why)) {
+          found = std::move(dane);
+        } else {
+          spdlog::warn("cache database {}: ignoring unusable DANE row for '{}': {}", path_,
+                       destination.substr(0, 261), why);
+        }
+      }
+    }
+  }
+  done(std::move(found));
+}
+
+// False (logged once) when writes cannot go to the file at all.
+bool SqliteStore::writable(const std::string& name, const char* plural) {
+  if (db_ == nullptr) return false;
   if (read_only_) {
     if (!read_only_logged_.exchange(true)) {
-      spdlog::warn("cache database {} is read-only: {} and later policies are kept in memory only",
-                   path_, policy.domain);
+      spdlog::warn("cache database {} is read-only: {} and later {} are kept in memory only", path_,
+                   name, plural);
     }
-    return;
+    return false;
   }
+  return true;
+}
+
+void SqliteStore::enqueue(Op op) {
   {
     std::lock_guard lock(mutex_);
     if (queue_.size() >= kMaxQueued) queue_.pop_front();
-    queue_.push_back(Op{false, policy});
+    queue_.push_back(std::move(op));
   }
   wake_.notify_one();
 }
 
+void SqliteStore::save(const CachedPolicy& policy) {
+  if (!writable(policy.domain, "policies")) return;
+  enqueue(policy);
+}
+
+void SqliteStore::save_dane(const CachedDane& dane) {
+  if (!has_dane_table_ || !writable(dane.destination, "DANE results")) return;
+  enqueue(dane);
+}
+
 void SqliteStore::remove(const std::string& domain) {
   if (db_ == nullptr || read_only_) return;
-  Op op;
-  op.remove = true;
-  op.policy.domain = domain;
   {
     std::lock_guard lock(mutex_);
-    queue_.push_back(std::move(op));
+    queue_.push_back(Removal{domain});
   }
   wake_.notify_one();
 }
@@ -371,6 +585,14 @@ void SqliteStore::writer_loop() {
   idle_.notify_all();
 }
 
+namespace {
+
+void bind_text(sqlite3_stmt* stmt, int index, const std::string& text) {
+  sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+}
+
+}  // namespace
+
 bool SqliteStore::write_batch(std::deque<Op>& batch) {
   std::string error;
   bool ok = exec(db_, "BEGIN IMMEDIATE", error);
@@ -379,23 +601,54 @@ bool SqliteStore::write_batch(std::deque<Op>& batch) {
                      "INSERT OR REPLACE INTO policies (domain, txt_id, body, fetched_at, "
                      "expires_at, checked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     Statement erase(db_, "DELETE FROM policies WHERE domain = ?1");
-    ok = upsert.stmt != nullptr && erase.stmt != nullptr;
+    // Without the table no DANE write is ever queued (save_dane), nor needed.
+    Statement upsert_dane(db_, has_dane_table_
+                                   ? "INSERT OR REPLACE INTO dane (destination, level, summary, "
+                                     "fetched_at, expires_at, keep_until) VALUES "
+                                     "(?1, ?2, ?3, ?4, ?5, ?6)"
+                                   : nullptr);
+    Statement erase_dane(db_,
+                         has_dane_table_ ? "DELETE FROM dane WHERE destination = ?1" : nullptr);
+    ok = upsert.stmt != nullptr && erase.stmt != nullptr &&
+         (!has_dane_table_ || (upsert_dane.stmt != nullptr && erase_dane.stmt != nullptr));
     if (!ok) error = sqlite3_errmsg(db_);
-    for (auto it = batch.begin(); ok && it != batch.end(); ++it) {
-      const auto& p = it->policy;
-      sqlite3_stmt* stmt = it->remove ? erase.stmt : upsert.stmt;
-      sqlite3_reset(stmt);
-      sqlite3_bind_text(stmt, 1, p.domain.data(), static_cast<int>(p.domain.size()), SQLITE_STATIC);
-      if (!it->remove) {
-        sqlite3_bind_text(stmt, 2, p.txt_id.data(), static_cast<int>(p.txt_id.size()), SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 3, p.body.data(), static_cast<int>(p.body.size()), SQLITE_STATIC);
-        sqlite3_bind_int64(stmt, 4, p.fetched_at);
-        sqlite3_bind_int64(stmt, 5, p.expires_at);
-        sqlite3_bind_int64(stmt, 6, p.checked_at);
-      }
+    // Runs one bound statement to completion.
+    auto run = [&](sqlite3_stmt* stmt) {
       if (sqlite3_step(stmt) != SQLITE_DONE) {
         ok = false;
         error = sqlite3_errmsg(db_);
+      }
+      sqlite3_reset(stmt);
+    };
+    for (auto it = batch.begin(); ok && it != batch.end(); ++it) {
+      if (const auto* p = std::get_if<CachedPolicy>(&*it)) {
+        bind_text(upsert.stmt, 1, p->domain);
+        bind_text(upsert.stmt, 2, p->txt_id);
+        bind_text(upsert.stmt, 3, p->body);
+        sqlite3_bind_int64(upsert.stmt, 4, p->fetched_at);
+        sqlite3_bind_int64(upsert.stmt, 5, p->expires_at);
+        sqlite3_bind_int64(upsert.stmt, 6, p->checked_at);
+        run(upsert.stmt);
+      } else if (const auto* d = std::get_if<CachedDane>(&*it)) {
+        const auto level = dane::to_string(d->level);
+        bind_text(upsert_dane.stmt, 1, d->destination);
+        sqlite3_bind_text(upsert_dane.stmt, 2, level.data(), static_cast<int>(level.size()),
+                          SQLITE_STATIC);
+        bind_text(upsert_dane.stmt, 3, d->summary);
+        sqlite3_bind_int64(upsert_dane.stmt, 4, d->fetched_at);
+        sqlite3_bind_int64(upsert_dane.stmt, 5, d->expires_at);
+        sqlite3_bind_int64(upsert_dane.stmt, 6, d->keep_until);
+        run(upsert_dane.stmt);
+      } else {
+        // remove(domain): the policy and the DANE result keyed by the same name
+        // ("[host]:port" results only go by their exact name).
+        const auto& domain = std::get<Removal>(*it).domain;
+        bind_text(erase.stmt, 1, domain);
+        run(erase.stmt);
+        if (ok && has_dane_table_) {
+          bind_text(erase_dane.stmt, 1, domain);
+          run(erase_dane.stmt);
+        }
       }
     }
     if (ok) ok = exec(db_, "COMMIT", error);

@@ -6,6 +6,10 @@
 // thread in batched transactions, so the event loop never waits on the disk.
 // WAL mode with synchronous=NORMAL: a killed process loses no committed batch and
 // never corrupts the file; batches commit within kCommitInterval.
+//
+// DANE results live in their own table ("dane"), created when missing so a
+// database written before DANE support keeps its policies; results past their
+// keep_until are deleted when the store opens.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -15,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <variant>
 
 #include "cache/store.hpp"
 
@@ -44,6 +49,10 @@ class SqliteStore final : public PolicyStore {
              std::function<void(std::optional<CachedPolicy>)> done) override;
   void save(const CachedPolicy& policy) override;
   void remove(const std::string& domain) override;
+  void load_all_dane(const std::function<void(CachedDane)>& sink) override;
+  void fetch_dane(const std::string& destination,
+                  std::function<void(std::optional<CachedDane>)> done) override;
+  void save_dane(const CachedDane& dane) override;
   void flush() override;
 
   bool usable() const { return db_ != nullptr; }
@@ -55,13 +64,19 @@ class SqliteStore final : public PolicyStore {
   const std::optional<std::string>& moved_aside() const { return moved_aside_; }
 
  private:
-  struct Op {
-    bool remove = false;
-    CachedPolicy policy;  // for remove only .domain is used
+  struct Removal {
+    std::string domain;  // its policy and its DANE result go
   };
+  using Op = std::variant<CachedPolicy, CachedDane, Removal>;
   bool open_and_check(std::string& error);
   bool open_read_only(std::string& error);
+  std::string immutable_uri() const;
+  sqlite3* open_scan_connection() const;
+  bool ensure_dane_table();
+  void purge_stale_dane();
   void close_db();
+  bool writable(const std::string& name, const char* plural);
+  void enqueue(Op op);
   void writer_loop();
   bool write_batch(std::deque<Op>& batch);
 
@@ -70,6 +85,7 @@ class SqliteStore final : public PolicyStore {
   sqlite3* db_ = nullptr;
   std::optional<std::string> moved_aside_;
   bool read_only_ = false;
+  bool has_dane_table_ = false;  // false: a read-only database from before DANE support
   std::atomic<bool> read_only_logged_{false};
 
   std::mutex mutex_;

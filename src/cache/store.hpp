@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "cache/cached_dane.hpp"
 #include "cache/cached_policy.hpp"
 
 namespace mtasts::cache {
@@ -25,7 +26,18 @@ class PolicyStore {
                      std::function<void(std::optional<CachedPolicy>)> done) = 0;
   // Persist or replace; must not block the event loop for long (backends queue).
   virtual void save(const CachedPolicy& policy) = 0;
+  // Forgets the domain's policy and its DANE result (both kinds of record).
   virtual void remove(const std::string& domain) = 0;
+
+  // DANE results (RFC 7672), kept apart from policies and keyed by
+  // CachedDane::destination. Same contracts as the policy calls above. The
+  // resolver ignores records past keep_until; backends drop them when they can
+  // (a Redis key expires then, SQLite deletes them at start-up).
+  virtual void load_all_dane(const std::function<void(CachedDane)>& sink) = 0;
+  virtual void fetch_dane(const std::string& destination,
+                          std::function<void(std::optional<CachedDane>)> done) = 0;
+  virtual void save_dane(const CachedDane& dane) = 0;
+
   // Flush queued writes (shutdown).
   virtual void flush() = 0;
 };

@@ -54,6 +54,43 @@ void TieredStore::remove(const std::string& domain) {
   secondary_->remove(domain);
 }
 
+void TieredStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
+  std::unordered_map<std::string, CachedDane> merged;
+  auto keep_newest = [&](CachedDane dane) {
+    auto it = merged.find(dane.destination);
+    if (it == merged.end()) {
+      merged.emplace(dane.destination, std::move(dane));
+    } else if (dane.fetched_at > it->second.fetched_at) {
+      it->second = std::move(dane);
+    }
+  };
+  secondary_->load_all_dane(keep_newest);
+  primary_->load_all_dane(keep_newest);
+  for (auto& [destination, dane] : merged) sink(std::move(dane));
+}
+
+void TieredStore::fetch_dane(const std::string& destination,
+                             std::function<void(std::optional<CachedDane>)> done) {
+  std::weak_ptr<PolicyStore> local = secondary_;
+  primary_->fetch_dane(destination, [local, destination, done = std::move(done)](
+                                        std::optional<CachedDane> found) mutable {
+    auto secondary = local.lock();
+    if (found) {
+      // Kept locally too, as policies are: a restart while the primary is down
+      // still has every DANE result this daemon answered with.
+      if (secondary) secondary->save_dane(*found);
+      return done(std::move(found));
+    }
+    if (!secondary) return done(std::nullopt);
+    secondary->fetch_dane(destination, std::move(done));
+  });
+}
+
+void TieredStore::save_dane(const CachedDane& dane) {
+  primary_->save_dane(dane);
+  secondary_->save_dane(dane);
+}
+
 void TieredStore::flush() {
   primary_->flush();
   secondary_->flush();

@@ -21,6 +21,12 @@ class TieredStore final : public PolicyStore {
              std::function<void(std::optional<CachedPolicy>)> done) override;
   void save(const CachedPolicy& policy) override;
   void remove(const std::string& domain) override;
+  // DANE results tier the same way: both tiers at load (newest lookup wins),
+  // primary first on a miss with the hit copied locally, writes to both.
+  void load_all_dane(const std::function<void(CachedDane)>& sink) override;
+  void fetch_dane(const std::string& destination,
+                  std::function<void(std::optional<CachedDane>)> done) override;
+  void save_dane(const CachedDane& dane) override;
   void flush() override;
 
  private:

@@ -30,6 +30,8 @@
 #include "config/config.hpp"
 #include "daemon/control.hpp"
 #include "daemon/daemon.hpp"
+#include "resolver/answer_table.hpp"
+#include "resolver/dane_discovery.hpp"
 #include "resolver/discovery.hpp"
 #include "socketmap/netstring.hpp"
 #include "sts/answer.hpp"
@@ -153,6 +155,7 @@ int resolve(const mtasts::config::Config& config, const std::string& key,
   }
   boost::asio::io_context io(1);
   std::optional<mtasts::resolver::DiscoveryResult> result;
+  std::optional<mtasts::resolver::DaneDiscovery> dane;
   {
     mtasts::dns::Resolver dns(io, mtasts::daemon::resolver_options(config));
     mtasts::http::Fetcher https(io, mtasts::daemon::fetcher_options(config));
@@ -160,6 +163,12 @@ int resolve(const mtasts::config::Config& config, const std::string& key,
     options.fetch_timeout = mtasts::daemon::resolver_settings(config).fetch_timeout;
     mtasts::resolver::discover(dns, https, parsed.domain, {}, options,
                                [&](mtasts::resolver::DiscoveryResult r) { result = std::move(r); });
+    // DANE first (RFC 8461 §2), looked up alongside as the daemon does.
+    if (config.dane.enabled) {
+      mtasts::resolver::discover_dane(
+          dns, {parsed.domain, parsed.bracketed, parsed.port.value_or(25)},
+          [&](mtasts::resolver::DaneDiscovery d) { dane = std::move(d); });
+    }
     io.run();
   }
   if (!result) {
@@ -169,7 +178,56 @@ int resolve(const mtasts::config::Config& config, const std::string& key,
   if (result->policy) {
     answer = mtasts::sts::render_policy_answer(*result->policy, parsed.domain, zone->answer);
   }
+  if (dane) {
+    using mtasts::resolver::DaneState;
+    const auto state = dane->verdict == mtasts::dane::Verdict::dane_only ? DaneState::all
+                       : dane->verdict == mtasts::dane::Verdict::dane    ? DaneState::partial
+                       : dane->verdict == mtasts::dane::Verdict::none    ? DaneState::none
+                                                                         : DaneState::failed;
+    const auto on_failure = config.dane.on_failure == "sts" ? mtasts::resolver::DaneFailure::sts
+                                                            : mtasts::resolver::DaneFailure::temp;
+    answer = std::string(mtasts::resolver::select_answer(state, answer, on_failure));
+  }
   const auto outcome = mtasts::resolver::to_string(result->outcome);
+  // The DANE step: MX hosts, their DNSSEC status, TLSA records and usability.
+  std::string dane_json = "null";
+  std::string dane_text;
+  if (dane) {
+    const auto& e = dane->evidence;
+    dane_json = fmt::format(
+        "{{\"level\": {}, \"mx_secure\": {}, \"implicit_mx\": {}, "
+        "\"null_mx\": {}, \"reason\": {}, \"hosts\": [",
+        json_escape(mtasts::dane::to_string(dane->verdict)), e.mx_secure, e.implicit_mx, e.null_mx,
+        json_escape(dane->reason));
+    dane_text =
+        fmt::format("dane:    {} (MX {}{}{}{})\n", mtasts::dane::to_string(dane->verdict),
+                    e.mx_secure ? "secure" : "insecure", e.implicit_mx ? ", implicit" : "",
+                    e.null_mx ? ", null MX" : "", dane->reason.empty() ? "" : "; " + dane->reason);
+    for (std::size_t i = 0; i < e.hosts.size(); ++i) {
+      const auto& h = e.hosts[i];
+      std::string records;
+      for (std::size_t j = 0; j < h.records.size(); ++j) {
+        const auto text = mtasts::dane::to_text(h.records[j]);
+        records += (j ? ", " : "") + json_escape(text);
+      }
+      dane_json +=
+          fmt::format("{}{{\"host\": {}, \"tlsa\": {}, \"error\": {}, \"records\": [{}]}}",
+                      i ? ", " : "", json_escape(h.host),
+                      json_escape(mtasts::dane::to_string(h.state)), json_escape(h.error), records);
+      using State = mtasts::dane::HostTlsa::State;
+      const char* dnssec = h.state == State::insecure ? "insecure"
+                           : h.state == State::failed ? "failed"
+                                                      : "secure";
+      dane_text +=
+          fmt::format("  mx     {} {} {}{}\n", h.host, dnssec, mtasts::dane::to_string(h.state),
+                      h.error.empty() ? "" : " (" + h.error + ")");
+      for (const auto& r : h.records) {
+        dane_text += fmt::format("         TLSA {} {}\n", mtasts::dane::to_text(r),
+                                 mtasts::dane::usable(r) ? "usable" : "unusable");
+      }
+    }
+    dane_json += "]}";
+  }
   if (json) {
     std::string steps;
     for (const auto& step : result->steps) {
@@ -180,19 +238,19 @@ int resolve(const mtasts::config::Config& config, const std::string& key,
     }
     std::printf(
         "{\"key\": %s, \"domain\": %s, \"zone\": %s, \"outcome\": %s, \"txt_id\": %s, "
-        "\"reason\": %s, \"answer\": %s, \"steps\": [%s]}\n",
+        "\"reason\": %s, \"answer\": %s, \"steps\": [%s], \"dane\": %s}\n",
         json_escape(key).c_str(), json_escape(parsed.domain).c_str(),
         json_escape(zone->name).c_str(), json_escape(outcome).c_str(),
         json_escape(result->txt_id).c_str(), json_escape(result->reason).c_str(),
-        json_escape(answer).c_str(), steps.c_str());
+        json_escape(answer).c_str(), steps.c_str(), dane_json.c_str());
   } else {
     std::printf("domain   %s\n", parsed.domain.c_str());
     for (const auto& step : result->steps) {
       std::printf("%-8s %s %s\n", step.name.c_str(), step.ok ? "ok  " : "FAIL",
                   step.detail.c_str());
     }
-    std::printf("outcome  %s: %s\nanswer   %s\n", std::string(outcome).c_str(),
-                result->reason.c_str(), answer.c_str());
+    std::printf("outcome  %s: %s\n%sanswer   %s\n", std::string(outcome).c_str(),
+                result->reason.c_str(), dane_text.c_str(), answer.c_str());
   }
   return answer.rfind("OK", 0) == 0 ? kFound : kNotFound;
 }

@@ -23,7 +23,7 @@ struct ZoneConfig {
 struct CacheConfig {
   // "internal" and "memory" are the same in-memory store; "sqlite", "redis".
   // Anything else stops start-up.
-  std::string type = "sqlite";  // mta-stsd keeps what it learned across restarts by default
+  std::string type = "sqlite";     // mta-stsd keeps what it learned across restarts by default
   std::size_t cache_size = 10000;  // entries kept in memory (LRU beyond)
   std::string filename;            // sqlite: database path; empty = daemon's state dir
   std::string url;                 // redis: redis://, rediss:// or unix:///PATH (checked)
@@ -44,6 +44,19 @@ struct ProactiveConfig {
   bool operator==(const ProactiveConfig&) const = default;
 };
 
+// dane: DANE first (RFC 7672; RFC 8461 §2). Needs a local validating resolver.
+struct DaneConfig {
+  bool enabled = true;
+  // With DANE lookups failing and no result cached: "temp" defers the mail,
+  // "sts" lets MTA-STS decide alone (an attacker who breaks DNS then decides too).
+  std::string on_failure = "temp";
+  std::uint32_t min_ttl = 60;  // s: DNS TTLs bounded to [min_ttl, max_ttl]
+  std::uint32_t max_ttl = 3600;
+  std::uint32_t stale_ttl = 3600;  // s past expiry a result still answers while lookups fail
+
+  bool operator==(const DaneConfig&) const = default;
+};
+
 struct Config {
   // Socketmap listener (postfix-mta-sts-resolver keys).
   std::string host = "127.0.0.1";
@@ -62,15 +75,17 @@ struct Config {
   ZoneConfig default_zone;
   std::map<std::string, ZoneConfig> zones;  // socketmap name -> zone; others use default_zone
   ProactiveConfig proactive_policy_fetching;
+  DaneConfig dane;
 
   // mta-stsd's own keys.
   std::vector<std::string> nameservers;  // resolver.nameservers: "ADDR" / "ADDR:PORT" / "[V6]:PORT"
   std::string ca_file;                   // tls.ca_file: PEM bundle; empty = system store
 
   // limits: (all optional in YAML)
-  std::size_t max_connections = 4096;            // limits.max_connections
-  std::size_t max_request_bytes = 10000;         // limits.max_request_bytes: longest key accepted
-  double idle_timeout = 60;                      // limits.idle_timeout (s)
+  std::size_t max_connections = 4096;     // limits.max_connections
+  std::size_t max_request_bytes = 10000;  // limits.max_request_bytes: longest key accepted
+  double idle_timeout = 60;               // limits.idle_timeout (s)
+  double request_timeout = 10;  // limits.request_timeout (s): first byte to complete request
   std::size_t max_concurrent_resolutions = 256;  // limits.max_concurrent_resolutions
   std::uint32_t negative_ttl = 300;  // limits.negative_ttl (s): no-policy results cached
   // limits.retry_interval (s): RFC 8461 §3.3 failed-fetch backoff

@@ -82,7 +82,8 @@ std::string build() {
   w.line(4, "cache_size", fmt::format("{}", d.cache.cache_size),
          "policies kept in memory (least recently used dropped)");
   w.line(4, "filename", quoted(d.cache.filename),
-         "sqlite file; empty = $STATE_DIRECTORY or " MTASTSD_DEFAULT_STATE_DIR " if writable, else ./var/mta-stsd");
+         "sqlite file; empty = $STATE_DIRECTORY or " MTASTSD_DEFAULT_STATE_DIR
+         " if writable, else ./var/mta-stsd");
   w.line(4, "timeout", fmt::format("{}", d.cache.timeout),
          "sqlite: seconds to wait for a locked database");
   w.line(4, "url", quoted(d.cache.url), "redis: redis://[:PASSWORD@]HOST[:PORT][/DB]");
@@ -114,6 +115,16 @@ std::string build() {
   w.line(2, "grace_ratio", fmt::format("{}", p.grace_ratio),
          "skip domains checked less than interval/grace_ratio ago");
   w.text("\n");
+  const DaneConfig& dane = d.dane;
+  w.line(0, "dane", "", "DANE first (RFC 7672): needs a validating resolver (unbound)");
+  w.line(2, "enabled", yes_no(dane.enabled), "look up MX and TLSA records before MTA-STS");
+  w.line(2, "on_failure", dane.on_failure,
+         "DANE lookups failing, nothing cached: temp (defer) or sts (MTA-STS decides)");
+  w.line(2, "min_ttl", fmt::format("{}", dane.min_ttl), "seconds, lower bound on DNS TTLs");
+  w.line(2, "max_ttl", fmt::format("{}", dane.max_ttl), "seconds, upper bound on DNS TTLs");
+  w.line(2, "stale_ttl", fmt::format("{}", dane.stale_ttl),
+         "seconds past expiry a result still answers while lookups fail");
+  w.text("\n");
   std::string servers;
   for (const auto& server : d.nameservers)
     servers += (servers.empty() ? "" : ", ") + quoted(server);
@@ -129,6 +140,8 @@ std::string build() {
          "longest key accepted; longer requests get PERM");
   w.line(2, "idle_timeout", fmt::format("{}", d.idle_timeout),
          "seconds before an idle connection is closed");
+  w.line(2, "request_timeout", fmt::format("{}", d.request_timeout),
+         "seconds from a request's first byte to its last (slow clients are closed)");
   w.line(2, "max_concurrent_resolutions", fmt::format("{}", d.max_concurrent_resolutions),
          "domains looked up at once");
   w.line(2, "negative_ttl", fmt::format("{}", d.negative_ttl),

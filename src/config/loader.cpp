@@ -379,6 +379,7 @@ class Reader {
          {"proactive_policy_fetching",
           [&](const Entry& e, const std::string& p) { read_proactive(e, p); }},
          {"resolver", [&](const Entry& e, const std::string& p) { read_resolver(e, p); }},
+         {"dane", [&](const Entry& e, const std::string& p) { read_dane(e, p); }},
          {"tls",
           [&](const Entry& e, const std::string& p) {
             if (auto map = map_value(e, p)) {
@@ -538,6 +539,30 @@ class Reader {
           }}});
   }
 
+  void read_dane(const Entry& e, const std::string& path) {
+    auto map = map_value(e, path);
+    if (!map) return;
+    DaneConfig& d = cfg_.dane;
+    dispatch(
+        *map, path,
+        {{"enabled", [&](const Entry& x, const std::string& q) { read_bool(x, q, d.enabled); }},
+         {"on_failure",
+          [&](const Entry& x, const std::string& q) {
+            read_string(x, q, d.on_failure);
+            if (d.on_failure != "temp" && d.on_failure != "sts") fail(x, q, "must be temp or sts");
+          }},
+         {"min_ttl", [&](const Entry& x,
+                         const std::string& q) { read_whole_seconds(x, q, d.min_ttl, 1, 86400); }},
+         {"max_ttl", [&](const Entry& x,
+                         const std::string& q) { read_whole_seconds(x, q, d.max_ttl, 1, 604800); }},
+         {"stale_ttl", [&](const Entry& x, const std::string& q) {
+            read_whole_seconds(x, q, d.stale_ttl, 0, 604800);
+          }}});
+    if (d.min_ttl > d.max_ttl)
+      fail(line_of(e.key_node), path + ".min_ttl", "must not be above max_ttl",
+           fmt::format("{} > {}", d.min_ttl, d.max_ttl));
+  }
+
   void read_resolver(const Entry& e, const std::string& path) {
     auto map = map_value(e, path);
     if (!map) return;
@@ -575,6 +600,10 @@ class Reader {
               {"idle_timeout",
                [&](const Entry& x, const std::string& q) {
                  read_seconds(x, q, cfg_.idle_timeout, 0, false, 86400);
+               }},
+              {"request_timeout",
+               [&](const Entry& x, const std::string& q) {
+                 read_seconds(x, q, cfg_.request_timeout, 0, false, 3600);
                }},
               {"max_concurrent_resolutions",
                [&](const Entry& x, const std::string& q) {

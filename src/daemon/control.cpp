@@ -373,11 +373,24 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
   std::string show_json(const resolver::PolicyResolver& policies, const std::string& domain,
                         std::int64_t now) const {
     const cache::CachedPolicy* p = policies.cache().policy(domain, now);
+    // The DANE result (RFC 7672) is kept apart from the policy: shown either way.
+    std::string dane = "null";
+    if (const auto* resolver = policies.dane()) {
+      if (const auto* d = resolver->cache().result(domain)) {
+        dane = fmt::format(
+            "{{\"level\": {}, \"summary\": {}, \"fetched\": {}, \"expires\": {}, "
+            "\"keep_until\": {}}}",
+            json_escape(dane::to_string(d->level)), json_escape(d->summary), d->fetched_at,
+            d->expires_at, d->keep_until);
+      }
+    }
     if (p == nullptr) {
-      return fmt::format("{{\"domain\": {}, \"error\": \"not cached\"}}", json_escape(domain));
+      return fmt::format("{{\"domain\": {}, \"error\": \"not cached\", \"dane\": {}}}",
+                         json_escape(domain), dane);
     }
     std::string out = "{";
     append_policy_fields(out, *p);
+    out += ", \"dane\": " + dane;
     // What each zone answers Postfix for this policy (null: default_zone).
     out += ", \"answers\": [";
     for (std::size_t i = 0; i < state_->zones.size(); ++i) {
@@ -393,15 +406,22 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
 
   static std::string stats_json(const resolver::PolicyResolver& policies) {
     const auto& s = policies.stats();
+    const resolver::DaneResolver* dane = policies.dane();
     const auto& cache = policies.cache();
     return fmt::format(
         "{{\"queries\": {}, \"hits\": {}, \"negative_hits\": {}, \"misses\": {}, "
         "\"discoveries\": {}, \"revalidations\": {}, \"proactive\": {}, \"store_hits\": {}, "
         "\"timeouts\": {}, \"overloaded\": {}, \"rejected_keys\": {}, \"cache_entries\": {}, "
-        "\"policies\": {}, \"negative\": {}, \"in_flight\": {}}}",
+        "\"policies\": {}, \"negative\": {}, \"in_flight\": {}, \"dane\": {}, "
+        "\"dane_only_answers\": {}, \"dane_answers\": {}, \"dane_temp_answers\": {}, "
+        "\"dane_lookups\": {}, \"dane_failures\": {}, \"dane_stale_answers\": {}, "
+        "\"dane_cached\": {}}}",
         s.queries, s.hits, s.negative_hits, s.misses, s.discoveries, s.revalidations, s.proactive,
         s.store_hits, s.timeouts, s.overloaded, s.rejected_keys, cache.size(),
-        cache.positive_count(), cache.negative_count(), policies.in_flight());
+        cache.positive_count(), cache.negative_count(), policies.in_flight(),
+        json_escape(dane ? dane->status() : std::string_view("disabled")), s.dane_only, s.dane,
+        s.dane_temp, dane ? dane->stats().lookups : 0, dane ? dane->stats().failures : 0,
+        dane ? dane->stats().stale_answers : 0, dane ? dane->cache().size() : 0);
   }
 
   // A list reply is written a chunk at a time: the snapshot holds only the

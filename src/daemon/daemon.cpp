@@ -1,15 +1,15 @@
 #include "daemon/daemon.hpp"
 
 #include <signal.h>
-#include <unistd.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <spdlog/spdlog.h>
 
 #include "cache/redis_store.hpp"
 #include "cache/sqlite_store.hpp"
@@ -113,6 +113,20 @@ resolver::ResolverSettings resolver_settings(const config::Config& config) {
   return settings;
 }
 
+resolver::DaneSettings dane_settings(const config::Config& config) {
+  resolver::DaneSettings settings;
+  settings.enabled = config.dane.enabled;
+  settings.on_failure = config.dane.on_failure == "sts" ? resolver::DaneSettings::OnFailure::sts
+                                                        : resolver::DaneSettings::OnFailure::temp;
+  settings.min_ttl = config.dane.min_ttl;
+  settings.max_ttl = config.dane.max_ttl;
+  settings.stale_ttl = config.dane.stale_ttl;
+  settings.max_concurrent = std::max<std::size_t>(1, config.max_concurrent_resolutions);
+  settings.max_queued = settings.max_concurrent * 16;
+  settings.cache_size = config.cache.cache_size;
+  return settings;
+}
+
 socketmap::ServerOptions server_options(const config::Config& config) {
   socketmap::ServerOptions options;
   options.host = config.host;
@@ -125,6 +139,7 @@ socketmap::ServerOptions server_options(const config::Config& config) {
   options.max_request_bytes = config.max_request_bytes + 256;
   options.max_key_bytes = config.max_request_bytes;
   options.idle_timeout = seconds_to_ms(config.idle_timeout);
+  options.request_timeout = seconds_to_ms(config.request_timeout);
   options.max_connections = config.max_connections;
   return options;
 }
@@ -151,20 +166,24 @@ int run(const config::Config& config) {
     spdlog::critical("cannot start: {}", e.what());
     return 1;
   }
+  resolver::DaneResolver dane(io, *dns, clock, dane_settings(config), store.get());
   resolver::PolicyResolver policies(io, *dns, *https, clock, zones(config),
-                                    resolver_settings(config), store.get());
+                                    resolver_settings(config), store.get(), &dane);
   if (store) {
     const auto started = std::chrono::steady_clock::now();
     const auto loaded = policies.load_store();
-    spdlog::info("loaded {} cached policies from {} in {} ms", loaded, store->describe(),
+    const auto loaded_dane = dane.load_store();
+    spdlog::info("loaded {} cached policies and {} DANE results from {} in {} ms", loaded,
+                 loaded_dane, store->describe(),
                  std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::steady_clock::now() - started)
                      .count());
   }
+  dane.probe();
   {
     const auto& p = config.proactive_policy_fetching;
-    policies.start_proactive(resolver::ProactiveSettings{p.enabled, p.interval, p.grace_ratio,
-                                                         p.concurrency_limit});
+    policies.start_proactive(
+        resolver::ProactiveSettings{p.enabled, p.interval, p.grace_ratio, p.concurrency_limit});
   }
   socketmap::Server server(io, server_options(config), policies);
   try {
@@ -193,7 +212,8 @@ int run(const config::Config& config) {
   wait_drained = [&] {
     if (server.connection_count() == 0 || std::chrono::steady_clock::now() >= deadline) {
       if (server.connection_count() > 0) {
-        spdlog::warn("shutdown_timeout reached: closing {} connection(s)", server.connection_count());
+        spdlog::warn("shutdown_timeout reached: closing {} connection(s)",
+                     server.connection_count());
       }
       server.close_all();
       io.stop();
@@ -220,8 +240,9 @@ int run(const config::Config& config) {
   std::function<void()> wait_hangup = [&] {
     hangup.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      spdlog::warn("SIGHUP: configuration reload is not supported; restart mta-stsd to apply "
-                   "changes");
+      spdlog::warn(
+          "SIGHUP: configuration reload is not supported; restart mta-stsd to apply "
+          "changes");
       wait_hangup();
     });
   };

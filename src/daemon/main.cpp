@@ -1,8 +1,8 @@
 // mta-stsd: MTA-STS (RFC 8461) policy daemon for Postfix's smtp_tls_policy_maps.
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
-#include <spdlog/spdlog.h>
 
 #include "config/config.hpp"
 #include "daemon/daemon.hpp"
@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
                  "YAML configuration file (default: the embedded configuration)");
   app.add_option("-l,--log-level", log_level, "override log_level: trace|debug|info|warn|error");
   app.add_flag("--check-config", check_only, "check the configuration and exit");
-  app.add_flag("--print-default-config", print_default, "print the embedded configuration and exit");
+  app.add_flag("--print-default-config", print_default,
+               "print the embedded configuration and exit");
   app.add_flag("-V,--version", version, "print the version and exit");
   CLI11_PARSE(app, argc, argv);
 
@@ -33,10 +34,9 @@ int main(int argc, char** argv) {
   }
   mtasts::config::LoadResult loaded;
   try {
-    loaded = config_file.empty()
-                 ? mtasts::config::load_config_text(mtasts::config::default_config_yaml(),
-                                                    "<embedded>")
-                 : mtasts::config::load_config_file(config_file);
+    loaded = config_file.empty() ? mtasts::config::load_config_text(
+                                       mtasts::config::default_config_yaml(), "<embedded>")
+                                 : mtasts::config::load_config_file(config_file);
   } catch (const mtasts::config::ConfigError& e) {
     std::fprintf(stderr, "mta-stsd: configuration error: %s\n", e.what());
     return 2;

@@ -11,11 +11,13 @@ namespace {
 struct Chase : std::enable_shared_from_this<Chase> {
   std::weak_ptr<AresDriver> driver;
   std::uint16_t type = 0;
+  bool dnssec = false;
+  bool authenticated = true;       // so far, every response had AD
   std::vector<std::string> chain;  // the name asked for, then each CNAME target
   std::function<void(Answer)> done;
 
   void ask(AresDriver& d) {
-    auto query = build_query(chain.back(), type, false);
+    auto query = build_query(chain.back(), type, dnssec);
     if (!query) {
       boost::asio::post(d.io(), [self = shared_from_this()] {
         self->finish({Status::temp_fail, "invalid name"});
@@ -32,6 +34,8 @@ struct Chase : std::enable_shared_from_this<Chase> {
       return;
     }
     Answer answer = read_answer(reply.message, type, chain);
+    authenticated = authenticated && answer.authenticated;
+    answer.authenticated = dnssec && authenticated;
     if (!answer.follow) {
       done(std::move(answer));
       return;
@@ -54,8 +58,9 @@ struct Chase : std::enable_shared_from_this<Chase> {
 }  // namespace
 
 void lookup(const std::shared_ptr<AresDriver>& driver, const std::string& name, std::uint16_t type,
-            std::function<void(Answer)> done) {
+            std::function<void(Answer)> done, bool dnssec) {
   auto chase = std::make_shared<Chase>();
+  chase->dnssec = dnssec;
   chase->driver = driver;
   chase->type = type;
   chase->done = std::move(done);

@@ -13,7 +13,9 @@ namespace mtasts::dns {
 
 // done runs exactly once, from a handler posted to the io_context. A driver
 // destroyed mid-chase ends it with temp_fail "shutdown".
+// With dnssec, queries carry AD and DO, and the answer is authenticated only
+// when every response along the CNAME chase had the AD bit.
 void lookup(const std::shared_ptr<AresDriver>& driver, const std::string& name, std::uint16_t type,
-            std::function<void(Answer)> done);
+            std::function<void(Answer)> done, bool dnssec = false);
 
 }  // namespace mtasts::dns

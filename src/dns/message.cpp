@@ -82,6 +82,33 @@ std::optional<Record> mx_data(const ldns_rr* rr) {
   return Record{ldns_rdf2native_int16(pref), std::move(*host)};
 }
 
+// TLSA (RFC 6698 §2.1): ldns splits the RDATA into fields; put them back together.
+std::optional<Record> tlsa_data(const ldns_rr* rr) {
+  std::string out;
+  for (std::size_t i = 0; i < ldns_rr_rd_count(rr); ++i) {
+    const ldns_rdf* f = ldns_rr_rdf(rr, i);
+    if (f == nullptr) return std::nullopt;
+    out.append(reinterpret_cast<const char*>(ldns_rdf_data(f)), ldns_rdf_size(f));
+  }
+  if (out.size() < 4) return std::nullopt;
+  return Record{0, std::move(out)};
+}
+
+// RFC 2308 §5: a negative answer lives as long as the SOA in its authority
+// section, at most the SOA's MINIMUM field.
+std::uint32_t negative_ttl(const ldns_pkt* pkt) {
+  const ldns_rr_list* authority = ldns_pkt_authority(pkt);
+  const std::size_t count = authority ? ldns_rr_list_rr_count(authority) : 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const ldns_rr* rr = ldns_rr_list_rr(authority, i);
+    if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_SOA || ldns_rr_rd_count(rr) != 7) continue;
+    const ldns_rdf* minimum = ldns_rr_rdf(rr, 6);
+    if (minimum == nullptr || ldns_rdf_size(minimum) != 4) continue;
+    return std::min(ldns_rr_ttl(rr), ldns_rdf2native_int32(minimum));
+  }
+  return 0;
+}
+
 std::optional<Record> record_data(const ldns_rr* rr, std::uint16_t type) {
   switch (type) {
     case LDNS_RR_TYPE_TXT:
@@ -95,6 +122,8 @@ std::optional<Record> record_data(const ldns_rr* rr, std::uint16_t type) {
       return std::nullopt;
     case LDNS_RR_TYPE_MX:
       return mx_data(rr);
+    case LDNS_RR_TYPE_TLSA:
+      return tlsa_data(rr);
     default:
       return std::nullopt;
   }
@@ -145,10 +174,13 @@ Answer read_answer(const std::vector<unsigned char>& message, std::uint16_t type
     return fail("extended rcode " + std::to_string(ldns_pkt_edns_extended_rcode(pkt.get())) +
                 " from server");
   }
+  const bool authenticated = ldns_pkt_ad(pkt.get());
   const int rcode = ldns_pkt_get_rcode(pkt.get());
   if (rcode != LDNS_RCODE_NOERROR) {
     Answer a;
     a.outcome = outcome_of_rcode(rcode);
+    if (a.outcome.status == Status::no_data) a.ttl = negative_ttl(pkt.get());
+    a.authenticated = authenticated;
     return a;
   }
 
@@ -162,9 +194,12 @@ Answer read_answer(const std::vector<unsigned char>& message, std::uint16_t type
   }
 
   bool followed_here = false;
+  std::uint32_t cname_ttl = UINT32_MAX;  // smallest TTL along the CNAME chain
   for (;;) {
     const std::string& current = chain.back();
     Answer a;
+    a.ttl = cname_ttl;
+    a.authenticated = authenticated;
     const ldns_rr* cname = nullptr;
     for (std::size_t i = 0; i < count; ++i) {
       if (!owners[i] || *owners[i] != current) continue;
@@ -174,6 +209,7 @@ Answer read_answer(const std::vector<unsigned char>& message, std::uint16_t type
         auto record = record_data(rr, type);
         if (!record) return fail("malformed answer: bad record for " + current);
         a.records.push_back(std::move(*record));
+        a.ttl = std::min(a.ttl, ldns_rr_ttl(rr));
       } else if (rr_type == LDNS_RR_TYPE_CNAME && cname == nullptr) {
         cname = rr;
       }
@@ -188,6 +224,8 @@ Answer read_answer(const std::vector<unsigned char>& message, std::uint16_t type
       } else {
         a.outcome = {Status::no_data, "NODATA"};
       }
+      a.ttl = std::min(a.ttl, negative_ttl(pkt.get()));
+      if (a.ttl == UINT32_MAX) a.ttl = 0;
       return a;
     }
     auto target = dname_text(ldns_rr_rdf(cname, 0));
@@ -198,6 +236,7 @@ Answer read_answer(const std::vector<unsigned char>& message, std::uint16_t type
       return fail("CNAME loop at " + *target);
     }
     if (chain.size() > kMaxCnameHops) return fail("CNAME chain too long");
+    cname_ttl = std::min(cname_ttl, ldns_rr_ttl(cname));
     chain.push_back(std::move(*target));
     followed_here = true;
   }

@@ -28,7 +28,8 @@ std::optional<std::vector<unsigned char>> build_query(std::string_view name, std
                                                       bool dnssec);
 
 // One record's data: the TXT strings concatenated (RFC 8461 §3.1), the
-// textual address (A/AAAA), or the MX host (canonical) with its preference.
+// textual address (A/AAAA), the MX host (canonical) with its preference, or a
+// TLSA record's RDATA as on the wire (usage, selector, type, data).
 struct Record {
   std::uint16_t preference = 0;
   std::string data;
@@ -40,6 +41,11 @@ struct Answer {
   // Set when the CNAME chain ends at a name this message holds no records
   // for: query that name next (it is chain.back()).
   bool follow = false;
+  // How long this answer may be cached: the smallest TTL of the records and
+  // CNAMEs used, or for NXDOMAIN/NODATA the negative TTL (RFC 2308 §5: the
+  // SOA's TTL capped by its MINIMUM); 0 when unknown.
+  std::uint32_t ttl = 0;
+  bool authenticated = false;  // the response's AD bit (RFC 4035 §3.2.3)
 };
 
 // Reads the records of `type` for chain.back() from a response, following

@@ -165,6 +165,31 @@ void Resolver::query_raw(const std::string& name, int type, std::function<void(R
   });
 }
 
+void Resolver::query_secure(const std::string& name, int type,
+                            std::function<void(SecureResult)> done) {
+  auto finish = impl_->counted(std::move(done));
+  if (type < 0 || type > 0xffff) {
+    boost::asio::post(impl_->io, [finish = std::move(finish)] {
+      SecureResult r;
+      r.error = "invalid type";
+      finish(std::move(r));
+    });
+    return;
+  }
+  lookup(
+      impl_->driver, name, static_cast<std::uint16_t>(type),
+      [finish = std::move(finish)](Answer answer) {
+        SecureResult r;
+        r.status = answer.outcome.status;
+        r.error = std::move(answer.outcome.error);
+        r.authenticated = answer.authenticated;
+        r.ttl = answer.ttl;
+        for (auto& rec : answer.records) r.records.push_back({rec.preference, std::move(rec.data)});
+        finish(std::move(r));
+      },
+      /*dnssec=*/true);
+}
+
 std::size_t Resolver::pending() const { return *impl_->pending; }
 
 }  // namespace mtasts::dns

@@ -47,6 +47,20 @@ struct RawResult {
   std::string error;
 };
 
+// An answer whose DNSSEC status matters (DANE, RFC 7672): the records of one
+// type, their TTL and whether the validating resolver vouched for them.
+struct SecureResult {
+  Status status = Status::temp_fail;
+  bool authenticated = false;  // AD bit on every response of the (CNAME-followed) answer
+  struct Record {
+    std::uint16_t preference = 0;  // MX
+    std::string data;              // MX: host (canonical); TLSA: RDATA as on the wire
+  };
+  std::vector<Record> records;
+  std::uint32_t ttl = 0;  // smallest TTL seen, or the negative TTL (RFC 2308); 0 unknown
+  std::string error;
+};
+
 struct ResolverOptions {
   // "ADDR", "ADDR:PORT", "[V6ADDR]:PORT". Empty: /etc/resolv.conf.
   std::vector<std::string> nameservers;
@@ -70,6 +84,9 @@ class Resolver {
   void query_mx(const std::string& name, std::function<void(MxResult)> done);
   // Sends a query with RD and the AD bit (RFC 6840 §5.7) and EDNS0 DO set.
   void query_raw(const std::string& name, int type, std::function<void(RawResult)> done);
+  // MX or TLSA (or any type the message reader knows) with AD and DO set,
+  // following CNAMEs; the records only count as secure when authenticated.
+  void query_secure(const std::string& name, int type, std::function<void(SecureResult)> done);
 
   std::size_t pending() const;
 

@@ -4,12 +4,14 @@
 #include <doctest/doctest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -140,5 +142,74 @@ TEST_CASE("a read-only disk: the policies on it load, new ones stay in memory, n
   CHECK(log.count("read-only") >= 1);
   CHECK(log.count("and later policies are kept in memory only") == 1);  // saves: warned once
   CHECK(count_loaded(store) == 50);
+  REQUIRE(disk.remount(0, "4m"));  // so the fixture can clean up
+}
+
+TEST_CASE("a read-only disk: DANE results on it load; an older database without them still works") {
+  Tmpfs disk("4m");
+  const auto file = disk.dir + "/cache.db";
+  const auto old_file = disk.dir + "/old.db";
+  mtasts::cache::CachedDane dane;
+  dane.destination = "dane.example";
+  dane.level = mtasts::dane::Level::dane_only;
+  dane.summary = "mx.dane.example secure";
+  dane.fetched_at = std::time(nullptr);
+  dane.expires_at = dane.fetched_at + 300;
+  dane.keep_until = dane.expires_at + 3600;
+  {
+    SqliteStore store(file);
+    store.save(policy(1));
+    store.save_dane(dane);
+    store.flush();
+  }
+  {
+    // The schema mta-stsd wrote before DANE support (in WAL mode, as it ran).
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(old_file.c_str(), &db) == SQLITE_OK);
+    const auto p = policy(2);
+    const std::string sql =
+        "PRAGMA journal_mode = WAL;"
+        "CREATE TABLE mta_stsd_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO mta_stsd_meta VALUES ('schema', 'mta-stsd-policies/1');"
+        "CREATE TABLE policies (domain TEXT PRIMARY KEY, txt_id TEXT NOT NULL,"
+        "  body TEXT NOT NULL, fetched_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+        "  checked_at INTEGER NOT NULL) WITHOUT ROWID;"
+        "INSERT INTO policies VALUES ('" +
+        p.domain + "', 'id', '" + p.body + "', 1700000000, 1800000000, 1700000000);";
+    REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  REQUIRE(disk.remount(MS_RDONLY, "4m"));
+  LogCapture log;
+  {
+    SqliteStore store(file);
+    REQUIRE(store.read_only());
+    std::size_t loaded = 0;
+    store.load_all_dane([&](mtasts::cache::CachedDane d) {
+      CHECK(d.destination == "dane.example");
+      ++loaded;
+    });
+    CHECK(loaded == 1);
+    std::optional<mtasts::cache::CachedDane> one;
+    store.fetch_dane("dane.example", [&](auto d) { one = std::move(d); });
+    CHECK(one.has_value());
+  }
+  {
+    SqliteStore old(old_file);
+    REQUIRE(old.read_only());
+    CHECK(count_loaded(old) == 1);
+    std::size_t loaded = 0;
+    old.load_all_dane([&](mtasts::cache::CachedDane) { ++loaded; });
+    CHECK(loaded == 0);
+    bool called = false;
+    old.fetch_dane("dane.example", [&](auto d) {
+      called = true;
+      CHECK_FALSE(d.has_value());
+    });
+    CHECK(called);
+    old.save_dane(dane);  // no table, no disk: memory only, quietly
+    old.flush();
+  }
+  CHECK(log.count("cannot read DANE results") == 0);
   REQUIRE(disk.remount(0, "4m"));  // so the fixture can clean up
 }

@@ -1,7 +1,9 @@
-// TieredStore over two real SQLite stores: merging, fallback and the local copy.
+// TieredStore over two real SQLite stores: merging, fallback and the local copy,
+// for policies and DANE results alike.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <filesystem>
 #include <map>
 
@@ -99,4 +101,98 @@ TEST_CASE("tiered store: fetch falls back to the local tier and copies primary h
   }
   SqliteStore local(local_path);
   CHECK(fetch(local, "shared.example").has_value());  // the copy made on the primary hit
+}
+
+namespace {
+
+mtasts::cache::CachedDane dane_result(const std::string& destination, std::int64_t fetched_at,
+                                      mtasts::dane::Level level) {
+  mtasts::cache::CachedDane d;
+  d.destination = destination;
+  d.level = level;
+  d.summary = "from " + std::to_string(fetched_at);
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  d.fetched_at = now - 100 + fetched_at;
+  d.expires_at = d.fetched_at + 300;
+  d.keep_until = d.expires_at + 3600;
+  return d;
+}
+
+std::optional<mtasts::cache::CachedDane> fetch_dane(mtasts::cache::PolicyStore& store,
+                                                    const std::string& destination) {
+  std::optional<mtasts::cache::CachedDane> out;
+  store.fetch_dane(destination,
+                   [&](std::optional<mtasts::cache::CachedDane> d) { out = std::move(d); });
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("tiered store, DANE: load keeps the newest of each destination; writes reach both") {
+  using mtasts::cache::CachedDane;
+  using mtasts::dane::Level;
+  Dir dir;
+  const auto primary_path = (dir.path / "primary.db").string();
+  const auto local_path = (dir.path / "local.db").string();
+  {
+    SqliteStore primary(primary_path);
+    primary.save_dane(dane_result("both.example", 20, Level::dane_only));
+    primary.save_dane(dane_result("primary-only.example", 10, Level::dane));
+    primary.flush();
+    SqliteStore local(local_path);
+    local.save_dane(dane_result("both.example", 10, Level::none));
+    local.save_dane(dane_result("[local.example]:25", 10, Level::dane));
+    local.save(make("local-only.example", 1000, "l"));
+    local.save_dane(dane_result("local-only.example", 10, Level::dane));
+    local.flush();
+  }
+  TieredStore tiered(std::make_unique<SqliteStore>(primary_path),
+                     std::make_unique<SqliteStore>(local_path));
+  std::map<std::string, Level> levels;
+  tiered.load_all_dane([&](CachedDane d) { levels[d.destination] = d.level; });
+  CHECK(levels == std::map<std::string, Level>{{"both.example", Level::dane_only},
+                                               {"local-only.example", Level::dane},
+                                               {"[local.example]:25", Level::dane},
+                                               {"primary-only.example", Level::dane}});
+  tiered.save_dane(dane_result("new.example", 30, Level::dane_only));
+  tiered.remove("local-only.example");
+  tiered.flush();
+  SqliteStore primary(primary_path);
+  SqliteStore local(local_path);
+  CHECK(fetch_dane(primary, "new.example").has_value());
+  CHECK(fetch_dane(local, "new.example").has_value());
+  CHECK_FALSE(fetch_dane(local, "local-only.example").has_value());
+  CHECK_FALSE(fetch(local, "local-only.example").has_value());
+  CHECK(fetch_dane(local, "[local.example]:25").has_value());
+}
+
+TEST_CASE("tiered store, DANE: fetch falls back to the local tier and copies primary hits") {
+  using mtasts::dane::Level;
+  Dir dir;
+  const auto primary_path = (dir.path / "primary.db").string();
+  const auto local_path = (dir.path / "local.db").string();
+  {
+    SqliteStore primary(primary_path);
+    primary.save_dane(dane_result("shared.example", 10, Level::dane_only));
+    primary.flush();
+    SqliteStore local(local_path);
+    local.save_dane(dane_result("mine.example", 10, Level::dane));
+    local.flush();
+  }
+  {
+    TieredStore tiered(std::make_unique<SqliteStore>(primary_path),
+                       std::make_unique<SqliteStore>(local_path));
+    auto shared = fetch_dane(tiered, "shared.example");
+    REQUIRE(shared.has_value());
+    CHECK(shared->level == Level::dane_only);
+    auto mine = fetch_dane(tiered, "mine.example");
+    REQUIRE(mine.has_value());
+    CHECK(mine->level == Level::dane);
+    CHECK_FALSE(fetch_dane(tiered, "nowhere.example").has_value());
+    tiered.flush();
+  }
+  SqliteStore local(local_path);
+  auto copied = fetch_dane(local, "shared.example");  // the copy made on the primary hit
+  REQUIRE(copied.has_value());
+  CHECK(copied->level == Level::dane_only);
 }

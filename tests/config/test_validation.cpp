@@ -267,3 +267,34 @@ TEST_CASE("load_config_file: an unreadable file is a ConfigError naming path and
     CHECK(message(locked) == "cannot read configuration file '" + locked + "': Permission denied");
   }
 }
+
+TEST_CASE("dane: defaults, every key, and what is refused") {
+  const auto defaults = load("").config.dane;
+  CHECK(defaults.enabled);
+  CHECK(defaults.on_failure == "temp");
+  CHECK(defaults.min_ttl == 60);
+  CHECK(defaults.max_ttl == 3600);
+  CHECK(defaults.stale_ttl == 3600);
+  const auto d =
+      load("dane: {enabled: false, on_failure: sts, min_ttl: 5, max_ttl: 50, stale_ttl: 0}")
+          .config.dane;
+  CHECK_FALSE(d.enabled);
+  CHECK(d.on_failure == "sts");
+  CHECK(d.min_ttl == 5);
+  CHECK(d.max_ttl == 50);
+  CHECK(d.stale_ttl == 0);
+  CHECK(error_of("dane: {on_failure: defer}") ==
+        "test.yml:1: dane.on_failure: must be temp or sts (got defer)");
+  CHECK(error_of("dane: {min_ttl: 0}").find("dane.min_ttl") != std::string::npos);
+  CHECK(error_of("dane: {min_ttl: 600, max_ttl: 60}") ==
+        "test.yml:1: dane.min_ttl: must not be above max_ttl (got 600 > 60)");
+  CHECK(error_of("dane: yes") == "test.yml:1: dane: must be a map of keys (got yes)");
+  CHECK(has_warning(load("dane: {tlsa: 1}"), "test.yml:1: unknown key 'dane.tlsa' ignored"));
+}
+
+TEST_CASE("limits.request_timeout") {
+  CHECK(load("").config.request_timeout == 10);
+  CHECK(load("limits: {request_timeout: 2.5}").config.request_timeout == 2.5);
+  CHECK(error_of("limits: {request_timeout: 0}").find("limits.request_timeout") !=
+        std::string::npos);
+}

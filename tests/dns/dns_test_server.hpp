@@ -57,7 +57,8 @@ inline std::optional<Question> question_of(const Bytes& query) {
 
 struct ReplySpec {
   ldns_pkt_rcode rcode = LDNS_RCODE_NOERROR;
-  std::vector<std::string> answers;  // zone-file lines, e.g. "a.example. 300 IN TXT \"x\""
+  std::vector<std::string> answers;    // zone-file lines, e.g. "a.example. 300 IN TXT \"x\""
+  std::vector<std::string> authority;  // e.g. the SOA of a negative answer
   bool ad = false;
   bool tc = false;
 };
@@ -84,6 +85,13 @@ inline Bytes make_reply(const Bytes& query, const ReplySpec& spec) {
       throw std::runtime_error("test server: bad record " + line);
     }
     ldns_pkt_push_rr(r, LDNS_SECTION_ANSWER, rr);
+  }
+  for (const auto& line : spec.authority) {
+    ldns_rr* rr = nullptr;
+    if (ldns_rr_new_frm_str(&rr, line.c_str(), 0, nullptr, nullptr) != LDNS_STATUS_OK) {
+      throw std::runtime_error("test server: bad record " + line);
+    }
+    ldns_pkt_push_rr(r, LDNS_SECTION_AUTHORITY, rr);
   }
   if (ldns_pkt_edns(q)) ldns_pkt_set_edns_udp_size(r, 1232);
   std::uint8_t* wire = nullptr;

@@ -523,3 +523,80 @@ TEST_CASE("nameserver entries are validated") {
   zero.tries = 0;
   CHECK_THROWS_AS(Resolver(io, zero), std::invalid_argument);
 }
+
+TEST_CASE("query_secure: MX and TLSA records with their TTL and DNSSEC status") {
+  const std::string hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  const std::string soa = "example. 900 IN SOA ns.example. host.example. 1 3600 600 86400 120";
+  Zone zone;
+  zone.replies["secure.example. MX"] = {LDNS_RCODE_NOERROR,
+                                        {"secure.example. 600 IN MX 20 MX2.secure.example.",
+                                         "secure.example. 300 IN MX 10 mx1.secure.example."},
+                                        {},
+                                        true};
+  zone.replies["_25._tcp.mx1.secure.example. TLSA"] = {
+      LDNS_RCODE_NOERROR, {"_25._tcp.mx1.secure.example. 3600 IN TLSA 3 1 1 " + hash}, {}, true};
+  // A CNAME to the TLSA records elsewhere: the smaller TTL of the two counts.
+  zone.replies["_25._tcp.alias.example. TLSA"] = {
+      LDNS_RCODE_NOERROR,
+      {"_25._tcp.alias.example. 60 IN CNAME _25._tcp.mx1.secure.example.",
+       "_25._tcp.mx1.secure.example. 3600 IN TLSA 2 0 1 " + hash},
+      {},
+      true};
+  zone.replies["_25._tcp.none.example. TLSA"] = {LDNS_RCODE_NOERROR, {}, {soa}, true};
+  zone.replies["_25._tcp.plain.example. TLSA"] = {
+      LDNS_RCODE_NOERROR, {"_25._tcp.plain.example. 300 IN TLSA 3 1 1 " + hash}, {}, false};
+  zone.replies["bogus.example. MX"] = {LDNS_RCODE_SERVFAIL, {}, {}, false};
+  DnsTestServer server;
+  std::vector<Question> seen;
+  auto handler = zone.handler();
+  server.set_handler([&](const Bytes& query, bool tcp) {
+    if (auto q = question_of(query)) seen.push_back(*q);
+    return handler(query, tcp);
+  });
+  boost::asio::io_context io;
+  Resolver resolver(io, options_for(server));
+  auto secure = [&](const std::string& name, int type) {
+    return run_one<SecureResult>(io, [&](auto cb) { resolver.query_secure(name, type, cb); });
+  };
+
+  auto mx = secure("secure.example", LDNS_RR_TYPE_MX);
+  REQUIRE(!seen.empty());
+  CHECK(seen.back().ad);
+  CHECK(seen.back().dnssec_ok);
+  CHECK(mx.status == Status::ok);
+  CHECK(mx.authenticated);
+  CHECK(mx.ttl == 300);
+  REQUIRE(mx.records.size() == 2);
+  CHECK(mx.records[0].data == "mx2.secure.example");
+  CHECK(mx.records[0].preference == 20);
+
+  auto tlsa = secure("_25._tcp.mx1.secure.example", LDNS_RR_TYPE_TLSA);
+  CHECK(tlsa.status == Status::ok);
+  CHECK(tlsa.authenticated);
+  CHECK(tlsa.ttl == 3600);
+  REQUIRE(tlsa.records.size() == 1);
+  REQUIRE(tlsa.records[0].data.size() == 3 + 32);
+  CHECK(tlsa.records[0].data.substr(0, 3) == std::string("\x03\x01\x01", 3));
+  CHECK(static_cast<unsigned char>(tlsa.records[0].data[3]) == 0x01);
+
+  auto alias = secure("_25._tcp.alias.example", LDNS_RR_TYPE_TLSA);
+  CHECK(alias.status == Status::ok);
+  CHECK(alias.ttl == 60);
+  REQUIRE(alias.records.size() == 1);
+  CHECK(alias.records[0].data[0] == 2);
+
+  // RFC 2308: NODATA lives min(SOA TTL, SOA MINIMUM) = 120 s.
+  auto none = secure("_25._tcp.none.example", LDNS_RR_TYPE_TLSA);
+  CHECK(none.status == Status::no_data);
+  CHECK(none.authenticated);
+  CHECK(none.ttl == 120);
+
+  auto plain = secure("_25._tcp.plain.example", LDNS_RR_TYPE_TLSA);
+  CHECK(plain.status == Status::ok);
+  CHECK_FALSE(plain.authenticated);
+
+  auto bogus = secure("bogus.example", LDNS_RR_TYPE_MX);
+  CHECK(bogus.status == Status::temp_fail);
+  CHECK(bogus.error == "SERVFAIL from server");
+  CHECK_FALSE(bogus.authenticated);
+}

@@ -38,8 +38,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string start = question_name(message);
   FUZZ_CHECK(canonical_name(start) == start);  // canonical form is a fixed point
 
-  for (const std::uint16_t type :
-       {LDNS_RR_TYPE_TXT, LDNS_RR_TYPE_MX, LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA, LDNS_RR_TYPE_CNAME}) {
+  for (const std::uint16_t type : {LDNS_RR_TYPE_TXT, LDNS_RR_TYPE_MX, LDNS_RR_TYPE_A,
+                                   LDNS_RR_TYPE_AAAA, LDNS_RR_TYPE_CNAME, LDNS_RR_TYPE_TLSA}) {
     std::vector<std::string> chain{start};
     const Answer answer = read_answer(message, type, chain);
     FUZZ_CHECK(!chain.empty() && chain.front() == start);
@@ -54,6 +54,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     for (const auto& name : chain) {
       FUZZ_CHECK(canonical_name(name) == name);
+    }
+    if (type == LDNS_RR_TYPE_TLSA && answer.outcome.status == Status::ok) {
+      for (const auto& record : answer.records) {
+        FUZZ_CHECK(record.data.size() >= 4);  // usage, selector, type, data (RFC 6698 §2.1)
+      }
     }
     if (type == LDNS_RR_TYPE_MX && answer.outcome.status == Status::ok) {
       for (const auto& record : answer.records) {

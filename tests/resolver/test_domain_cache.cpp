@@ -30,8 +30,8 @@ CachedPolicy make_policy(const std::string& domain, mtasts::sts::Mode mode, std:
 }
 
 DomainCache make_cache(std::size_t capacity = 100) {
-  mtasts::sts::AnswerOptions sni;                // default zone
-  mtasts::sts::AnswerOptions strict;             // a strict_testing zone
+  mtasts::sts::AnswerOptions sni;     // default zone
+  mtasts::sts::AnswerOptions strict;  // a strict_testing zone
   strict.strict_testing = true;
   return DomainCache(capacity, {sni, strict});
 }
@@ -134,9 +134,11 @@ TEST_CASE("beyond capacity the least recently used go, negative entries first") 
   CHECK(cache.lookup("n1.example", 0, T0, 60).kind == Kind::miss);
   CHECK(cache.lookup("p1.example", 0, T0, 60).kind == Kind::hit);
   CHECK(cache.lookup("p2.example", 0, T0, 60).kind == Kind::hit);
-  cache.store_policy(make_policy("p3.example", mtasts::sts::Mode::enforce, 86400, T0));  // evicts n2
+  cache.store_policy(
+      make_policy("p3.example", mtasts::sts::Mode::enforce, 86400, T0));  // evicts n2
   CHECK(cache.lookup("n2.example", 0, T0, 60).kind == Kind::miss);
-  cache.store_policy(make_policy("p4.example", mtasts::sts::Mode::enforce, 86400, T0));  // evicts n3
+  cache.store_policy(
+      make_policy("p4.example", mtasts::sts::Mode::enforce, 86400, T0));  // evicts n3
   CHECK(cache.lookup("n3.example", 0, T0, 60).kind == Kind::miss);
   CHECK(cache.negative_count() == 0);
   // Only policies left: the least recently used one goes (p2 here, as p1 is touched).
@@ -164,13 +166,16 @@ TEST_CASE("proactive refresh picks policies by last check, expiry horizon and ba
   // fresh: checked just now, long-lived.
   cache.store_policy(make_policy("fresh.example", mtasts::sts::Mode::enforce, 864000, T0, "f"));
   // stale: checked two days ago, young enough to only check the id.
-  cache.store_policy(make_policy("stale.example", mtasts::sts::Mode::enforce, 8640000, T0 - 172800, "s"));
+  cache.store_policy(
+      make_policy("stale.example", mtasts::sts::Mode::enforce, 8640000, T0 - 172800, "s"));
   // expiring: checked now but expires within the horizon: refetch.
   cache.store_policy(make_policy("expiring.example", mtasts::sts::Mode::enforce, 3600, T0, "e"));
   // old: past half its lifetime: refetch.
-  cache.store_policy(make_policy("old.example", mtasts::sts::Mode::testing, 300000, T0 - 200000, "o"));
+  cache.store_policy(
+      make_policy("old.example", mtasts::sts::Mode::testing, 300000, T0 - 200000, "o"));
   // backing off after failures: skipped.
-  cache.store_policy(make_policy("failing.example", mtasts::sts::Mode::enforce, 8640000, T0 - 172800));
+  cache.store_policy(
+      make_policy("failing.example", mtasts::sts::Mode::enforce, 8640000, T0 - 172800));
   cache.record_failure("failing.example", T0 + 300);
   // expired and negative entries: never.
   cache.store_policy(make_policy("expired.example", mtasts::sts::Mode::enforce, 100, T0 - 1000));

@@ -1,0 +1,115 @@
+#pragma once
+// The DANE side of every answer (RFC 7672; RFC 8461 §2: DANE wins): cached
+// results by destination, single-flight lookups, per-query deadlines, stale
+// results while lookups fail, background refresh, persistence in the store,
+// and the check that the configured resolver validates at all.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <boost/asio/io_context.hpp>
+
+#include "cache/store.hpp"
+#include "dns/resolver.hpp"
+#include "resolver/dane_cache.hpp"
+#include "resolver/dane_discovery.hpp"
+#include "util/clock.hpp"
+
+namespace mtasts::resolver {
+
+struct DaneSettings {
+  bool enabled = true;
+  // With no usable DANE result and lookups failing: defer the mail (temp) or let
+  // MTA-STS decide alone (sts), which an attacker who breaks DNS could exploit.
+  enum class OnFailure { temp, sts } on_failure = OnFailure::temp;
+  std::uint32_t min_ttl = 60;  // s: DNS TTLs are bounded to [min_ttl, max_ttl]
+  std::uint32_t max_ttl = 3600;
+  std::uint32_t stale_ttl = 3600;       // s past expiry a result still answers while lookups fail
+  std::uint32_t temp_failure_ttl = 30;  // s before a failed lookup is retried
+  std::size_t max_concurrent = 256;
+  std::size_t max_queued = 4096;  // cold lookups waiting for a slot; beyond, answered as failed
+  std::size_t cache_size = 10000;
+};
+
+struct DaneOutcome {
+  bool known = false;  // false: no usable result (lookups failing, nothing cached)
+  dane::Level level = dane::Level::none;
+  bool stale = false;  // known from a result past its TTL because the lookup failed
+  std::string reason;  // the summary, or what failed
+};
+
+struct DaneStats {
+  std::uint64_t lookups = 0, failures = 0, stale_answers = 0, store_hits = 0;
+};
+
+class DaneResolver {
+ public:
+  DaneResolver(boost::asio::io_context& io, dns::Resolver& dns, const util::Clock& clock,
+               DaneSettings settings, cache::PolicyStore* store);
+  ~DaneResolver();
+  DaneResolver(const DaneResolver&) = delete;
+  DaneResolver& operator=(const DaneResolver&) = delete;
+
+  const DaneSettings& settings() const { return settings_; }
+  std::size_t load_store();
+  // Asks the resolver for the root's DNSKEY with AD set: a validating resolver
+  // with the root trust anchor vouches for it. Only a definite "no" warns here;
+  // otherwise the first lookups decide.
+  void probe();
+
+  DaneCache::Lookup peek(std::string_view destination, std::int64_t now) {
+    return cache_.lookup(destination, now);
+  }
+  // done runs exactly once, on the io_context, at the latest at deadline.
+  void resolve(const DaneTarget& target, std::chrono::steady_clock::time_point deadline,
+               std::function<void(DaneOutcome)> done);
+  // A background lookup; false when one is in flight or the slots are full.
+  bool refresh(const DaneTarget& target);
+  // Queues background lookups for results that protect mail and expire within
+  // horizon seconds; returns how many.
+  std::size_t sweep(std::int64_t horizon);
+  bool purge(const std::string& destination);
+
+  // "disabled", "unknown" (no answer with the AD bit yet), "active", "inert".
+  std::string_view status() const;
+  const DaneCache& cache() const { return cache_; }
+  const DaneStats& stats() const { return stats_; }
+  std::size_t in_flight() const { return flights_.size(); }
+
+ private:
+  struct Waiter;
+  struct Flight;
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  Flight& join(const DaneTarget& target, const std::string& destination, bool& fresh);
+  void launch(const DaneTarget& target, const std::string& destination);
+  void complete(const std::string& destination, DaneDiscovery discovery);
+  void launch_queued();
+  DaneOutcome fallback(const std::string& destination, std::string reason);
+  void note_validation(bool authenticated);
+
+  boost::asio::io_context& io_;
+  dns::Resolver& dns_;
+  const util::Clock& clock_;
+  DaneSettings settings_;
+  cache::PolicyStore* store_;
+  DaneCache cache_;
+  std::unordered_map<std::string, std::unique_ptr<Flight>, Hash, std::equal_to<>> flights_;
+  std::size_t running_ = 0;
+  std::deque<DaneTarget> queued_;
+  DaneStats stats_;
+  bool validating_ = false;            // some answer carried the AD bit
+  bool inert_ = false;                 // warned: the resolver does not validate
+  std::uint64_t unauthenticated_ = 0;  // lookups without any AD bit, before validating_
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace mtasts::resolver

@@ -1,0 +1,262 @@
+#pragma once
+// What the Redis tests share: a real redis-server child on a free loopback port
+// (stopped by PID, also on failure), a listener that never answers, a raw
+// hiredis client independent of the code under test, and a log capture.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "cache/redis_store.hpp"
+#include "sts/policy.hpp"
+
+namespace mtasts_test {
+
+using mtasts::cache::CachedPolicy;
+using mtasts::cache::RedisOptions;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+using Clock = std::chrono::steady_clock;
+
+inline std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+inline int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char pattern[] = "/tmp/mtasts-redis-XXXXXX";
+    path = ::mkdtemp(pattern);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+// One redis-server child. Dies with the test process too (PR_SET_PDEATHSIG).
+class RedisServer {
+ public:
+  explicit RedisServer(std::vector<std::string> extra = {})
+      : port_(free_port()), extra_(std::move(extra)) {
+    start();
+  }
+  ~RedisServer() { kill(); }
+  RedisServer(const RedisServer&) = delete;
+  RedisServer& operator=(const RedisServer&) = delete;
+
+  int port() const { return port_; }
+  std::string url(const std::string& rest = "") const {
+    return "redis://127.0.0.1:" + std::to_string(port_) + rest;
+  }
+  std::string unix_path() const { return (dir_.path / "redis.sock").string(); }
+
+  void start() {
+    REQUIRE(pid_ <= 0);
+    std::vector<std::string> args{"/usr/bin/redis-server",
+                                  "--port",
+                                  std::to_string(port_),
+                                  "--bind",
+                                  "127.0.0.1",
+                                  "--save",
+                                  "",
+                                  "--appendonly",
+                                  "no",
+                                  "--daemonize",
+                                  "no",
+                                  "--dir",
+                                  dir_.path.string(),
+                                  "--unixsocket",
+                                  unix_path(),
+                                  "--loglevel",
+                                  "warning"};
+    args.insert(args.end(), extra_.begin(), extra_.end());
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(1);
+      const int null = ::open("/dev/null", O_WRONLY);
+      if (null >= 0) {
+        ::dup2(null, 1);
+        ::dup2(null, 2);
+      }
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    wait_ready();
+  }
+
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGCONT);  // a stopped server must be able to die
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  void pause() { ::kill(pid_, SIGSTOP); }
+  void resume() { ::kill(pid_, SIGCONT); }
+
+  // A raw hiredis connection (independent of the code under test).
+  redisContext* raw(const std::string& password = "") const {
+    const timeval tv{2, 0};
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+    REQUIRE(c != nullptr);
+    REQUIRE(c->err == 0);
+    if (!password.empty()) freeReplyObject(redisCommand(c, "AUTH %s", password.c_str()));
+    return c;
+  }
+
+ private:
+  void wait_ready() {
+    const auto deadline = Clock::now() + 10s;
+    while (Clock::now() < deadline) {
+      const timeval tv{0, 200000};
+      redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+      const bool up = c != nullptr && c->err == 0;
+      if (c != nullptr) redisFree(c);
+      if (up) return;
+      std::this_thread::sleep_for(20ms);
+    }
+    FAIL("redis-server did not start on port " << port_);
+  }
+
+  TempDir dir_;
+  int port_;
+  std::vector<std::string> extra_;
+  pid_t pid_ = -1;
+};
+
+// Accepts connections in the kernel (listen backlog) and never reads: a hung server.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd_, 64) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentListener() { ::close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+struct RawReply {
+  redisReply* reply;
+  explicit RawReply(void* r) : reply(static_cast<redisReply*>(r)) { REQUIRE(reply != nullptr); }
+  ~RawReply() { freeReplyObject(reply); }
+  redisReply* operator->() const { return reply; }
+};
+
+struct RawClient {
+  redisContext* c;
+  explicit RawClient(redisContext* context) : c(context) {}
+  ~RawClient() { redisFree(c); }
+  template <typename... Args>
+  RawReply cmd(const char* format, Args... args) {
+    return RawReply(redisCommand(c, format, args...));
+  }
+};
+
+// Captures what the store logs, for "logged once" checks.
+struct LogCapture {
+  std::ostringstream text;
+  std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
+  LogCapture() {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_st>(text);
+    auto logger = std::make_shared<spdlog::logger>("capture", sink);
+    logger->set_level(spdlog::level::info);
+    spdlog::set_default_logger(logger);
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous); }
+  std::size_t count(const std::string& needle) const {
+    const auto all = text.str();
+    std::size_t n = 0;
+    for (auto pos = all.find(needle); pos != std::string::npos; pos = all.find(needle, pos + 1))
+      ++n;
+    return n;
+  }
+};
+
+inline CachedPolicy policy(const std::string& domain, std::int64_t max_age = 86400) {
+  CachedPolicy p;
+  p.domain = domain;
+  p.txt_id = "20240101T000000";
+  p.body = "version: STSv1\r\nmode: enforce\r\nmx: mx1." + domain + "\r\nmx: *.backup." + domain +
+           "\r\nmax_age: " + std::to_string(max_age) + "\r\n";
+  p.fetched_at = unix_now() - 10;
+  p.checked_at = unix_now() - 5;
+  p.expires_at = p.fetched_at + max_age;
+  auto parsed = mtasts::sts::parse_policy(p.body);
+  REQUIRE(parsed.policy);
+  p.policy = *parsed.policy;
+  return p;
+}
+
+inline RedisOptions options(const std::string& url) {
+  RedisOptions o;
+  o.url = url;
+  o.connect_timeout = 1000ms;
+  o.command_timeout = 1000ms;
+  o.key_prefix = "test:policy:";
+  o.dane_key_prefix = "test:dane:";
+  o.reconnect_min = 50ms;
+  o.reconnect_max = 200ms;
+  return o;
+}
+
+template <typename Pred>
+bool run_until(boost::asio::io_context& io, Pred pred, std::chrono::milliseconds limit = 5000ms) {
+  const auto deadline = Clock::now() + limit;
+  while (!pred()) {
+    if (Clock::now() >= deadline) return false;
+    io.restart();
+    io.run_for(10ms);
+  }
+  return true;
+}
+
+}  // namespace mtasts_test

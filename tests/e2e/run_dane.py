@@ -1,0 +1,439 @@
+#!/usr/bin/python3
+"""End-to-end tests of DANE (RFC 7672) next to MTA-STS, through a real validating resolver.
+
+    /usr/bin/python3 tests/e2e/run_dane.py --daemon build/mta-stsd --ctl build/mta-stsctl \
+        --workdir /tmp/dane
+
+The world (dnssec_world.py): nsd serves the signed zone test. and its children (insecure.test
+without DS, bogus.test with a DS of another key, stale.test made bogus mid-run), unbound
+validates with a trust anchor for test., nginx serves the MTA-STS policies. Daemons use
+unbound as their resolver (one uses nsd itself: DANE must then be inert); Postfix's own
+`postmap -q` asks, and a raw socketmap client checks the exact payload.
+Checks: dane-only / dane / none levels and how they combine with MTA-STS policies,
+insecure and bogus zones, implicit MX, "[host]:port" keys, null MX, a stale DANE result
+used while its zone is bogus, dane.on_failure: sts, `mta-stsctl stats` and `resolve --json`.
+
+Prints one line per check ("ok - ..." / "not ok - ..."); exits 0 only if every check passed.
+Needs root (nginx binds 127.0.0.60:443), nsd, unbound, ldnsutils, nginx, postfix, openssl, dig.
+"""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import procs  # noqa: E402
+import scenarios as S  # noqa: E402
+from dnssec_world import DnssecWorld, sts_policy  # noqa: E402
+from postfix import Postmap, ProtocolError, query_once  # noqa: E402
+from run_e2e import Checks, Overtime, dump_logs  # noqa: E402
+
+OVERALL_LIMIT = 240      # seconds; CTest gives the whole test 900, the issue asks for < 5 min
+ZONE_TIMEOUT = 4.0
+# 127.0.0.60-69 belong to this runner: nginx .60, the world's unsigned nsd .61 (stopped),
+# signed nsd .62, unbound .63, the daemons .64, MX hosts' A records .65 (nothing listens).
+HOST = "127.0.0.64"
+SHORT_TTL = 2            # dane.max_ttl of the daemons that let DANE results expire mid-run
+
+DANE_ONLY, DANE, NOTFOUND, TEMP = "OK dane-only", "OK dane", "NOTFOUND ", "TEMP "
+DAEMON_LOGS = []         # (name, path) of every daemon's log, shown when a check failed
+
+
+def tlsa_text(rdata):
+    """"U S M hex" in one piece, lower case (dig splits long hex into groups)."""
+    f = rdata.split()
+    return " ".join(f[:3] + ["".join(f[3:]).lower()])
+
+
+def secure(match):
+    return "OK secure match=%s servername=hostname" % match
+
+
+# ----- the world ----------------------------------------------------------------------
+def build_world(workdir):
+    w = DnssecWorld(workdir)
+    w.add_zone("insecure.test", "insecure")
+    w.add_zone("bogus.test", "bogus")
+    w.add_zone("stale.test", "secure")
+    usable = w.tlsa(3, 1, 1)
+
+    def host(name, *tlsa, port=25):
+        w.add(name, "A", w.mx_addr)
+        for rdata in tlsa:
+            w.add("_%d._tcp.%s" % (port, name), "TLSA", rdata)
+
+    # Signed zone test.
+    w.add_mx("all.test", "mx1.all.test", "mx2.all.test")
+    host("mx1.all.test", usable)
+    host("mx2.all.test", w.tlsa(2, 0, 1, "k2"), w.tlsa(3, 1, 2, "k3"))
+    w.add_mx("some.test", "mx1.some.test", "mx2.some.test")
+    host("mx1.some.test", usable)
+    w.add_mx("unusable.test", "mx.unusable.test")
+    host("mx.unusable.test", w.tlsa(1, 1, 1), w.tlsa(0, 0, 1, "k2"))
+    w.add_mx("badlen.test", "mx.badlen.test")  # right usages, wrong digest lengths
+    host("mx.badlen.test", "3 1 1 " + "ab" * 16, "2 0 2 " + "cd" * 32)
+    w.add_mx("nodane.test", "mx.nodane.test")
+    w.add_mx("sts.test", "mail.sts.test")
+    w.add_sts("sts.test", "enforce", ["mail.sts.test"])
+    w.add_mx("danests.test", "mail.danests.test")
+    host("mail.danests.test", usable)
+    w.add_sts("danests.test", "enforce", ["mail.danests.test"])
+    for name, mode in (("partsts.test", "enforce"), ("parttesting.test", "testing")):
+        w.add_mx(name, "mx1." + name, "mx2." + name)
+        host("mx1." + name, usable)
+        w.add_sts(name, mode, ["*." + name])
+    w.add_mx("halfbogus.test", "mx.halfbogus.test", "mx.bogus.test")
+    host("mx.halfbogus.test", usable)
+    w.add_mx("allbogus.test", "mx.bogus.test")
+    for name, mode in (("brokenmx.test", "enforce"), ("brokentest.test", "testing")):
+        w.add_mx(name, "mail." + name)
+        host("mail." + name, usable)
+        w.tamper(name, "MX")  # MX answers SERVFAIL; the MTA-STS names stay secure
+        w.add_sts(name, mode, ["mail." + name])
+    host("implicit.test", usable)                  # no MX: the domain is its own MX
+    host("relay.test", usable, port=587)           # only _587._tcp
+    host("relay25.test", usable)
+    w.add("nullmx.test", "MX", "0 .")              # RFC 7505: no mail at all
+    host("nullmx.test", usable)
+    # Unsigned child insecure.test.: TLSA records there are not DNSSEC-validated.
+    w.add_mx("plain.insecure.test", "mx.plain.insecure.test")
+    host("mx.plain.insecure.test", usable)
+    w.add_mx("sts.insecure.test", "mx.sts.insecure.test")
+    host("mx.sts.insecure.test", usable)
+    w.add_sts("sts.insecure.test", "enforce", ["mx.sts.insecure.test"])
+    w.add_mx("mxout.insecure.test", "mx1.all.test")  # insecure MX, secure TLSA
+    # bogus.test.: its DS matches no key.
+    w.add_mx("bogus.test", "mx.bogus.test")
+    host("mx.bogus.test", usable)
+    # stale.test.: secure until make_bogus().
+    w.add_mx("stale.test", "mx.stale.test")
+    host("mx.stale.test", w.tlsa(3, 1, 2, "k2"))
+    return w
+
+
+def check_world(c, w):
+    """What unbound (and nsd itself) must say, before any daemon is asked."""
+    cases = [("all.test", "MX", "secure"), ("_25._tcp.mx1.all.test", "TLSA", "secure"),
+             ("_mta-sts.sts.test", "TXT", "secure"), ("mta-sts.sts.test", "A", "secure"),
+             ("plain.insecure.test", "MX", "insecure"),
+             ("_25._tcp.mx.plain.insecure.test", "TLSA", "insecure"),
+             ("_mta-sts.sts.insecure.test", "TXT", "insecure"),
+             ("bogus.test", "MX", "bogus"), ("_25._tcp.mx.bogus.test", "TLSA", "bogus"),
+             ("brokenmx.test", "MX", "bogus"), ("_mta-sts.brokenmx.test", "TXT", "secure"),
+             ("stale.test", "MX", "secure"), ("implicit.test", "MX", "secure")]
+    for name, rtype, want in cases:
+        problem = w.check(name, rtype, want)
+        c.ok("world: dig +dnssec %s %s is %s" % (name, rtype, want), problem is None, problem)
+    got = w.dig("_25._tcp.mx1.all.test", "TLSA")
+    c.eq("world: TLSA of mx1.all.test through unbound", [w.tlsa(3, 1, 1)],
+         [tlsa_text(r) for r in got.rdata("TLSA")])
+    direct = w.dig("all.test", "MX", via="nsd")
+    c.ok("world: nsd answers MX all.test with RRSIG and without AD",
+         direct.status == "NOERROR" and not direct.ad and bool(direct.rdata("RRSIG")),
+         repr(direct))
+
+
+# ----- daemons ------------------------------------------------------------------------
+class Daemon:
+    def __init__(self, binary, workdir, name, world, *, dane="{}", nameserver=None,
+                 zones=""):
+        self.binary = binary
+        self.name = name
+        self.workdir = workdir
+        self.port = procs.free_port(HOST)
+        self.config = os.path.join(workdir, name + ".yml")
+        self.log = os.path.join(workdir, name + ".log")
+        self.control = os.path.join(workdir, name + ".ctl")
+        for stale in (self.log, self.control):
+            if os.path.exists(stale):
+                os.unlink(stale)
+        with open(self.config, "w") as f:
+            f.write(f"""\
+host: {HOST}
+port: {self.port}
+shutdown_timeout: 5
+control_socket: {self.control}
+cache: {{type: internal}}
+default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
+{zones}proactive_policy_fetching: {{enabled: false}}
+resolver: {{nameservers: ["{nameserver or world.resolver}"]}}
+tls: {{ca_file: {world.ca_file}}}
+dane: {dane}
+log_level: debug
+""")
+        self.proc = None
+        self.postmap = Postmap(os.path.join(workdir, "postfix"), HOST, self.port)
+        DAEMON_LOGS.append(("mta-stsd " + name, self.log))
+
+    def start(self):
+        self.proc = procs.ManagedProcess("mta-stsd", [self.binary, "-c", self.config], self.log,
+                                         cwd=self.workdir)
+        if not procs.wait_tcp(HOST, self.port, 10, self.proc):
+            return False
+        deadline = time.monotonic() + 5
+        while not os.path.exists(self.control) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return os.path.exists(self.control)
+
+    def stop(self):
+        if self.proc is None:
+            return None
+        self.proc.signal(signal.SIGTERM)
+        rc = self.proc.wait(10)
+        self.proc.stop()
+        self.proc = None
+        return rc
+
+    def raw(self, key, name="postfix"):
+        try:
+            return query_once(HOST, self.port, name, key, timeout=ZONE_TIMEOUT + 10)
+        except (OSError, ProtocolError) as e:
+            return "error: %r" % e
+
+    def log_text(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+def postmap_fits(result, want):
+    """Whether Postfix's reading of a reply is what the payload want means to it."""
+    if want.startswith("OK "):
+        return result.kind == "found" and result.value == want[len("OK "):]
+    if want == NOTFOUND:
+        return result.kind == "notfound" and result.stdout == ""
+    if want == TEMP:
+        return result.kind == "error" and "temporary error" in result.stderr
+    return False
+
+
+def expect(c, d, key, want, what, name="postfix"):
+    """postmap -q KEY (Postfix's own socketmap client), then the exact payload."""
+    pm = d.postmap.query(key, name)
+    got = d.raw(key, name)
+    return c.ok("%s %s %r: %r (%s)" % (d.name, name, key, want, what),
+                postmap_fits(pm, want) and got == want,
+                "payload %r, postmap %r" % (got, pm))
+
+
+def ctl(ctl_bin, *args, timeout=60):
+    return subprocess.run([ctl_bin] + list(args), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def stats_dane(c, ctl_bin, d):
+    r = ctl(ctl_bin, "stats", "--json", "--control", d.control)
+    try:
+        return json.loads(r.stdout).get("dane")
+    except ValueError:
+        c.ok("%s: mta-stsctl stats --json is JSON" % d.name, False, "%r %r" % (r.stdout, r.stderr))
+        return None
+
+
+# ----- the checks ---------------------------------------------------------------------
+MAIN_CASES = [
+    ("all.test", DANE_ONLY, "every MX host has usable secure TLSA"),
+    ("some.test", DANE, "one of two MX hosts has TLSA"),
+    ("unusable.test", DANE, "TLSA usages 0 and 1 only: unusable"),
+    ("badlen.test", DANE, "digests of the wrong length: unusable"),
+    ("nodane.test", NOTFOUND, "signed, no TLSA, no MTA-STS"),
+    ("sts.test", secure("mail.sts.test"), "signed, no TLSA, MTA-STS enforce"),
+    ("danests.test", DANE_ONLY, "all usable DANE wins over MTA-STS enforce"),
+    ("partsts.test", secure(".partsts.test"), "partial DANE + MTA-STS enforce: STS"),
+    ("parttesting.test", DANE, "partial DANE + MTA-STS testing"),
+    ("plain.insecure.test", NOTFOUND, "insecure zone: unsigned TLSA ignored"),
+    ("sts.insecure.test", secure("mx.sts.insecure.test"),
+     "insecure zone, unsigned TLSA ignored, MTA-STS enforce"),
+    ("mxout.insecure.test", DANE, "insecure MX pointing at a host with secure TLSA"),
+    ("bogus.test", TEMP, "bogus zone, nothing cached"),
+    ("allbogus.test", TEMP, "the only MX host's TLSA lookup fails"),
+    ("halfbogus.test", DANE, "one MX host's TLSA lookup fails, the other has TLSA"),
+    ("brokentest.test", TEMP, "bogus MX RRset, MTA-STS testing, on_failure temp"),
+    ("implicit.test", DANE_ONLY, "no MX: TLSA at _25._tcp.DOMAIN (implicit MX)"),
+    ("relay.test", NOTFOUND, "implicit MX without _25 TLSA"),
+    ("[relay.test]:587", DANE_ONLY, "next hop [host]:587, TLSA at _587._tcp.host"),
+    ("[relay25.test]", DANE_ONLY, "next hop [host], TLSA at _25._tcp.host"),
+    ("nullmx.test", NOTFOUND, "null MX: no DANE even with TLSA at the domain"),
+]
+
+
+# Through nsd nothing carries AD: every answer is the plain MTA-STS one.
+INERT_CASES = [(key, NOTFOUND, "TLSA without AD ignored") for key in (
+    "all.test", "some.test", "unusable.test", "nodane.test", "implicit.test", "[relay25.test]",
+    "[relay.test]:587", "halfbogus.test", "mxout.insecure.test", "parttesting.test")] + [
+    ("bogus.test", NOTFOUND, "nsd does not validate: no TEMP"),
+    ("brokentest.test", NOTFOUND, "nsd does not validate: no TEMP"),
+    ("danests.test", secure("mail.danests.test"), "MTA-STS answers"),
+    ("sts.test", secure("mail.sts.test"), "MTA-STS answers"),
+    ("partsts.test", secure(".partsts.test"), "MTA-STS answers"),
+    ("brokenmx.test", secure("mail.brokenmx.test"), "MTA-STS answers"),
+]
+
+
+def test_main(c, w, binary, ctl_bin, workdir):
+    d = Daemon(binary, workdir, "main", w, dane="{on_failure: temp}",
+               zones="zones:\n  tlsrpt: {tlsrpt: true}\n")
+    try:
+        if not c.ok("main: daemon starts", d.start(), procs.log_tail(d.log)):
+            return
+        c.eq("main: stats before any query: dane unknown", "unknown", stats_dane(c, ctl_bin, d))
+        for key, want, what in MAIN_CASES:
+            expect(c, d, key, want, what)
+        expect(c, d, "all.test", DANE_ONLY, "DANE answers carry no TLSRPT attributes", "tlsrpt")
+        expect(c, d, "sts.test",
+               S.ok_answer(["mail.sts.test"], "sts.test", "tlsrpt",
+                           sts_policy("enforce", ["mail.sts.test"]), ["mail.sts.test"]),
+               "the tlsrpt zone itself works", "tlsrpt")
+        c.eq("main: stats dane active", "active", stats_dane(c, ctl_bin, d))
+        c.ok("main: no 'DANE is inert' warning", "DANE is inert" not in d.log_text())
+        test_resolve(c, w, ctl_bin, d)
+        c.eq("main: SIGTERM exit code", 0, d.stop())
+    finally:
+        d.stop()
+
+
+def test_resolve(c, w, ctl_bin, d):
+    r = ctl(ctl_bin, "resolve", "all.test", "-c", d.config, "--json")
+    try:
+        dane = json.loads(r.stdout).get("dane") or {}
+    except ValueError:
+        c.ok("resolve --json all.test: JSON", False, "%r %r" % (r.stdout[-400:], r.stderr))
+        return
+    hosts = {h.get("host", "").rstrip("."): h for h in dane.get("hosts", [])}
+    c.eq("resolve --json all.test: level, mx_secure",
+         ("dane-only", True), (dane.get("level"), dane.get("mx_secure")))
+    c.eq("resolve --json all.test: both MX hosts usable",
+         {"mx1.all.test": "usable", "mx2.all.test": "usable"},
+         {k: h.get("tlsa") for k, h in hosts.items()})
+    records = [tlsa_text(x) for x in hosts.get("mx1.all.test", {}).get("records", [])]
+    c.eq("resolve --json all.test: mx1's TLSA records", [w.tlsa(3, 1, 1)], records)
+    for domain, level, tlsa in (("plain.insecure.test", "none", "insecure"),
+                                ("bogus.test", "temp", None)):
+        r = ctl(ctl_bin, "resolve", domain, "-c", d.config, "--json")
+        try:
+            dane = json.loads(r.stdout).get("dane") or {}
+        except ValueError:
+            dane = {"unparsed": r.stdout[-300:]}
+        got = (dane.get("level"), [h.get("tlsa") for h in dane.get("hosts", [])] if tlsa else None)
+        c.eq("resolve --json %s: dane level %s" % (domain, level),
+             (level, [tlsa] if tlsa else None), got)
+    r = ctl(ctl_bin, "resolve", "all.test", "-c", d.config)
+    lines = r.stdout.splitlines()
+    words = [line.replace(":", " ").split() for line in lines]
+    c.ok("resolve all.test (text): a 'dane: dane-only' line, each MX host secure and usable",
+         any(line[:2] == ["dane", "dane-only"] for line in words)
+         and all(any(h in line and "secure" in line and "usable" in line for line in words)
+                 for h in ("mx1.all.test", "mx2.all.test")),
+         r.stdout[-800:] + r.stderr[-300:])
+
+
+def test_inert(c, w, binary, ctl_bin, workdir):
+    """Straight at nsd: nothing is validated, so AD is never set and DANE does nothing."""
+    d = Daemon(binary, workdir, "inert", w, nameserver=w.nsd)
+    try:
+        if not c.ok("inert: daemon starts", d.start(), procs.log_tail(d.log)):
+            return
+        # More destinations than the daemon's "no AD seen yet" allowance before it warns.
+        for key, want, what in INERT_CASES:
+            expect(c, d, key, want, what)
+        c.eq("inert: one 'DANE is inert' warning in the log", 1,
+             d.log_text().count("DANE is inert"))
+        c.eq("inert: stats dane inert", "inert", stats_dane(c, ctl_bin, d))
+        c.eq("inert: SIGTERM exit code", 0, d.stop())
+    finally:
+        d.stop()
+
+
+def test_on_failure_sts(c, w, binary, workdir):
+    d = Daemon(binary, workdir, "onfail-sts", w, dane="{on_failure: sts}")
+    try:
+        if not c.ok("onfail-sts: daemon starts", d.start(), procs.log_tail(d.log)):
+            return
+        expect(c, d, "brokenmx.test", secure("mail.brokenmx.test"),
+               "bogus MX RRset, MTA-STS enforce: the STS answer")
+        expect(c, d, "brokentest.test", NOTFOUND, "bogus MX RRset, MTA-STS testing")
+        expect(c, d, "bogus.test", NOTFOUND, "bogus zone, nothing known")
+        expect(c, d, "all.test", DANE_ONLY, "a secure domain still dane-only")
+        c.eq("onfail-sts: SIGTERM exit code", 0, d.stop())
+    finally:
+        d.stop()
+
+
+def test_stale(c, w, binary, workdir):
+    """A DANE result expires after dane.max_ttl; when the zone has turned bogus since, the
+    stale result (within stale_ttl) answers, and TEMP once stale_ttl has passed too."""
+    keep = Daemon(binary, workdir, "stale", w,
+                  dane="{min_ttl: 1, max_ttl: %d, stale_ttl: 3600}" % SHORT_TTL)
+    drop = Daemon(binary, workdir, "nostale", w,
+                  dane="{min_ttl: 1, max_ttl: %d, stale_ttl: 1}" % SHORT_TTL)
+    try:
+        if not c.ok("stale: both daemons start", keep.start() and drop.start(),
+                    procs.log_tail(keep.log) + procs.log_tail(drop.log)):
+            return
+        learned = time.monotonic()
+        expect(c, keep, "stale.test", DANE_ONLY, "secure zone, learned")
+        expect(c, drop, "stale.test", DANE_ONLY, "secure zone, learned")
+        w.make_bogus("stale.test")
+        c.ok("stale: world: stale.test MX now bogus", w.check("stale.test", "MX") is None,
+             w.check("stale.test", "MX"))
+        # Past max_ttl + stale_ttl of "nostale" (whole seconds: one more for rounding).
+        time.sleep(max(0.0, learned + SHORT_TTL + 1 + 1.5 - time.monotonic()))
+        expect(c, keep, "stale.test", DANE_ONLY, "zone bogus now, stale result used")
+        expect(c, drop, "stale.test", TEMP, "zone bogus now, stale_ttl 1 s passed")
+        for d in (keep, drop):
+            c.eq("%s: SIGTERM exit code" % d.name, 0, d.stop())
+    finally:
+        keep.stop()
+        drop.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--daemon", required=True)
+    ap.add_argument("--ctl", required=True)
+    ap.add_argument("--workdir", required=True)
+    args = ap.parse_args()
+    binary = os.path.abspath(args.daemon)
+    ctl_bin = os.path.abspath(args.ctl)
+    workdir = os.path.abspath(args.workdir)
+    os.makedirs(workdir, exist_ok=True)
+
+    def overtime(*_):
+        raise Overtime("the DANE run exceeded %d s" % OVERALL_LIMIT)
+
+    signal.signal(signal.SIGALRM, overtime)
+    signal.alarm(OVERALL_LIMIT)
+
+    c = Checks()
+    w = None
+    started = time.monotonic()
+    try:
+        w = build_world(workdir)
+        w.start()
+        print("# world: unbound %s (validating), nsd %s, policy hosts %s:443"
+              % (w.resolver, w.nsd, w.https_addr), flush=True)
+        check_world(c, w)
+        test_main(c, w, binary, ctl_bin, workdir)
+        test_inert(c, w, binary, ctl_bin, workdir)
+        test_on_failure_sts(c, w, binary, workdir)
+        test_stale(c, w, binary, workdir)  # last: it makes stale.test bogus
+    except Exception as e:  # noqa: BLE001 - any crash of the harness is a failed check
+        c.ok("harness ran to completion", False, "%s: %s" % (type(e).__name__, e))
+    finally:
+        signal.alarm(0)
+        if c.failed:
+            dump_logs(DAEMON_LOGS + (w.logs() if w else []))
+        if w is not None:
+            w.stop()
+    print("# %d passed, %d failed in %.0f s"
+          % (c.passed, len(c.failed), time.monotonic() - started))
+    for name in c.failed:
+        print("# failed: " + name)
+    return 1 if c.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
