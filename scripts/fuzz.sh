@@ -18,11 +18,11 @@ jobs=${JOBS:-2}
 # daemon accepts (requests, records) or what a real seed needs (policy, YAML).
 declare -A max_len=(
   [netstring]=2048 [request]=1024 [txt_record]=1024 [policy]=4096
-  [mx_pattern]=600 [content_type]=256 [config]=4096 [dns_message]=1500 [dane]=300
+  [mx_pattern]=600 [content_type]=256 [config]=4096 [dns_message]=1500 [dane]=300 [cache_record]=4096
 )
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(netstring request txt_record policy mx_pattern content_type config dns_message dane)
+  targets=(netstring request txt_record policy mx_pattern content_type config dns_message dane cache_record)
 fi
 for name in "${targets[@]}"; do
   [ -n "${max_len[$name]:-}" ] || { echo "fuzz.sh: unknown target '$name'" >&2; exit 2; }

@@ -18,6 +18,7 @@ Needs root (nginx binds 127.0.0.60:443), nsd, unbound, ldnsutils, nginx, postfix
 """
 import argparse
 import json
+import re
 import os
 import signal
 import subprocess
@@ -140,7 +141,7 @@ def check_world(c, w):
 # ----- daemons ------------------------------------------------------------------------
 class Daemon:
     def __init__(self, binary, workdir, name, world, *, dane="{}", nameserver=None,
-                 zones=""):
+                 zones="", cache="{type: internal}"):
         self.binary = binary
         self.name = name
         self.workdir = workdir
@@ -157,7 +158,7 @@ host: {HOST}
 port: {self.port}
 shutdown_timeout: 5
 control_socket: {self.control}
-cache: {{type: internal}}
+cache: {cache}
 default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
 {zones}proactive_policy_fetching: {{enabled: false}}
 resolver: {{nameservers: ["{nameserver or world.resolver}"]}}
@@ -362,6 +363,49 @@ def test_on_failure_sts(c, w, binary, workdir):
         d.stop()
 
 
+def test_persistence(c, w, binary, ctl_bin, workdir):
+    """DANE results live in the store next to the policies: after a restart with the
+    resolver unreachable, what was learned still answers (never TEMP, never a downgrade
+    to the MTA-STS answer)."""
+    db = os.path.join(workdir, "dane-cache.db")
+    for old in (db, db + "-wal", db + "-shm"):
+        if os.path.exists(old):
+            os.unlink(old)
+    cache = "{type: sqlite, options: {filename: %s}}" % db
+    first = Daemon(binary, workdir, "persist", w, cache=cache)
+    dead = "127.0.0.65:%d" % procs.free_port("127.0.0.65")  # nothing listens there
+    second = Daemon(binary, workdir, "persist-restarted", w, cache=cache, nameserver=dead)
+    cases = [("all.test", DANE_ONLY), ("some.test", DANE), ("partsts.test", secure(".partsts.test")),
+             ("[relay.test]:587", DANE_ONLY)]
+    try:
+        if not c.ok("persist: daemon starts", first.start(), procs.log_tail(first.log)):
+            return
+        for key, want in cases:
+            expect(c, first, key, want, "learned through unbound")
+        c.eq("persist: SIGTERM exit code", 0, first.stop())
+        if not c.ok("persist: restarts with an unreachable resolver", second.start(),
+                    procs.log_tail(second.log)):
+            return
+        loaded = re.search(r"loaded (\d+) cached policies and (\d+) DANE results",
+                           second.log_text())
+        c.ok("persist: start-up loaded the DANE results from the SQLite file (%s)"
+             % (loaded.group(0) if loaded else "no line"),
+             loaded is not None and int(loaded.group(2)) >= len(cases))
+        for key, want in cases:
+            expect(c, second, key, want, "after restart, resolver unreachable: from the store")
+        r = ctl(ctl_bin, "stats", "--json", "--control", second.control)
+        try:
+            stats = json.loads(r.stdout)
+        except ValueError:
+            stats = {}
+        c.ok("persist: stats count the cached DANE results (%r)" % stats.get("dane_cached"),
+             (stats.get("dane_cached") or 0) >= len(cases), r.stdout[-300:])
+        c.eq("persist: SIGTERM exit code after restart", 0, second.stop())
+    finally:
+        first.stop()
+        second.stop()
+
+
 def test_stale(c, w, binary, workdir):
     """A DANE result expires after dane.max_ttl; when the zone has turned bogus since, the
     stale result (within stale_ttl) answers, and TEMP once stale_ttl has passed too."""
@@ -419,6 +463,7 @@ def main():
         test_main(c, w, binary, ctl_bin, workdir)
         test_inert(c, w, binary, ctl_bin, workdir)
         test_on_failure_sts(c, w, binary, workdir)
+        test_persistence(c, w, binary, ctl_bin, workdir)
         test_stale(c, w, binary, workdir)  # last: it makes stale.test bogus
     except Exception as e:  # noqa: BLE001 - any crash of the harness is a failed check
         c.ok("harness ran to completion", False, "%s: %s" % (type(e).__name__, e))
