@@ -398,7 +398,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
       if (i > 0) out += ", ";
       fmt::format_to(std::back_inserter(out), "{{\"zone\": {}, \"answer\": {}}}",
                      i == 0 ? std::string("null") : json_escape(zone.name),
-                     json_escape(sts::render_policy_answer(p->policy, p->domain, zone.answer)));
+                     json_escape(policies.cache().answer_for(*p, policies.answer_class(i))));
     }
     out += "]}";
     return out;

@@ -17,7 +17,7 @@ DomainCache::Entry& DomainCache::find_or_create(std::string_view domain) {
   if (auto* entry = find(domain)) return *entry;
   // New entries start negative; store_policy moves them to the positive list.
   auto [it, inserted] = entries_.try_emplace(std::string(domain));
-  negative_lru_.push_front(it->first);
+  negative_lru_.push_front(&it->first);  // map nodes never move: the key outlives the node
   it->second.lru = negative_lru_.begin();
   evict_if_needed();
   return *find(domain);
@@ -34,7 +34,7 @@ void DomainCache::evict_if_needed() {
     // entry costs one lookup, losing a policy reopens a downgrade window (§10.2).
     auto& list = negative_lru_.size() > 1 || positive_lru_.empty() ? negative_lru_ : positive_lru_;
     if (list.empty()) return;
-    std::string victim = list.back();
+    auto victim = entries_.find(*list.back());
     list.pop_back();
     entries_.erase(victim);
   }
@@ -78,9 +78,16 @@ void DomainCache::store_policy(cache::CachedPolicy policy) {
   auto& entry = find_or_create(policy.domain);
   if (!entry.policy) make_positive(entry);
   entry.answers.clear();
+  entry.answers.reserve(classes_.size());
   for (const auto& options : classes_) {
     entry.answers.push_back(sts::render_policy_answer(policy.policy, policy.domain, options));
   }
+  // The answers are rendered and the stores hold the text as fetched: memory
+  // keeps only what lookups, refreshes and mta-stsctl read. The body and its
+  // lines are most of a policy's size.
+  std::string().swap(policy.body);
+  std::vector<std::string>().swap(policy.policy.lines);
+  policy.policy.mx.shrink_to_fit();
   entry.policy = std::move(policy);
   entry.negative_until = 0;
   entry.retry_after = 0;

@@ -47,6 +47,7 @@ class DomainCache {
 
   // A policy was fetched (or loaded from a store): replaces what was there,
   // including a cached policy of another mode (§8.3: a new `none` policy wins).
+  // Memory keeps the rendered answers, not the body or its lines.
   void store_policy(cache::CachedPolicy policy);
   // The TXT id is unchanged (§3.1): the cached policy stays current.
   void confirm(std::string_view domain, std::int64_t now);
@@ -70,7 +71,7 @@ class DomainCache {
   std::vector<RefreshCandidate> refresh_candidates(std::int64_t now, std::int64_t min_age,
                                                    std::int64_t horizon) const;
 
-  // The cached unexpired policy, if any.
+  // The cached unexpired policy, if any (body and policy.lines are not kept).
   const cache::CachedPolicy* policy(std::string_view domain, std::int64_t now) const;
   std::size_t size() const { return entries_.size(); }
   std::size_t positive_count() const { return positive_lru_.size(); }
@@ -92,7 +93,7 @@ class DomainCache {
     std::int64_t negative_until = 0;
     std::int64_t retry_after = 0;
     std::uint32_t failures = 0;
-    std::list<std::string>::iterator lru;  // in positive_lru_ or negative_lru_
+    std::list<const std::string*>::iterator lru;  // in positive_lru_ or negative_lru_
   };
   struct Hash {
     using is_transparent = void;
@@ -108,8 +109,9 @@ class DomainCache {
   std::size_t capacity_;
   std::vector<sts::AnswerOptions> classes_;
   Map entries_;
-  std::list<std::string> positive_lru_;  // front = most recently used
-  std::list<std::string> negative_lru_;
+  // Front = most recently used; each points at its entry's key in entries_.
+  std::list<const std::string*> positive_lru_;
+  std::list<const std::string*> negative_lru_;
 };
 
 }  // namespace mtasts::resolver

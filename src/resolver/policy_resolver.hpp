@@ -91,6 +91,10 @@ class PolicyResolver final : public socketmap::RequestHandler {
   const ResolverStats& stats() const { return stats_; }
   const DomainCache& cache() const { return cache_; }
   const DaneResolver* dane() const { return dane_; }
+  // The cache's answer class of zone `zone` (index into the zones given).
+  std::size_t answer_class(std::size_t zone) const {
+    return zone < zone_class_.size() ? zone_class_[zone] : 0;
+  }
   std::size_t in_flight() const { return flights_.size(); }
 
  private:
