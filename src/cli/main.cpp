@@ -486,10 +486,19 @@ int show_policy(const ControlTarget& target, const std::string& domain, bool jso
   const auto reply = client.request("show " + domain);
   if (!reply) return kError;
   const auto error = reply->get_optional<std::string>("error");
+  // The DANE result is kept apart from the policy: shown either way.
+  auto print_dane = [&] {
+    const auto dane = reply->get_child_optional("dane");
+    if (!dane || dane->get_optional<std::string>("level") == boost::none) return;
+    std::printf("dane     %s (%s), expires %s\n", dane->get<std::string>("level", "").c_str(),
+                dane->get<std::string>("summary", "").c_str(),
+                iso_utc(number(*dane, "expires")).c_str());
+  };
   if (json) {
     std::fputs(client.last_raw().c_str(), stdout);
   } else if (error && *error == "not cached") {
     std::printf("%s: not cached\n", reply->get<std::string>("domain", domain).c_str());
+    print_dane();
   } else if (!error) {
     const std::int64_t fetched = number(*reply, "fetched"), expires = number(*reply, "expires"),
                        checked = number(*reply, "checked");
@@ -509,6 +518,7 @@ int show_policy(const ControlTarget& target, const std::string& domain, bool jso
                     zone.get<std::string>("answer", "").c_str());
       }
     }
+    print_dane();
   }
   if (!error) return kFound;
   if (*error == "not cached") return kNotFound;

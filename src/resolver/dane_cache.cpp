@@ -2,7 +2,11 @@
 
 namespace mtasts::resolver {
 
-DaneCache::DaneCache(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
+DaneCache::DaneCache(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {
+  // Every query looks here first: buckets for the whole capacity up front keep
+  // chains short and spare the hit path a rehash.
+  entries_.reserve(capacity_ < 1'000'000 ? capacity_ : 1'000'000);
+}
 
 DaneCache::Entry& DaneCache::find_or_create(std::string_view destination) {
   auto it = entries_.find(destination);

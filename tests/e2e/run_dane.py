@@ -291,6 +291,16 @@ def test_main(c, w, binary, ctl_bin, workdir):
         c.eq("main: stats dane active", "active", stats_dane(c, ctl_bin, d))
         c.ok("main: no 'DANE is inert' warning", "DANE is inert" not in d.log_text())
         test_resolve(c, w, ctl_bin, d)
+        r = ctl(ctl_bin, "show", "all.test", "--control", d.control)
+        c.ok("main: mta-stsctl show all.test (no policy): its cached DANE result",
+             "not cached" in r.stdout and any(line.split()[:2] == ["dane", "dane-only"]
+                                              for line in r.stdout.splitlines() if line.strip()),
+             r.stdout + r.stderr)
+        r = ctl(ctl_bin, "show", "partsts.test", "--control", d.control)
+        c.ok("main: mta-stsctl show partsts.test: the policy and its DANE result",
+             "mode     enforce" in r.stdout and any(
+                 line.split()[:2] == ["dane", "dane"] for line in r.stdout.splitlines()
+                 if line.strip()), r.stdout + r.stderr)
         c.eq("main: SIGTERM exit code", 0, d.stop())
     finally:
         d.stop()
