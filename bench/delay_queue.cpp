@@ -4,8 +4,8 @@
 // Matched on the way out (OUTPUT chain), each packet is delayed once, so a rule
 // per direction gives the same delay each way.
 //
-//   iptables-legacy -I OUTPUT -d 127.0.0.22 -p udp --dport 53 \
-//       -j NFQUEUE --queue-num 4217 --queue-bypass
+//   iptables-legacy -I OUTPUT -d 127.0.0.22 -p udp --dport 53 -j NFQUEUE --queue-num 4217
+//       --queue-bypass        (and the same with -s/--sport for the answers)
 //   mtasts-delay-queue --queue 4217 --delay-ms 20
 //
 // Prints "ready queue=N delay_ms=D" once bound, and its counters on SIGTERM or

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cache/cached_dane.hpp"
+#include "util/string_map.hpp"
 
 namespace mtasts::resolver {
 
@@ -64,16 +65,12 @@ class DaneCache {
     std::list<std::string>::iterator lru;
     bool protective = false;  // in protective_lru_ (level dane or dane-only)
   };
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   Entry& find_or_create(std::string_view destination);
   void place(Entry& entry, bool protective);
   void evict_if_needed();
 
   std::size_t capacity_;
-  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
+  util::StringMap<Entry> entries_;
   std::list<std::string> protective_lru_;  // front = most recently used
   std::list<std::string> other_lru_;
 };

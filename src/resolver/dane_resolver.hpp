@@ -20,6 +20,7 @@
 #include "resolver/dane_cache.hpp"
 #include "resolver/dane_discovery.hpp"
 #include "util/clock.hpp"
+#include "util/string_map.hpp"
 
 namespace mtasts::resolver {
 
@@ -85,10 +86,6 @@ class DaneResolver {
  private:
   struct Waiter;
   struct Flight;
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   Flight& join(const DaneTarget& target, const std::string& destination, bool& fresh);
   void launch(const DaneTarget& target, const std::string& destination);
   void complete(const std::string& destination, DaneDiscovery discovery);
@@ -102,7 +99,7 @@ class DaneResolver {
   DaneSettings settings_;
   cache::PolicyStore* store_;
   DaneCache cache_;
-  std::unordered_map<std::string, std::unique_ptr<Flight>, Hash, std::equal_to<>> flights_;
+  util::StringMap<std::unique_ptr<Flight>> flights_;
   std::size_t running_ = 0;
   std::deque<DaneTarget> queued_;
   DaneStats stats_;

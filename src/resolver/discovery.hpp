@@ -18,18 +18,18 @@
 namespace mtasts::resolver {
 
 struct DiscoveryStep {
-  std::string name;    // "txt", "address", "fetch", "policy"
+  std::string name;  // "txt", "address", "fetch", "policy"
   bool ok = false;
   std::string detail;  // what was seen, e.g. "id=2024a", "127.0.0.10", "HTTP 404"
 };
 
 struct DiscoveryResult {
   enum class Outcome {
-    policy,          // a valid policy was fetched (txt_id, body, policy set)
-    unchanged,       // the TXT id equals known_id: no fetch was made (§3.1, §5.1)
-    no_policy,       // no usable TXT record: the domain has no MTA-STS (§3.1)
-    fetch_failed,    // TXT present but the policy could not be fetched or was invalid (§3.3)
-    temp_failure,    // DNS temporary failure on the TXT lookup: nothing is known
+    policy,        // a valid policy was fetched (txt_id, body, policy set)
+    unchanged,     // the TXT id equals known_id: no fetch was made (§3.1, §5.1)
+    no_policy,     // no usable TXT record: the domain has no MTA-STS (§3.1)
+    fetch_failed,  // TXT present but the policy could not be fetched or was invalid (§3.3)
+    temp_failure,  // DNS temporary failure on the TXT lookup: nothing is known
   };
   Outcome outcome = Outcome::temp_failure;
   std::string txt_id;

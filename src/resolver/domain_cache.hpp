@@ -18,6 +18,7 @@
 
 #include "cache/cached_policy.hpp"
 #include "sts/answer.hpp"
+#include "util/string_map.hpp"
 
 namespace mtasts::resolver {
 
@@ -95,11 +96,7 @@ class DomainCache {
     std::uint32_t failures = 0;
     std::list<const std::string*>::iterator lru;  // in positive_lru_ or negative_lru_
   };
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  using Map = std::unordered_map<std::string, Entry, Hash, std::equal_to<>>;
+  using Map = util::StringMap<Entry>;
 
   Entry* find(std::string_view domain);
   Entry& find_or_create(std::string_view domain);

@@ -25,6 +25,7 @@
 #include "socketmap/server.hpp"
 #include "sts/answer.hpp"
 #include "util/clock.hpp"
+#include "util/string_map.hpp"
 
 namespace mtasts::resolver {
 
@@ -100,10 +101,6 @@ class PolicyResolver final : public socketmap::RequestHandler {
  private:
   struct Waiter;
   struct Flight;
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
 
   using Deadline = std::chrono::steady_clock::time_point;
   std::size_t zone_index(std::string_view name) const;
@@ -140,12 +137,12 @@ class PolicyResolver final : public socketmap::RequestHandler {
   const util::Clock& clock_;
   std::vector<Zone> zones_;
   std::vector<std::size_t> zone_class_;  // zone index -> answer class in the cache
-  std::unordered_map<std::string, std::size_t, Hash, std::equal_to<>> zone_by_name_;
+  util::StringMap<std::size_t> zone_by_name_;
   ResolverSettings settings_;
   cache::PolicyStore* store_;
   DaneResolver* dane_;  // null or disabled: MTA-STS only
   DomainCache cache_;
-  std::unordered_map<std::string, std::unique_ptr<Flight>, Hash, std::equal_to<>> flights_;
+  util::StringMap<std::unique_ptr<Flight>> flights_;
   std::deque<std::string> queued_;  // domains whose flight waits for a discovery slot
   std::size_t running_ = 0;
   ResolverStats stats_;
