@@ -87,6 +87,16 @@ log_level: {log_level}
 """)
 
 
+def sanitized(binary):
+    """True for an ASan/TSan build: shadow memory and ASan's quarantine (up to 256 MiB of
+    freed blocks held back) make its RSS say nothing about the daemon's own."""
+    try:
+        out = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "libasan" in out or "libtsan" in out
+
+
 def rss_bound(connections):
     """The RSS a flood may reach, in KiB. Idle, the daemon takes about 18 MiB (libraries,
     c-ares, libcurl, OpenSSL contexts, the cache): 32 MiB leaves room for allocator
@@ -290,9 +300,13 @@ class Flood:
               "descriptors before %d, peak %d, after %r"
               % (label, self.rss_base / 1024, self.mon.rss_peak / 1024, (rss_after or 0) / 1024,
                  bound / 1024, self.fds_base, self.mon.fds_peak, fds_after), flush=True)
-        c.ok("%s: RSS peak %.1f MiB under %.1f MiB" % (label, self.mon.rss_peak / 1024,
-                                                       bound / 1024),
-             0 < self.mon.rss_peak <= bound)
+        if sanitized(d.binary):
+            print("# %s: sanitizer build, RSS bound not checked (the release run checks it)"
+                  % label, flush=True)
+        else:
+            c.ok("%s: RSS peak %.1f MiB under %.1f MiB" % (label, self.mon.rss_peak / 1024,
+                                                           bound / 1024),
+                 0 < self.mon.rss_peak <= bound)
         c.ok("%s: descriptors back to %d (+3) after the flood" % (label, self.fds_base),
              fds_after is not None and fds_after <= self.fds_base + 3, "now %r" % fds_after)
         self.mon.check_good(c, label)
@@ -322,8 +336,12 @@ def flood_concurrent(c, args, w):
             after.append(f.d.rss_kb() or 0)
         c.ok("%s: daemon held them all (peak %d descriptors)" % (label, f.mon.fds_peak),
              f.mon.fds_peak >= n)
-        c.ok("%s: no growth from round 1 to round 2 (RSS after each: %.1f, %.1f MiB)"
-             % (label, after[0] / 1024, after[1] / 1024), after[1] <= after[0] * 1.1 + 2048)
+        if sanitized(f.d.binary):
+            print("# %s: sanitizer build, RSS after each round %.1f, %.1f MiB (not checked)"
+                  % (label, after[0] / 1024, after[1] / 1024), flush=True)
+        else:
+            c.ok("%s: no growth from round 1 to round 2 (RSS after each: %.1f, %.1f MiB)"
+                 % (label, after[0] / 1024, after[1] / 1024), after[1] <= after[0] * 1.1 + 2048)
 
 
 def flood_cap(c, args, w):
