@@ -137,6 +137,9 @@ SqliteStore::SqliteStore(std::string path, std::chrono::milliseconds busy_timeou
     }
   }
   purge_stale_dane();
+  // PRAGMA quick_check read every page into this connection's cache; reads
+  // after start-up are one row at a time, so give that memory back.
+  sqlite3_db_release_memory(db_);
   writer_ = std::thread([this] { writer_loop(); });
 }
 
