@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "sts/policy.hpp"
+#include "sts/txt_record.hpp"
 
 namespace mtasts::cache {
 
@@ -28,7 +29,8 @@ bool parse_time(std::string_view text, std::int64_t& out) {
 }  // namespace
 
 std::optional<std::string> encode_redis_value(const CachedPolicy& policy) {
-  if (policy.txt_id.find_first_of("\r\n") != std::string::npos) return std::nullopt;
+  // Exactly what decode accepts, so that every value written reads back.
+  if (!sts::is_valid_id(policy.txt_id)) return std::nullopt;
   std::string value;
   value.reserve(policy.body.size() + policy.txt_id.size() + 48);
   value.append(kVersion).append("\n");
@@ -55,6 +57,12 @@ std::optional<CachedPolicy> decode_redis_value(const std::string& domain, std::s
   if (!next_line(rest, txt_id) || !next_line(rest, fetched) || !next_line(rest, expires) ||
       !next_line(rest, checked)) {
     why = "truncated header";
+    return std::nullopt;
+  }
+  // The id is compared with the TXT record's on every refresh (§3.1): one no
+  // record can carry would make every check look like a policy change.
+  if (!sts::is_valid_id(txt_id)) {
+    why = "bad policy id";
     return std::nullopt;
   }
   CachedPolicy policy;

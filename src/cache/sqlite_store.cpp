@@ -15,6 +15,7 @@
 
 #include "dane/level.hpp"
 #include "sts/policy.hpp"
+#include "sts/txt_record.hpp"
 
 namespace mtasts::cache {
 
@@ -99,15 +100,17 @@ SqliteStore::SqliteStore(std::string path, std::chrono::milliseconds busy_timeou
       std::string ro_error;
       if (open_read_only(ro_error)) {
         read_only_ = true;
-        spdlog::error("cache database {}: {} ({}: {}); its policies are loaded read-only, new "
-                      "policies are kept in memory only",
-                      path_, error, dir, why);
+        spdlog::error(
+            "cache database {}: {} ({}: {}); its policies are loaded read-only, new "
+            "policies are kept in memory only",
+            path_, error, dir, why);
         return;
       }
       close_db();
-      spdlog::error("cache database {}: {} ({}: {}), and read-only access failed too: {}; "
-                    "policies will be kept in memory only",
-                    path_, error, dir, why, ro_error);
+      spdlog::error(
+          "cache database {}: {} ({}: {}), and read-only access failed too: {}; "
+          "policies will be kept in memory only",
+          path_, error, dir, why, ro_error);
       return;
     }
     if (::stat(path_.c_str(), &st) == 0) {
@@ -118,12 +121,14 @@ SqliteStore::SqliteStore(std::string path, std::chrono::milliseconds busy_timeou
           std::rename((path_ + suffix).c_str(), (aside + suffix).c_str());
         }
         moved_aside_ = aside;
-        spdlog::error("cache database {}: {}; moved it aside to {} and starting with an empty cache",
-                      path_, error, aside);
+        spdlog::error(
+            "cache database {}: {}; moved it aside to {} and starting with an empty cache", path_,
+            error, aside);
       } else {
-        spdlog::error("cache database {}: {}; cannot move it aside ({}): policies will be kept "
-                      "in memory only",
-                      path_, error, std::strerror(errno));
+        spdlog::error(
+            "cache database {}: {}; cannot move it aside ({}): policies will be kept "
+            "in memory only",
+            path_, error, std::strerror(errno));
         return;
       }
       error.clear();
@@ -170,9 +175,9 @@ std::string SqliteStore::immutable_uri() const {
 
 bool SqliteStore::open_read_only(std::string& error) {
   const std::string uri = immutable_uri();
-  if (int rc = sqlite3_open_v2(uri.c_str(), &db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
-                                                       SQLITE_OPEN_FULLMUTEX,
-                               nullptr);
+  if (int rc =
+          sqlite3_open_v2(uri.c_str(), &db_,
+                          SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX, nullptr);
       rc != SQLITE_OK) {
     error = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     return false;
@@ -277,14 +282,15 @@ bool SqliteStore::open_and_check(std::string& error) {
     error.clear();
   }
   if (!has_meta) {
-    if (!exec(db_,
-              "CREATE TABLE IF NOT EXISTS mta_stsd_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-              "INSERT OR REPLACE INTO mta_stsd_meta VALUES ('schema', 'mta-stsd-policies/1');"
-              "CREATE TABLE IF NOT EXISTS policies ("
-              "  domain TEXT PRIMARY KEY, txt_id TEXT NOT NULL, body TEXT NOT NULL,"
-              "  fetched_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
-              "  checked_at INTEGER NOT NULL) WITHOUT ROWID;",
-              error)) {
+    if (!exec(
+            db_,
+            "CREATE TABLE IF NOT EXISTS mta_stsd_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "INSERT OR REPLACE INTO mta_stsd_meta VALUES ('schema', 'mta-stsd-policies/1');"
+            "CREATE TABLE IF NOT EXISTS policies ("
+            "  domain TEXT PRIMARY KEY, txt_id TEXT NOT NULL, body TEXT NOT NULL,"
+            "  fetched_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+            "  checked_at INTEGER NOT NULL) WITHOUT ROWID;",
+            error)) {
       error = "cannot create the schema: " + error;
       return false;
     }
@@ -339,6 +345,10 @@ bool read_row(sqlite3_stmt* stmt, CachedPolicy& policy, std::string& why) {
   policy.checked_at = sqlite3_column_int64(stmt, 5);
   if (policy.domain.empty() || policy.expires_at < policy.fetched_at) {
     why = "inconsistent row";
+    return false;
+  }
+  if (!sts::is_valid_id(policy.txt_id)) {
+    why = "bad policy id";
     return false;
   }
   // The body is re-validated: a row edited by hand or damaged on disk must not
@@ -479,7 +489,11 @@ void SqliteStore::fetch(const std::string& domain,
       if (sqlite3_step(select.stmt) == SQLITE_ROW) {
         CachedPolicy policy;
         std::string why;
-        if (read_row(select.stmt, policy, why)) found = std::move(policy);
+        if (read_row(select.stmt, policy, why)) {
+          found = std::move(policy);
+        } else {
+          spdlog::warn("cache database {}: row for {} unusable, ignored: {}", path_, domain, why);
+        }
       }
     }
   }
@@ -662,8 +676,8 @@ bool SqliteStore::write_batch(std::deque<Op>& batch) {
   }
   if (!ok && !write_failing_) {
     write_failing_ = true;
-    spdlog::error("cache database {}: cannot write ({}); serving from memory, will retry",
-                  path_, error);
+    spdlog::error("cache database {}: cannot write ({}); serving from memory, will retry", path_,
+                  error);
   } else if (ok && write_failing_) {
     write_failing_ = false;
     spdlog::info("cache database {}: writing again", path_);

@@ -35,6 +35,7 @@ namespace {
 // Merge keys may nest (a merged map merging another); aliases can even make
 // a map merge itself, so the depth is bounded.
 constexpr int kMaxMergeDepth = 16;
+constexpr int kMaxMerges = 1000;  // maps merged in by "<<", in the whole file
 // A configuration file is a few kilobytes; refuse to slurp anything huge.
 constexpr std::size_t kMaxFileBytes = 1024 * 1024;
 // sockaddr_un.sun_path is 108 bytes including the terminating NUL.
@@ -90,41 +91,69 @@ std::string describe(const YAML::Node& node) {
   return sts::excerpt(node.Scalar());
 }
 
-// Sees parser events and keeps only where the second document starts.
-class DocumentCounter final : public YAML::EventHandler {
+// Sees parser events before yaml-cpp builds nodes: where a second document
+// starts, and the first alias that refers to a node still being built
+// ("&a {b: *a}"). yaml-cpp 0.7 builds such a cycle, and walking it reads freed
+// memory (found by fuzz_config); PyYAML's safe_load builds it too, but no
+// configuration needs one, so it is refused with its line.
+class StreamCheck final : public YAML::EventHandler {
  public:
   void OnDocumentStart(const YAML::Mark& mark) override {
     if (++documents_ == 2) second_line_ = mark.line + 1;
   }
-  void OnDocumentEnd() override {}
+  void OnDocumentEnd() override { open_.clear(); }
   void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    if (recursive_line_ == 0 && std::find(open_.begin(), open_.end(), anchor) != open_.end())
+      recursive_line_ = mark.line + 1;
+  }
   void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
                 const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open_.push_back(anchor);
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open_.push_back(anchor);
+  }
+  void OnMapEnd() override { close(); }
+
   int documents() const { return documents_; }
   int second_line() const { return second_line_; }
+  int recursive_line() const { return recursive_line_; }
 
  private:
+  void close() {
+    if (!open_.empty()) open_.pop_back();
+  }
+
+  std::vector<YAML::anchor_t> open_;  // anchors of the collections being built (0: none)
   int documents_ = 0;
   int second_line_ = 0;
+  int recursive_line_ = 0;
 };
 
-// The line of a second document in the stream, if there is one (at most two
-// documents are looked at).
-std::optional<int> second_document_line(const std::string& yaml) {
+// Checks the stream before it is loaded (at most two documents are looked at):
+// one document, no alias inside the node it names.
+void check_stream(const std::string& yaml, const std::string& source) {
   std::istringstream stream(yaml);
   YAML::Parser parser(stream);
-  DocumentCounter counter;
-  for (int i = 0; i < 2 && parser.HandleNextDocument(counter); ++i) {
+  StreamCheck check;
+  for (int i = 0; i < 2 && parser.HandleNextDocument(check); ++i) {
   }
-  if (counter.documents() < 2) return std::nullopt;
-  return counter.second_line();
+  if (check.recursive_line() > 0) {
+    throw ConfigError(
+        fmt::format("{}:{}: an alias refers to a node that contains it; the "
+                    "configuration cannot be recursive",
+                    source, check.recursive_line()));
+  }
+  if (check.documents() >= 2) {
+    // PyYAML's safe_load refuses a stream of several documents too.
+    throw ConfigError(fmt::format("{}:{}: a second YAML document; the configuration is one map",
+                                  source, check.second_line()));
+  }
 }
 
 class Reader {
@@ -137,11 +166,7 @@ class Reader {
       // yaml-cpp 0.7's LoadAll never ends on some inputs (a lone ",": endless
       // empty documents, jbeder/yaml-cpp#1040), so count documents with a bounded
       // loop first and parse only a single-document stream.
-      if (auto second = second_document_line(yaml)) {
-        // PyYAML's safe_load refuses a stream of several documents too.
-        throw ConfigError(fmt::format("{}:{}: a second YAML document; the configuration is one map",
-                                      source_, *second));
-      }
+      check_stream(yaml, source_);
       document = YAML::Load(yaml);
     } catch (const YAML::Exception& e) {
       if (e.mark.is_null()) throw ConfigError(fmt::format("{}: invalid YAML: {}", source_, e.msg));
@@ -168,6 +193,7 @@ class Reader {
   using Handler = std::function<void(const Entry&, const std::string&)>;
 
   std::string source_;
+  int merges_expanded_ = 0;
   LoadResult result_;
   Config& cfg_ = result_.config;
 
@@ -219,6 +245,11 @@ class Reader {
     auto absorb = [&](const YAML::Node& merged) {
       if (!merged.IsMap())
         fail(line_of(merged), join(path, "<<"), "can only merge maps", describe(merged));
+      // Aliases share nodes, so "<<: [*a, *a, ...]" nested a few times would
+      // expand to billions of entries: cap the work, not only the depth.
+      if (++merges_expanded_ > kMaxMerges)
+        fail(line_of(merged), join(path, "<<"),
+             fmt::format("more than {} merges in all", kMaxMerges), describe(merged));
       for (auto& entry : entries(merged, path, depth + 1)) {
         auto same = std::find_if(out.begin(), out.end(),
                                  [&](const Entry& o) { return o.key == entry.key; });

@@ -32,8 +32,9 @@ QueryKey invalid(std::string reason) {
 // inet_pton needs a NUL-terminated string; a stack copy keeps the per-query
 // path free of allocations, and the cheap character checks skip it for names.
 bool is_ipv4(std::string_view text) {
-  if (text.empty() || text.size() > 15 ||
-      !std::all_of(text.begin(), text.end(), [](char c) { return c == '.' || abnf::is_digit(c); })) {
+  if (text.empty() || text.size() > 15 || !std::all_of(text.begin(), text.end(), [](char c) {
+        return c == '.' || abnf::is_digit(c);
+      })) {
     return false;
   }
   char copy[16] = {};
@@ -67,7 +68,7 @@ struct ALabelResult {
 // Postfix sends keys in their original case and, with SMTPUTF8, as UTF-8
 // (dict flag UTF8_REQUEST): lower-case ASCII, convert U-labels to A-labels.
 ALabelResult to_a_labels(std::string_view host) {
-  if (host.ends_with('.')) host.remove_suffix(1);  // "example.com." is example.com
+  if (host.ends_with('.')) host.remove_suffix(1);       // "example.com." is example.com
   if (host.ends_with('.')) return {{}, "empty label"};  // "example.com.." is not a name
   if (host.empty()) return {{}, "empty domain"};
   std::string domain;
@@ -92,7 +93,10 @@ ALabelResult to_a_labels(std::string_view host) {
       return {{}, fmt::format("not a valid IDN: {}", idn2_strerror(rc))};
     }
     domain = abnf::ascii_lower(output);
-    if (domain.ends_with('.')) domain.pop_back();
+    // The trailing dot is already gone, so a dot at the end now means UTS #46
+    // mapped a label to nothing ("p.\u00AD" becomes "p."): not the same name,
+    // and the cache key must never end in a dot.
+    if (domain.ends_with('.')) return {{}, "a label maps to nothing under IDNA"};
   }
   if (auto error = hostname_error(domain); !error.empty()) return {{}, std::move(error)};
   return {std::move(domain), {}};

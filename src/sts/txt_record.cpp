@@ -33,14 +33,6 @@ std::size_t skip_while(std::string_view text, std::size_t pos, bool (*accept)(ch
 
 TxtParseResult failure(std::string reason) { return {std::nullopt, std::move(reason)}; }
 
-bool is_valid_id(std::string_view id) {
-  if (id.empty() || id.size() > kMaxIdLength) return false;
-  for (const char c : id) {
-    if (!abnf::is_alnum(c)) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 bool has_sts_version_prefix(std::string_view text) {
@@ -50,6 +42,14 @@ bool has_sts_version_prefix(std::string_view text) {
   if (text.size() == kVersion.size()) return true;
   const char next = text[kVersion.size()];
   return next == ';' || abnf::is_wsp(next);
+}
+
+bool is_valid_id(std::string_view id) {
+  if (id.empty() || id.size() > kMaxIdLength) return false;
+  for (const char c : id) {
+    if (!abnf::is_alnum(c)) return false;
+  }
+  return true;
 }
 
 TxtParseResult parse_txt_record(std::string_view text) {

@@ -20,6 +20,10 @@ struct TxtParseResult {
   std::string error;                // set on failure: a short human reason for the log
 };
 
+// §3.1: sts-id = 1*32(ALPHA / DIGIT). Also checked on ids read back from a
+// cache store, where anything may have been written.
+bool is_valid_id(std::string_view id);
+
 // Parses one record whose strings are already concatenated (§3.1: "concatenated
 // without spaces"). Checks the full ABNF: `v=STSv1` first, then `*WSP ";" *WSP`
 // delimited fields, `id` required, extension names/values, optional trailing `;`.

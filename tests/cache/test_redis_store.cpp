@@ -160,18 +160,23 @@ TEST_CASE("redis values: round trip, and every malformed form is rejected") {
   const std::string body = "version: STSv1\nmode: none\nmax_age: 60\n";
   bad("");
   bad("v2\nid\n1\n2\n1\n" + body);
-  bad("v1\nid\n1\n2\n1");                              // truncated header
-  bad("v1\nid\nx\n2\n1\n" + body);                     // bad number
-  bad("v1\nid\n1\n2 \n1\n" + body);                    // trailing junk in a number
-  bad("v1\nid\n-1\n2\n1\n" + body);                    // negative time
-  bad("v1\nid\n5\n2\n1\n" + body);                     // expires before fetched
-  bad("v1\nid\n1\n99999999999999999999\n1\n" + body);  // overflow
+  bad("v1\nid\n1\n2\n1");               // truncated header
+  bad("v1\nid\nx\n2\n1\n" + body);      // bad number
+  bad("v1\nid\n1\n2 \n1\n" + body);     // trailing junk in a number
+  bad("v1\nid\n-1\n2\n1\n" + body);     // negative time
+  bad("v1\nid\r\r\n1\n2\n1\n" + body);  // id with CRs (fuzz_cache_record finding)
+  bad("v1\n\n1\n2\n1\n" + body);        // empty id
+  bad("v1\n" + std::string(33, 'a') + "\n1\n2\n1\n" + body);             // §3.1: at most 32
+  bad("v1\nid\n5\n2\n1\n" + body);                                       // expires before fetched
+  bad("v1\nid\n1\n99999999999999999999\n1\n" + body);                    // overflow
   bad("v1\nid\n1\n2\n1\nversion: STSv1\nmode: enforce\nmax_age: 60\n");  // no mx
   bad("v1\nid\n1\n2\n1\n" + std::string(mtasts::cache::kMaxRedisValue, 'x'));
   CHECK(decode_redis_value("example.com", "v1\nid\n1\n2\n1\n" + body, why));
 
   auto odd = p;
   odd.txt_id = "a\nb";
+  CHECK_FALSE(encode_redis_value(odd));
+  odd.txt_id = "a\rb";  // what encode writes, decode must read back
   CHECK_FALSE(encode_redis_value(odd));
 }
 

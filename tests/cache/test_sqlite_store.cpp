@@ -150,8 +150,9 @@ TEST_CASE("a database of another program is moved aside, not written into") {
   {
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db, "CREATE TABLE sts_policy_cache (domain TEXT, ts INTEGER);"
-                             "INSERT INTO sts_policy_cache VALUES ('x', 1);",
+    REQUIRE(sqlite3_exec(db,
+                         "CREATE TABLE sts_policy_cache (domain TEXT, ts INTEGER);"
+                         "INSERT INTO sts_policy_cache VALUES ('x', 1);",
                          nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
   }
@@ -168,12 +169,17 @@ TEST_CASE("hand-damaged rows are skipped, the rest load") {
     SqliteStore store(file.string());
     store.save(policy("good.example"));
     store.save(policy("bad.example"));
+    store.save(policy("badid.example"));
     store.flush();
   }
   {
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db, "UPDATE policies SET body = 'mode: whatever' WHERE domain = 'bad.example'",
+    REQUIRE(sqlite3_exec(db,
+                         "UPDATE policies SET body = 'mode: whatever' WHERE domain = 'bad.example'",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    // §3.1 ids are 1-32 letters or digits; this one no TXT record can match.
+    REQUIRE(sqlite3_exec(db, "UPDATE policies SET txt_id = 'a b;c' WHERE domain = 'badid.example'",
                          nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
   }
@@ -181,6 +187,12 @@ TEST_CASE("hand-damaged rows are skipped, the rest load") {
   auto loaded = load(store);
   CHECK(loaded.size() == 1);
   CHECK(loaded.count("good.example") == 1);
+  bool answered = false;
+  store.fetch("badid.example", [&](std::optional<CachedPolicy> got) {
+    answered = true;
+    CHECK_FALSE(got.has_value());
+  });
+  CHECK(answered);
 }
 
 TEST_CASE("a path that cannot be created leaves the store detached, not crashing") {

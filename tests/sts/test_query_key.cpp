@@ -75,6 +75,15 @@ TEST_CASE("query key: UTF-8 domains become A-labels (libidn2)") {
       "b\xc3\xbc"
       "cher_x.example",
       Kind::invalid);
+  // A soft hyphen (U+00AD) maps to nothing: the label vanishes, so the key is
+  // refused, never cached as "p." or as another name (fuzz_request finding).
+  kind("p.\xc2\xad.\xc2\xad.", Kind::invalid, "maps to nothing");
+  kind("p.\xc2\xad", Kind::invalid, "maps to nothing");
+  kind("\xc2\xad.example", Kind::invalid);
+  domain(
+      "b\xc3\xbc\xc2\xad"
+      "cher.example",
+      "xn--bcher-kva.example");  // inside a label it is only dropped
 }
 
 TEST_CASE("query key: Postfix's parent-domain walk (§3.4: no parent policy)") {
