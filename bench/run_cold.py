@@ -168,6 +168,23 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def trust_file(args, workdir, w):
+    """The CA file the daemon trusts: the world's CA alone, or (--ca system) the
+    system bundle with the world's CA appended, as large as production's."""
+    if args.ca == "test":
+        return w.ca_file
+    path = os.path.join(workdir, "system-plus-test-ca.pem")
+    with open(path, "w") as out:
+        with open(SYSTEM_BUNDLE) as f:
+            out.write(f.read())
+        with open(w.ca_file) as f:
+            out.write(f.read())
+    return path
+
+
 def start_daemon(args, workdir, w, dane, tag):
     port = procs.free_port(DAEMON_ADDR)
     config = os.path.join(workdir, "mta-stsd-%s.yml" % tag)
@@ -177,7 +194,7 @@ def start_daemon(args, workdir, w, dane, tag):
         f.write("proactive_policy_fetching: {enabled: false}\n")
         f.write("dane: {enabled: %s}\n" % ("true" if dane else "false"))
         f.write('resolver: {nameservers: ["%s:%d"]}\n' % (w.dns_addr, w.dns_port))
-        f.write("tls: {ca_file: %s}\n" % w.ca_file)
+        f.write("tls: {ca_file: %s}\n" % trust_file(args, workdir, w))
         f.write("log_level: %s\n" % args.log_level)
     log = os.path.join(workdir, "mta-stsd-%s.log" % tag)
     proc = procs.ManagedProcess("mta-stsd", [os.path.abspath(args.daemon), "-c", config], log, cwd=workdir)
@@ -245,8 +262,9 @@ def print_table(result):
     else:
         print("no added delay (--delay-ms 0)")
     print("%d domains (80 %% enforce, 10 %% no record, 5 %% testing, 5 %% broken), %d in flight, "
-          "%d policy host(s) per certificate; cpu = mta-stsd utime+stime (all threads)"
-          % (result["domains"], result["concurrency"], result["sans_per_cert"]))
+          "%d policy host(s) per certificate, trust: %s; cpu = mta-stsd utime+stime (all threads)"
+          % (result["domains"], result["concurrency"], result["sans_per_cert"],
+             "system bundle + test CA" if result["ca"] == "system" else "test CA only"))
 
 
 def main():
@@ -260,6 +278,8 @@ def main():
     ap.add_argument("--sans-per-cert", type=int, default=1,
                     help="policy hosts per certificate in the world (1, as real ones; world.py's own "
                          "default, 500, is quicker to set up but far costlier to verify)")
+    ap.add_argument("--ca", choices=("test", "system"), default="test",
+                    help="trust the world's CA alone, or the system bundle (%s) plus it" % SYSTEM_BUNDLE)
     ap.add_argument("--queue-num", type=int, default=4217, help="NFQUEUE queue number")
     ap.add_argument("--dane", choices=("off", "on", "both"), default="both",
                     help="runs with dane.enabled false, true, or both (separately)")
@@ -282,7 +302,7 @@ def main():
     queue = None
     rules = False
     result = {"domains": args.domains, "concurrency": args.concurrency, "runs": [],
-              "sans_per_cert": args.sans_per_cert,
+              "sans_per_cert": args.sans_per_cert, "ca": args.ca,
               "delay": {"ms_each_way": args.delay_ms}}
     # A SIGTERM must still reach the finally below (rules removed).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))

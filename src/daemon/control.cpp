@@ -421,7 +421,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
         cache.positive_count(), cache.negative_count(), policies.in_flight(),
         json_escape(dane ? dane->status() : std::string_view("disabled")), s.dane_only, s.dane,
         s.dane_temp, dane ? dane->stats().lookups : 0, dane ? dane->stats().failures : 0,
-        dane ? dane->stats().stale_answers : 0, dane ? dane->cache().size() : 0);
+        dane ? dane->stats().stale_answers : 0, dane ? dane->cache().result_count() : 0);
   }
 
   // A list reply is written a chunk at a time: the snapshot holds only the

@@ -14,6 +14,9 @@ namespace mtasts::http {
 struct Fetcher::Impl {
   Impl(boost::asio::io_context& io, FetcherOptions opts) : io(io), options(std::move(opts)) {
     if (options.max_concurrent == 0) options.max_concurrent = 1;
+    // The system store, named as a file: the parsed bundle is then cached (see
+    // Transfer::prepare). Without a compiled-in bundle curl's defaults stay.
+    if (options.ca_file.empty()) options.ca_file = curl_default_ca_bundle();
   }
 
   ~Impl() {

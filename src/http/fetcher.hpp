@@ -29,7 +29,7 @@ struct FetchResult {
 };
 
 struct FetcherOptions {
-  std::string ca_file;               // empty: system trust store
+  std::string ca_file;  // empty: the system bundle libcurl was built with (Debian: ca-certificates.crt)
   std::size_t max_body = 64 * 1024;  // RFC 8461 §3.3: larger bodies are invalid, not truncated
   std::uint16_t port = 443;
   std::size_t max_concurrent = 256;  // transfers beyond this wait in a bounded queue

@@ -60,4 +60,8 @@ class Transfer {
   std::string refused_;       // a connect attempt to an address not in the request
 };
 
+// libcurl's compiled-in CA bundle (CURLINFO_CAINFO; Debian:
+// /etc/ssl/certs/ca-certificates.crt), or "" when it has none.
+std::string curl_default_ca_bundle();
+
 }  // namespace mtasts::http

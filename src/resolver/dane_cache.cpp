@@ -12,7 +12,8 @@ DaneCache::Entry& DaneCache::find_or_create(std::string_view destination) {
   auto it = entries_.find(destination);
   if (it != entries_.end()) return it->second;
   it = entries_.try_emplace(std::string(destination)).first;
-  other_lru_.push_front(it->first);
+  // Map nodes never move, so the LRU lists point at their keys, not copies.
+  other_lru_.push_front(&it->first);
   it->second.lru = other_lru_.begin();
   evict_if_needed();
   return entries_.find(destination)->second;
@@ -31,8 +32,9 @@ void DaneCache::evict_if_needed() {
     // a failing lookup decide the answer.
     auto& list = other_lru_.size() > 1 || protective_lru_.empty() ? other_lru_ : protective_lru_;
     if (list.empty()) return;
-    std::string victim = list.back();
+    auto victim = entries_.find(*list.back());
     list.pop_back();
+    if (victim->second.result) --results_;
     entries_.erase(victim);
   }
 }
@@ -62,6 +64,7 @@ DaneCache::Lookup DaneCache::lookup(std::string_view destination, std::int64_t n
 void DaneCache::store(cache::CachedDane result) {
   auto& entry = find_or_create(result.destination);
   const bool protective = result.level != dane::Level::none;
+  if (!entry.result) ++results_;
   entry.result = std::move(result);
   entry.retry_after = 0;
   place(entry, protective);
@@ -75,6 +78,7 @@ bool DaneCache::erase(std::string_view destination) {
   auto it = entries_.find(destination);
   if (it == entries_.end()) return false;
   (it->second.protective ? protective_lru_ : other_lru_).erase(it->second.lru);
+  if (it->second.result) --results_;
   entries_.erase(it);
   return true;
 }

@@ -46,6 +46,8 @@ class DaneCache {
 
   const cache::CachedDane* result(std::string_view destination) const;
   std::size_t size() const { return entries_.size(); }
+  // Destinations with a result (size() also counts failed lookups awaiting retry).
+  std::size_t result_count() const { return results_; }
 
   // Destinations whose DANE result protects mail (level dane or dane-only) and
   // expires within horizon seconds: the background sweep refreshes them.
@@ -62,7 +64,7 @@ class DaneCache {
   struct Entry {
     std::optional<cache::CachedDane> result;
     std::int64_t retry_after = 0;
-    std::list<std::string>::iterator lru;
+    std::list<const std::string*>::iterator lru;
     bool protective = false;  // in protective_lru_ (level dane or dane-only)
   };
   Entry& find_or_create(std::string_view destination);
@@ -71,8 +73,9 @@ class DaneCache {
 
   std::size_t capacity_;
   util::StringMap<Entry> entries_;
-  std::list<std::string> protective_lru_;  // front = most recently used
-  std::list<std::string> other_lru_;
+  std::list<const std::string*> protective_lru_;  // front = most recently used; keys of entries_
+  std::list<const std::string*> other_lru_;
+  std::size_t results_ = 0;
 };
 
 }  // namespace mtasts::resolver

@@ -127,19 +127,9 @@ DaneResolver::Flight& DaneResolver::join(const DaneTarget& target, const std::st
           cache_.store(std::move(*stored));
         } else if (stored && stored->destination == destination && !stored->expired(now)) {
           ++stats_.store_hits;
+          DaneOutcome outcome{true, stored->level, false, stored->summary + " (from store)"};
           cache_.store(std::move(*stored));
-          auto it = flights_.find(destination);
-          if (it == flights_.end()) return;
-          auto flight = std::move(it->second);
-          flights_.erase(it);
-          const auto* result = cache_.result(destination);
-          for (auto& w : flight->waiters) {
-            if (w->answered) continue;
-            w->answered = true;
-            w->timer.cancel();
-            auto callback = std::move(w->done);
-            callback(DaneOutcome{true, result->level, false, result->summary + " (from store)"});
-          }
+          answer_flight(destination, outcome);
           return;
         }
         launch(target, destination);
@@ -229,6 +219,12 @@ void DaneResolver::complete(const std::string& destination, DaneDiscovery d) {
     spdlog::warn("{}: DANE lookup failed: {}", destination, reason);
     outcome = fallback(destination, fmt::format("DANE lookup failed: {}", reason));
   }
+  answer_flight(destination, outcome);
+}
+
+// Ends the destination's flight: every waiter not yet answered by its own
+// deadline gets the outcome, once.
+void DaneResolver::answer_flight(const std::string& destination, const DaneOutcome& outcome) {
   auto it = flights_.find(destination);
   if (it == flights_.end()) return;
   auto flight = std::move(it->second);

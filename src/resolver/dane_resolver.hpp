@@ -89,6 +89,7 @@ class DaneResolver {
   Flight& join(const DaneTarget& target, const std::string& destination, bool& fresh);
   void launch(const DaneTarget& target, const std::string& destination);
   void complete(const std::string& destination, DaneDiscovery discovery);
+  void answer_flight(const std::string& destination, const DaneOutcome& outcome);
   void launch_queued();
   DaneOutcome fallback(const std::string& destination, std::string reason);
   void note_validation(bool authenticated);

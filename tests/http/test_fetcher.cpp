@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "http/fetcher.hpp"
+#include "http/transfer.hpp"
 #include "https_test_server.hpp"
 
 namespace {
@@ -262,4 +263,38 @@ TEST_CASE("destroying the Fetcher completes running and queued fetches with \"sh
   io.restart();
   io.run();
   CHECK(shutdown == 5);
+}
+
+TEST_CASE("the CA bundle is parsed once per Fetcher, not once per fetch") {
+  // A copy of the test CA that is replaced, after the first fetch, by another
+  // CA: the second fetch still verifies, so it used the store parsed first.
+  TestCa other;
+  const auto copy = std::filesystem::temp_directory_path() /
+                    ("mtasts-test-ca-copy-" + std::to_string(::getpid()) + ".pem");
+  std::ofstream(copy) << pki().ca.pem();
+  HttpsTestServer server(pki().good);
+  boost::asio::io_context io;
+  FetcherOptions o = options_for(server.port());
+  o.ca_file = copy.string();
+  {
+    Fetcher fetcher(io, o);
+    CHECK(fetch_one(io, fetcher, request("/.well-known/mta-sts.txt")).status == 200);
+    std::ofstream(copy, std::ios::trunc) << other.pem();
+    auto again = fetch_one(io, fetcher, request("/.well-known/mta-sts.txt"));
+    CHECK(again.error == "");
+    CHECK(again.status == 200);
+  }
+  {
+    Fetcher fresh(io, o);  // a new Fetcher reads the file as it is now
+    auto r = fetch_one(io, fresh, request("/.well-known/mta-sts.txt"));
+    CHECK_FALSE(r.transferred);
+    CHECK(r.error.rfind("TLS certificate verification failed: ", 0) == 0);
+  }
+  std::filesystem::remove(copy);
+}
+
+TEST_CASE("without ca_file, the system bundle libcurl was built with is used as a file") {
+  const std::string bundle = curl_default_ca_bundle();
+  REQUIRE_FALSE(bundle.empty());  // Debian: /etc/ssl/certs/ca-certificates.crt
+  CHECK(std::filesystem::exists(bundle));
 }

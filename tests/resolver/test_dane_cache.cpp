@@ -64,6 +64,13 @@ TEST_CASE("failures: stale results answer while lookups fail, nothing else is in
   cache.record_failure("c.example", T0 + 500);
   cache.store(result("c.example", Level::none));
   CHECK(cache.lookup("c.example", T0 + 10).kind == Kind::fresh);
+  // Results are counted apart from failures still awaiting their retry.
+  CHECK(cache.size() == 3);  // a, b (a failure only) and c
+  CHECK(cache.result_count() == 2);
+  cache.store(result("c.example", Level::dane));  // replaced: still two
+  CHECK(cache.result_count() == 2);
+  CHECK(cache.erase("c.example"));
+  CHECK(cache.result_count() == 1);
 }
 
 TEST_CASE("beyond capacity the least recently used go, 'no DANE' results first") {
@@ -83,8 +90,10 @@ TEST_CASE("beyond capacity the least recently used go, 'no DANE' results first")
   cache.store(result("protect3", Level::dane_only));
   CHECK(cache.size() == 3);
   CHECK(cache.result("protect3") != nullptr);
+  CHECK(cache.result_count() == 3);  // evictions are counted out
   CHECK(cache.erase("protect3"));
   CHECK_FALSE(cache.erase("protect3"));
+  CHECK(cache.result_count() == 2);
 }
 
 TEST_CASE("the sweep refreshes results that protect mail and expire soon") {
