@@ -29,11 +29,14 @@ CEILING_REPLY = "OK secure match=mx.example.com servername=hostname"
 NOTFOUND = "NOTFOUND "
 MAP_NAME = "postfix"
 
-# (name, loadgen mode, connections)
+# (name, loadgen mode, connections, keys): "all" asks for every domain of the
+# world, 70 % of which have no usable policy (answered from the negative
+# cache); "policies" only for those with an enforce policy (plain hits).
 SCENARIOS = [
-    ("persistent-64", "persistent", 64),
-    ("persistent-1", "persistent", 1),
-    ("per-request-64", "per-request", 64),
+    ("persistent-64", "persistent", 64, "all"),
+    ("persistent-64-policies", "persistent", 64, "policies"),
+    ("persistent-1", "persistent", 1, "all"),
+    ("per-request-64", "per-request", 64, "all"),
 ]
 
 
@@ -220,23 +223,28 @@ def main():
             daemon, daemon_port = start_daemon(args, procs, workdir, world)
         else:
             pairs = [("d%05d.test" % i, CEILING_REPLY) for i in range(args.domains)]
-        daemon_queries = os.path.join(workdir, "daemon-queries.tsv")
-        ceiling_queries = os.path.join(workdir, "ceiling-queries.tsv")
-        write_queries(daemon_queries, pairs)
-        # The same keys (so the same request sizes), the ceiling's one reply.
-        write_queries(ceiling_queries, [(key, CEILING_REPLY) for key, _ in pairs])
+        key_sets = {"all": pairs, "policies": [p for p in pairs if p[1].startswith("OK ")]}
+        queries = {}
+        for kind, chosen in key_sets.items():
+            daemon_queries = os.path.join(workdir, "daemon-queries-%s.tsv" % kind)
+            ceiling_queries = os.path.join(workdir, "ceiling-queries-%s.tsv" % kind)
+            write_queries(daemon_queries, chosen)
+            # The same keys (so the same request sizes), the ceiling's one reply.
+            write_queries(ceiling_queries, [(key, CEILING_REPLY) for key, _ in chosen])
+            queries[kind] = (daemon_queries, ceiling_queries)
 
         ceiling, ceiling_port = start_ceiling(args)
         if daemon is not None:
             if not args.json:
                 print("warming mta-stsd's cache...", flush=True)
             memory = {"rss_before_warmup_kib": proc_status(daemon.pid, "VmRSS")}
-            warm_passes = warm(args, daemon_port, daemon_queries, len(pairs), daemon.pid)
+            warm_passes = warm(args, daemon_port, queries["all"][0], len(pairs), daemon.pid)
             memory["rss_after_warmup_kib"] = proc_status(daemon.pid, "VmRSS")
 
-        for name, mode, connections in SCENARIOS:
+        for name, mode, connections, kind in SCENARIOS:
             if not args.json:
                 print("running %s..." % name, flush=True)
+            daemon_queries, ceiling_queries = queries[kind]
             base = run_loadgen(args, ceiling_port, ceiling_queries, mode, connections, ceiling.pid)
             base.update(scenario=name, server="ceiling", qps_ratio=1.0, p99_ratio=1.0)
             rows.append(base)

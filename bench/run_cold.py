@@ -30,6 +30,8 @@ Needs root (iptables, NFQUEUE). Standard library only.
 import argparse
 import json
 import os
+import re
+import resource
 import shutil
 import signal
 import socket
@@ -185,6 +187,23 @@ def trust_file(args, workdir, w):
     return path
 
 
+def handshake_floor(w, seconds=4):
+    """CPU time of one bare TLS handshake with this machine's OpenSSL: `openssl
+    s_time -new` against the world's nginx (one SSL_CTX for every connection,
+    chain verified, nothing else done). A cold domain costs at least this."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(["openssl", "s_time", "-connect", "%s:443" % HTTPS_ADDR, "-new",
+                          "-time", str(seconds), "-CAfile", w.ca_file, "-verify", "4"],
+                         capture_output=True, text=True, timeout=seconds + 30)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    m = re.search(r"(\d+) connections in [\d.]+s;", out.stdout)
+    if out.returncode != 0 or not m or int(m.group(1)) == 0:
+        raise RuntimeError("openssl s_time failed: %s%s" % (out.stdout[-300:], out.stderr[-300:]))
+    count = int(m.group(1))
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"handshakes": count, "cpu_s": round(cpu, 3), "cpu_ms_per_handshake": cpu * 1000.0 / count}
+
+
 def start_daemon(args, workdir, w, dane, tag):
     port = procs.free_port(DAEMON_ADDR)
     config = os.path.join(workdir, "mta-stsd-%s.yml" % tag)
@@ -253,6 +272,13 @@ def print_table(result):
             print("MISMATCH dane %s: %s expected %r got %r" % (r["dane"], m["key"], m["expected"], m["got"]))
         for e in r["first_errors"]:
             print("ERROR dane %s: %s" % (r["dane"], e))
+    f = result["floor"]
+    print("floor: one bare TLS handshake (openssl s_time -new, shared SSL_CTX, chain verified) costs "
+          "%.3f ms CPU (%d handshakes, %.2f s); cpu ms/domain over that floor: %s"
+          % (f["cpu_ms_per_handshake"], f["handshakes"], f["cpu_s"],
+             ", ".join("dane %s %.2fx" % ("on" if r["dane"] == "enabled" else "off",
+                                          r["cpu_ms_per_domain"] / f["cpu_ms_per_handshake"])
+                       for r in result["runs"])))
     d = result["delay"]
     if d["ms_each_way"]:
         print("added delay: %g ms each way on DNS (%s:%d udp+tcp) and HTTPS (%s:443); measured DNS "
@@ -319,6 +345,8 @@ def main():
         with open(queries, "w") as f:
             for key, reply in pairs:
                 f.write("%s\t%s\n" % (key, reply))
+        # Before any delay: the floor is CPU time, and undelayed it takes seconds.
+        result["floor"] = handshake_floor(w)
         if args.delay_ms > 0:
             queue = start_delay_queue(args, workdir)
             rules = True

@@ -3,6 +3,8 @@
 #   scripts/install-deps.sh        build dependencies only
 #   scripts/install-deps.sh --test also the real servers the tests drive
 #                                  (nsd, nginx, Postfix's postmap, redis, unbound)
+#   scripts/install-deps.sh --bench the test servers, and libnetfilter-queue for
+#                                  the cold-resolution benchmark's added delay
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 BUILD="build-essential cmake pkg-config ca-certificates
@@ -12,8 +14,9 @@ BUILD="build-essential cmake pkg-config ca-certificates
 TEST="nsd nginx-light postfix redis-server unbound openssl iproute2 python3 ldnsutils
   dnsutils procps iptables clang-14 libfuzzer-14-dev"
 PKGS="$BUILD"
-if [ "${1:-}" = "--test" ]; then
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
   PKGS="$BUILD $TEST"
+  [ "$1" = "--bench" ] && PKGS="$PKGS libnetfilter-queue-dev"
   # Debian's postfix package asks questions and would configure a mail server.
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 fi

@@ -1,5 +1,7 @@
 #include "dns/ares_driver.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <chrono>
 #include <mutex>
@@ -87,6 +89,25 @@ std::shared_ptr<AresDriver> AresDriver::create(boost::asio::io_context& io,
     }
   }
   return driver;
+}
+
+std::vector<std::string> AresDriver::servers() const {
+  std::vector<std::string> out;
+  ares_addr_port_node* list = nullptr;
+  if (ares_get_servers_ports(channel_, &list) != ARES_SUCCESS) return out;
+  for (const auto* node = list; node != nullptr; node = node->next) {
+    char text[INET6_ADDRSTRLEN] = {};
+    const int port = node->udp_port != 0 ? node->udp_port : 53;
+    if (node->family == AF_INET &&
+        inet_ntop(AF_INET, &node->addr.addr4, text, sizeof text) != nullptr) {
+      out.push_back(std::string(text) + ":" + std::to_string(port));
+    } else if (node->family == AF_INET6 &&
+               inet_ntop(AF_INET6, &node->addr.addr6, text, sizeof text) != nullptr) {
+      out.push_back("[" + std::string(text) + "]:" + std::to_string(port));
+    }
+  }
+  ares_free_data(list);
+  return out;
 }
 
 AresDriver::~AresDriver() {

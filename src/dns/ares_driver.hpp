@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -41,6 +42,9 @@ class AresDriver : public std::enable_shared_from_this<AresDriver> {
   void send(std::vector<unsigned char> query, std::function<void(AresReply)> on_reply);
 
   std::size_t in_flight() const { return in_flight_; }
+  // The servers the channel asks, in order, as "ADDR:PORT" / "[V6ADDR]:PORT"
+  // (from the options, or from /etc/resolv.conf when they name none).
+  std::vector<std::string> servers() const;
   boost::asio::io_context& io() { return io_; }
 
  private:

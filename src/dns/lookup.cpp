@@ -9,14 +9,14 @@ namespace mtasts::dns {
 namespace {
 
 struct Chase : std::enable_shared_from_this<Chase> {
-  std::weak_ptr<AresDriver> driver;
+  std::weak_ptr<ServerSet> servers;
   std::uint16_t type = 0;
   bool dnssec = false;
   bool authenticated = true;       // so far, every response had AD
   std::vector<std::string> chain;  // the name asked for, then each CNAME target
   std::function<void(Answer)> done;
 
-  void ask(AresDriver& d) {
+  void ask(ServerSet& d) {
     auto query = build_query(chain.back(), type, dnssec);
     if (!query) {
       boost::asio::post(d.io(), [self = shared_from_this()] {
@@ -40,7 +40,7 @@ struct Chase : std::enable_shared_from_this<Chase> {
       done(std::move(answer));
       return;
     }
-    auto d = driver.lock();
+    auto d = servers.lock();
     if (!d) {
       finish({Status::temp_fail, "shutdown"});
       return;
@@ -57,23 +57,23 @@ struct Chase : std::enable_shared_from_this<Chase> {
 
 }  // namespace
 
-void lookup(const std::shared_ptr<AresDriver>& driver, const std::string& name, std::uint16_t type,
+void lookup(const std::shared_ptr<ServerSet>& servers, const std::string& name, std::uint16_t type,
             std::function<void(Answer)> done, bool dnssec) {
   auto chase = std::make_shared<Chase>();
   chase->dnssec = dnssec;
-  chase->driver = driver;
+  chase->servers = servers;
   chase->type = type;
   chase->done = std::move(done);
   auto canonical = canonical_name(name);
   if (!canonical) {
     // Still asynchronous: callers rely on done never running inside their call.
-    boost::asio::post(driver->io(), [chase] {
+    boost::asio::post(servers->io(), [chase] {
       chase->finish({Status::temp_fail, "invalid name"});
     });
     return;
   }
   chase->chain.push_back(std::move(*canonical));
-  chase->ask(*driver);
+  chase->ask(*servers);
 }
 
 }  // namespace mtasts::dns

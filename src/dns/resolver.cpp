@@ -7,17 +7,17 @@
 
 #include <boost/asio/post.hpp>
 
-#include "dns/ares_driver.hpp"
 #include "dns/lookup.hpp"
 #include "dns/message.hpp"
+#include "dns/server_set.hpp"
 
 namespace mtasts::dns {
 
 struct Resolver::Impl {
   boost::asio::io_context& io;
-  // Lookups hold it weakly: destroying the Resolver destroys the channel, and
-  // the queries still in it end with "shutdown".
-  std::shared_ptr<AresDriver> driver;
+  // Lookups hold it weakly: destroying the Resolver destroys the c-ares channels, and
+  // the queries still in them end with "shutdown".
+  std::shared_ptr<ServerSet> servers;
   // Callbacks not yet run; shared so late completions can still count down.
   std::shared_ptr<std::size_t> pending = std::make_shared<std::size_t>(0);
 
@@ -101,12 +101,12 @@ MxResult to_mx(Answer answer) {
 }  // namespace
 
 Resolver::Resolver(boost::asio::io_context& io, ResolverOptions options)
-    : impl_(std::make_unique<Impl>(Impl{io, AresDriver::create(io, options)})) {}
+    : impl_(std::make_unique<Impl>(Impl{io, ServerSet::create(io, options)})) {}
 
 Resolver::~Resolver() = default;
 
 void Resolver::query_txt(const std::string& name, std::function<void(TxtResult)> done) {
-  lookup(impl_->driver, name, LDNS_RR_TYPE_TXT,
+  lookup(impl_->servers, name, LDNS_RR_TYPE_TXT,
          [done = impl_->counted(std::move(done))](Answer answer) {
            TxtResult r;
            r.status = answer.outcome.status;
@@ -119,11 +119,11 @@ void Resolver::query_txt(const std::string& name, std::function<void(TxtResult)>
 void Resolver::query_addresses(const std::string& name, std::function<void(AddressResult)> done) {
   auto join = std::make_shared<AddressJoin>();
   join->done = impl_->counted(std::move(done));
-  lookup(impl_->driver, name, LDNS_RR_TYPE_A, [join](Answer answer) {
+  lookup(impl_->servers, name, LDNS_RR_TYPE_A, [join](Answer answer) {
     join->v4 = std::move(answer);
     if (--join->remaining == 0) join->complete();
   });
-  lookup(impl_->driver, name, LDNS_RR_TYPE_AAAA, [join](Answer answer) {
+  lookup(impl_->servers, name, LDNS_RR_TYPE_AAAA, [join](Answer answer) {
     join->v6 = std::move(answer);
     if (--join->remaining == 0) join->complete();
   });
@@ -131,7 +131,7 @@ void Resolver::query_addresses(const std::string& name, std::function<void(Addre
 
 void Resolver::query_mx(const std::string& name, std::function<void(MxResult)> done) {
   lookup(
-      impl_->driver, name, LDNS_RR_TYPE_MX,
+      impl_->servers, name, LDNS_RR_TYPE_MX,
       [done = impl_->counted(std::move(done))](Answer answer) { done(to_mx(std::move(answer))); });
 }
 
@@ -148,7 +148,7 @@ void Resolver::query_raw(const std::string& name, int type, std::function<void(R
     });
     return;
   }
-  impl_->driver->send(std::move(*query), [finish = std::move(finish)](AresReply reply) {
+  impl_->servers->send(std::move(*query), [finish = std::move(finish)](AresReply reply) {
     RawResult r;
     if (reply.status != ARES_SUCCESS || reply.message.empty()) {
       const Outcome o = outcome_of_ares_status(reply.status);
@@ -177,7 +177,7 @@ void Resolver::query_secure(const std::string& name, int type,
     return;
   }
   lookup(
-      impl_->driver, name, static_cast<std::uint16_t>(type),
+      impl_->servers, name, static_cast<std::uint16_t>(type),
       [finish = std::move(finish)](Answer answer) {
         SecureResult r;
         r.status = answer.outcome.status;

@@ -600,3 +600,61 @@ TEST_CASE("query_secure: MX and TLSA records with their TTL and DNSSEC status") 
   CHECK(bogus.error == "SERVFAIL from server");
   CHECK_FALSE(bogus.authenticated);
 }
+
+TEST_CASE("SERVFAIL, REFUSED or NOTIMP from one nameserver: the next one is asked") {
+  DnsTestServer broken, good;
+  Zone bad_zone;
+  bad_zone.replies["servfail.example. TXT"].rcode = LDNS_RCODE_SERVFAIL;
+  bad_zone.replies["refused.example. TXT"].rcode = LDNS_RCODE_REFUSED;
+  bad_zone.replies["notimp.example. TXT"].rcode = LDNS_RCODE_NOTIMPL;
+  bad_zone.replies["gone.example. TXT"].rcode = LDNS_RCODE_SERVFAIL;
+  broken.set_handler(bad_zone.handler());
+  Zone good_zone;
+  for (const char* name : {"servfail.example.", "refused.example.", "notimp.example."}) {
+    good_zone.replies[std::string(name) + " TXT"].answers = {std::string(name) +
+                                                             " 300 IN TXT \"v=STSv1; id=1\""};
+  }
+  good_zone.replies["gone.example. TXT"].rcode = LDNS_RCODE_SERVFAIL;
+  good.set_handler(good_zone.handler());
+  boost::asio::io_context io;
+  ResolverOptions o = options_for(broken);
+  o.nameservers.push_back(good.address());
+  Resolver resolver(io, o);
+
+  for (const char* name : {"servfail.example", "refused.example", "notimp.example"}) {
+    INFO(name);
+    auto r = txt(resolver, io, name);
+    CHECK(r.status == Status::ok);
+    REQUIRE(r.records.size() == 1);
+    CHECK(r.records[0] == "v=STSv1; id=1");
+  }
+  CHECK(broken.udp_queries == 3);
+  CHECK(good.udp_queries == 3);
+  // Every server fails: the last answer stands, each server asked once.
+  auto gone = txt(resolver, io, "gone.example");
+  CHECK(gone.status == Status::temp_fail);
+  CHECK(gone.error == "SERVFAIL from server");
+  CHECK(broken.udp_queries == 4);
+  CHECK(good.udp_queries == 4);
+  // NXDOMAIN is the zone's answer, not the server's failure: not asked again.
+  auto missing = txt(resolver, io, "missing.example");
+  CHECK(missing.status == Status::no_data);
+  CHECK(broken.udp_queries == 5);
+  CHECK(good.udp_queries == 4);
+}
+
+TEST_CASE("a silent first nameserver: the next one answers within the first one's tries") {
+  DnsTestServer silent, good;
+  silent.set_handler([](const Bytes&, bool) { return std::optional<Bytes>{}; });
+  Zone zone;
+  zone.replies["x.example. TXT"].answers = {"x.example. 300 IN TXT \"v=STSv1; id=2\""};
+  good.set_handler(zone.handler());
+  boost::asio::io_context io;
+  ResolverOptions o = options_for(silent, 200ms, 2);
+  o.nameservers.push_back(good.address());
+  Resolver resolver(io, o);
+  auto r = txt(resolver, io, "x.example");
+  CHECK(r.status == Status::ok);
+  CHECK(silent.udp_queries >= 1);
+  CHECK(good.udp_queries == 1);
+}

@@ -30,10 +30,10 @@ import time
 
 try:
     from . import procs  # imported as a package
-    from .world import World
+    from .world import World, start_nsd, write_nsd_conf, write_zone_file
 except ImportError:
     import procs  # run from tests/e2e
-    from world import World
+    from world import World, start_nsd, write_nsd_conf, write_zone_file
 
 TOP = "test"
 ALGORITHM = "ECDSAP256SHA256"
@@ -397,13 +397,8 @@ class DnssecWorld:
             self._sign(zone)
 
     def _sign(self, zone):
-        """Writes the zone file nsd serves (signed unless insecure), with a new mtime: nsd's
-        SIGHUP reloads only files whose mtime changed."""
+        """Writes the zone file nsd serves (signed unless insecure)."""
         path = self._zone_path(zone)
-        try:
-            old_mtime = os.stat(path).st_mtime
-        except FileNotFoundError:
-            old_mtime = None
         unsigned = path + ".unsigned"
         with open(unsigned, "w") as f:
             f.write(self._zone_text(zone))
@@ -420,11 +415,7 @@ class DnssecWorld:
         else:
             with open(unsigned) as f:
                 lines = f.read().splitlines()
-        with open(path, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        if old_mtime is not None:
-            stamp = max(time.time(), old_mtime + 1.0)
-            os.utime(path, (stamp, stamp))
+        write_zone_file(path, "\n".join(lines) + "\n")
 
     def _tampered(self, line):
         """line, or (an RRSIG over a tampered RRset) the same with its signature changed."""
@@ -436,48 +427,15 @@ class DnssecWorld:
         return "\t".join(f)
 
     def _write_nsd(self):
-        nd = os.path.join(self.root, "nsd")
-        conf = [
-            "server:",
-            "  ip-address: %s@%d" % (self.nsd_addr, self.nsd_port),
-            "  port: %d" % self.nsd_port,
-            "  do-ip6: no",
-            '  username: ""',
-            '  chroot: ""',
-            '  database: ""',
-            '  zonelistfile: "%s/zone.list"' % nd,
-            '  pidfile: "%s/nsd.pid"' % nd,
-            '  xfrdfile: "%s/xfrd.state"' % nd,
-            '  xfrdir: "%s"' % nd,
-            '  zonesdir: "%s"' % nd,
-            '  logfile: "%s"' % self.nsd_log,
-            "  verbosity: 1",
-            "  server-count: 1",
-            "  rrl-ratelimit: 0",
-            "remote-control:",
-            "  control-enable: no",
-        ]
-        for zone in self.zones.values():
-            conf += ["zone:", "  name: %s" % zone.name, '  zonefile: "%s"' % self._zone_path(zone)]
-        self._nsd_conf = os.path.join(nd, "nsd.conf")
-        with open(self._nsd_conf, "w") as f:
-            f.write("\n".join(conf) + "\n")
-        res = subprocess.run(["nsd-checkconf", self._nsd_conf], capture_output=True, text=True,
-                             timeout=30)
-        if res.returncode != 0:
-            raise RuntimeError("nsd-checkconf failed: " + res.stdout + res.stderr)
+        zones = [(zone.name, self._zone_path(zone)) for zone in self.zones.values()]
+        self._nsd_conf = write_nsd_conf(os.path.join(self.root, "nsd"), self.nsd_addr,
+                                        self.nsd_port, self.nsd_log, zones)
 
     def _start_nsd(self):
-        self._nsd = procs.ManagedProcess("nsd", ["nsd", "-d", "-c", self._nsd_conf],
-                                         os.path.join(self.root, "nsd", "stderr.log"))
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and self._nsd.poll() is None:
-            if self.dig(_fqdn(TOP), "SOA", via="nsd", timeout=8).status == "NOERROR":
-                return
-            time.sleep(0.1)
-        raise RuntimeError("nsd did not answer on %s:\n%s\n%s"
-                           % (self.nsd, procs.log_tail(self.nsd_log),
-                              procs.log_tail(os.path.join(self.root, "nsd", "stderr.log"))))
+        def answers():
+            return self.dig(_fqdn(TOP), "SOA", via="nsd", timeout=8).status == "NOERROR"
+
+        self._nsd = start_nsd(self._nsd_conf, answers, self.nsd, self.nsd_log)
 
     def _write_unbound(self):
         ud = os.path.join(self.root, "unbound")
@@ -529,17 +487,14 @@ class DnssecWorld:
             raise RuntimeError("unbound-checkconf failed: " + res.stdout + res.stderr)
 
     def _start_unbound(self):
+        stderr = os.path.join(self.root, "unbound", "stderr.log")
         self._unbound = procs.ManagedProcess(
-            "unbound", ["unbound", "-d", "-c", self._unbound_conf],
-            os.path.join(self.root, "unbound", "stderr.log"))
-        deadline = time.monotonic() + 20
-        got = None
-        while time.monotonic() < deadline and self._unbound.poll() is None:
-            got = self.dig(_fqdn(TOP), "SOA", timeout=8)
-            if got.status == "NOERROR":
-                return
-            time.sleep(0.1)
-        raise RuntimeError("unbound did not answer SOA test. on %s (%r):\n%s\n%s"
-                           % (self.resolver, got, procs.log_tail(self.unbound_log),
-                              procs.log_tail(os.path.join(self.root, "unbound", "stderr.log"))))
+            "unbound", ["unbound", "-d", "-c", self._unbound_conf], stderr)
 
+        def answers():
+            return self.dig(_fqdn(TOP), "SOA", timeout=8).status == "NOERROR"
+
+        if not procs.wait_until(answers, 20, self._unbound):
+            raise RuntimeError("unbound did not answer SOA test. on %s (%r):\n%s\n%s"
+                               % (self.resolver, self.dig(_fqdn(TOP), "SOA", timeout=8),
+                                  procs.log_tail(self.unbound_log), procs.log_tail(stderr)))

@@ -62,6 +62,18 @@ def wait_tcp(addr, port, timeout, proc=None):
     return False
 
 
+def wait_until(predicate, timeout, proc=None, interval=0.1):
+    """Polls predicate() until it is true; False after timeout or if proc died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
 def _children(pid):
     """PIDs whose parent is pid (nginx workers), read from /proc."""
     kids = []

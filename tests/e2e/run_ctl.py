@@ -13,23 +13,19 @@ must move, and garbage on the control socket must not hurt the daemon.
 Prints one line per check ("ok - ..." / "not ok - ..."); exits 0 only if every check passed.
 Needs root (nginx binds 127.0.0.40:443), nsd, nginx, openssl, dig.
 """
-import argparse
 import json
 import os
 import re
-import signal
 import socket
 import stat
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import harness  # noqa: E402
 import procs  # noqa: E402
 import scenarios as S  # noqa: E402
-from postfix import ProtocolError, query_once  # noqa: E402
-from run_e2e import HOST, Checks, Overtime, dump_logs  # noqa: E402
 from world import World, hits_after  # noqa: E402
 
 OVERALL_LIMIT = 300      # seconds; CTest gives the whole test 900
@@ -59,63 +55,21 @@ def build_world(workdir, https_addr):
     return w
 
 
-class Daemon:
+class Daemon(harness.Daemon):
     def __init__(self, binary, workdir, world):
-        self.binary = binary
-        self.workdir = workdir
-        self.port = procs.free_port(HOST)
-        self.config = os.path.join(workdir, "ctl.yml")
-        self.log = os.path.join(workdir, "ctl.log")
-        self.control = os.path.join(workdir, "control.sock")
-        for stale in (self.log, self.control):
-            if os.path.exists(stale):
-                os.unlink(stale)
-        with open(self.config, "w") as f:
-            f.write(f"""\
-host: {HOST}
-port: {self.port}
-shutdown_timeout: 5
-control_socket: {self.control}
+        super().__init__(binary, workdir, "ctl", control=True, query_timeout=ZONE_TIMEOUT + 6)
+        self.write_config(f"""\
 cache: {{type: internal}}
 default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
 zones:
   strict: {{strict_testing: true}}
 proactive_policy_fetching: {{enabled: false}}
-resolver: {{nameservers: ["{world.dns_addr}:{world.dns_port}"]}}
-tls: {{ca_file: {world.ca_file}}}
-log_level: debug
-""")
-        self.proc = None
-
-    def start(self):
-        self.proc = procs.ManagedProcess("mta-stsd", [self.binary, "-c", self.config], self.log,
-                                         cwd=self.workdir)
-        if not procs.wait_tcp(HOST, self.port, 10, self.proc):
-            return False
-        deadline = time.monotonic() + 5
-        while not os.path.exists(self.control) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return os.path.exists(self.control)
-
-    def stop(self):
-        if self.proc is None:
-            return None
-        self.proc.signal(signal.SIGTERM)
-        rc = self.proc.wait(10)
-        self.proc.stop()
-        self.proc = None
-        return rc
-
-    def query(self, key, name="postfix"):
-        try:
-            return query_once(HOST, self.port, name, key, timeout=ZONE_TIMEOUT + 6)
-        except (OSError, ProtocolError) as e:
-            return "error: %r" % e
+""", "%s:%d" % (world.dns_addr, world.dns_port), world.ca_file)
 
 
 def ctl(binary, d, *args, control=True, timeout=60):
-    argv = [binary] + list(args) + (["--control", d.control] if control else [])
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    return harness.ctl(binary, *args, *(["--control", d.control] if control else []),
+                       timeout=timeout)
 
 
 def ctl_json(c, binary, d, label, *args):
@@ -324,66 +278,33 @@ def check_paths(c, binary, d):
     r = ctl(binary, d, "stats", "-c", d.config, control=False)
     c.eq("stats -c CONFIG finds control_socket", 0, r.returncode)
     missing = os.path.join(d.workdir, "no-such.sock")
-    r = subprocess.run([binary, "list", "--control", missing], capture_output=True, text=True,
-                       timeout=30)
+    r = harness.ctl(binary, "list", "--control", missing, timeout=30)
     c.ok("no daemon: exit 2, the message names the path",
          r.returncode == 2 and missing in r.stderr, "%d %r" % (r.returncode, r.stderr))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--daemon", required=True)
-    ap.add_argument("--ctl", required=True)
-    ap.add_argument("--workdir", required=True)
-    args = ap.parse_args()
-    daemon_bin = os.path.abspath(args.daemon)
-    ctl_bin = os.path.abspath(args.ctl)
-    workdir = os.path.abspath(args.workdir)
-    os.makedirs(workdir, exist_ok=True)
-
-    def overtime(*_):
-        raise Overtime("the control run exceeded %d s" % OVERALL_LIMIT)
-
-    signal.signal(signal.SIGALRM, overtime)
-    signal.alarm(OVERALL_LIMIT)
-
-    c = Checks()
-    w = build_world(workdir, procs.free_address(HTTPS_ADDRESSES, 443))
-    d = None
-    started = time.monotonic()
-    try:
-        w.start()
-        print("# world: DNS %s:%d, policy hosts %s:443" % (w.dns_addr, w.dns_port, w.https_addr),
-              flush=True)
-        d = Daemon(daemon_bin, workdir, w)
-        if not c.ok("daemon starts and creates its control socket", d.start(),
-                    procs.log_tail(d.log)):
-            return 1
-        check_socket(c, d)
-        check_prefetch(c, w, ctl_bin, d, workdir)
-        check_list(c, ctl_bin, d)
-        check_show(c, ctl_bin, d)
-        check_cached_query(c, w, ctl_bin, d)
-        check_purge(c, w, ctl_bin, d)
-        check_garbage(c, ctl_bin, d)
-        check_paths(c, ctl_bin, d)
-        c.eq("SIGTERM: exit 0", 0, d.stop())
-        c.ok("SIGTERM: the control socket file is removed", not os.path.exists(d.control))
-    except Exception as e:  # noqa: BLE001 - any crash of the harness is a failed check
-        c.ok("harness ran to completion", False, "%s: %s" % (type(e).__name__, e))
-    finally:
-        signal.alarm(0)
-        if d:
-            d.stop()
-        if c.failed:
-            dump_logs(([("mta-stsd", d.log)] if d else []) + w.logs())
-        w.stop()
-    print("# %d passed, %d failed in %.0f s"
-          % (c.passed, len(c.failed), time.monotonic() - started))
-    for name in c.failed:
-        print("# failed: " + name)
-    return 1 if c.failed else 0
+def body(run):
+    c, args = run.checks, run.args
+    w = build_world(args.workdir, procs.free_address(HTTPS_ADDRESSES, 443))
+    run.on_exit(w.stop, w.logs)
+    w.start()
+    print("# world: DNS %s:%d, policy hosts %s:443" % (w.dns_addr, w.dns_port, w.https_addr),
+          flush=True)
+    d = Daemon(args.daemon, args.workdir, w)
+    if not c.ok("daemon starts and creates its control socket", d.start(),
+                procs.log_tail(d.log)):
+        return
+    check_socket(c, d)
+    check_prefetch(c, w, args.ctl, d, args.workdir)
+    check_list(c, args.ctl, d)
+    check_show(c, args.ctl, d)
+    check_cached_query(c, w, args.ctl, d)
+    check_purge(c, w, args.ctl, d)
+    check_garbage(c, args.ctl, d)
+    check_paths(c, args.ctl, d)
+    c.eq("SIGTERM: exit 0", 0, d.stop())
+    c.ok("SIGTERM: the control socket file is removed", not os.path.exists(d.control))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(__doc__, "control", OVERALL_LIMIT, body))

@@ -7,7 +7,6 @@
 Prints one line per check ("ok - ..." / "not ok - ..."); exits 0 only if every check passed.
 Needs root (nginx binds 127.0.0.10:443), nsd, nginx, postfix (postmap), openssl, dig.
 """
-import argparse
 import json
 import os
 import shutil
@@ -21,51 +20,25 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import harness  # noqa: E402
 import procs  # noqa: E402
 import scenarios as S  # noqa: E402
+from harness import HOST, NOTFOUND, SHUTDOWN_TIMEOUT  # noqa: E402
 from postfix import Postmap, ProtocolError, SocketmapClient, netstring, query_once  # noqa: E402
 from world import World, hits_after, to_alabel  # noqa: E402
 
-HOST = "127.0.0.1"
 ZONE_TIMEOUT = 4.0       # default_zone.timeout in the daemon's configuration
-SHUTDOWN_TIMEOUT = 5.0   # shutdown_timeout in the daemon's configuration
 OVERALL_LIMIT = 780      # seconds; CTest gives the whole test 900
-NOTFOUND = "NOTFOUND "
 # (policy hosts, nothing listening, hanging listener): the first set whose port 443 is free,
 # so a benchmark's world on the usual addresses does not collide with this run.
 ADDRESS_SETS = [("127.0.0.10", "127.0.0.11", "127.0.0.12")] + [
     ("127.0.%d.10" % i, "127.0.%d.11" % i, "127.0.%d.12" % i) for i in range(1, 10)]
 
 
-class Checks:
-    def __init__(self):
-        self.passed = 0
-        self.failed = []
-
-    def ok(self, name, cond, detail=""):
-        if cond:
-            self.passed += 1
-            print("ok - %s" % name, flush=True)
-        else:
-            self.failed.append(name)
-            print("not ok - %s%s" % (name, (": " + detail) if detail else ""), flush=True)
-        return cond
-
-    def eq(self, name, expected, got):
-        return self.ok(name, expected == got, "expected %r got %r" % (expected, got))
-
-
-class Daemon:
+class Daemon(harness.Daemon):
     def __init__(self, binary, workdir, world):
-        self.binary = binary
-        self.port = procs.free_port(HOST)
-        self.config = os.path.join(workdir, "mta-stsd.yml")
-        self.log = os.path.join(workdir, "mta-stsd.log")
-        with open(self.config, "w") as f:
-            f.write(f"""\
-host: {HOST}
-port: {self.port}
-shutdown_timeout: {SHUTDOWN_TIMEOUT:g}
+        super().__init__(binary, workdir, "mta-stsd")
+        self.write_config(f"""\
 cache: {{type: internal, options: {{cache_size: 10000}}}}
 cache_grace: 60
 default_zone: {{strict_testing: false, timeout: {ZONE_TIMEOUT:g}, require_sni: true}}
@@ -73,21 +46,7 @@ zones:
   strict: {{strict_testing: true, timeout: {ZONE_TIMEOUT:g}}}
   tlsrpt: {{tlsrpt: true}}
   nosni: {{require_sni: false}}
-resolver: {{nameservers: ["{world.dns_addr}:{world.dns_port}"]}}
-tls: {{ca_file: {world.ca_file}}}
-log_level: debug
-""")
-        self.workdir = workdir
-        self.proc = None
-
-    def start(self):
-        self.proc = procs.ManagedProcess("mta-stsd", [self.binary, "-c", self.config], self.log,
-                                         cwd=self.workdir)
-        return procs.wait_tcp(HOST, self.port, 10, self.proc)
-
-    def stop(self):
-        if self.proc is not None:
-            self.proc.stop()
+""", "%s:%d" % (world.dns_addr, world.dns_port), world.ca_file)
 
 
 # ----- the checks ----------------------------------------------------------------------
@@ -159,10 +118,7 @@ def check_answers(c, d, w, scs):
         domain = to_alabel(sc.name)
         for zone, match in (("postfix", sc.match), ("strict", sc.strict)):
             want = S.ok_answer(match, domain) if match else NOTFOUND
-            try:
-                got = query_once(HOST, d.port, zone, sc.name, timeout=ZONE_TIMEOUT + 6)
-            except (OSError, ProtocolError) as e:
-                got = "error: %r" % e
+            got = d.query(sc.name, zone, timeout=ZONE_TIMEOUT + 6)
             c.eq("%s %s (%s)" % (zone, sc.name, sc.what), want, got)
     for sc in scs:
         if sc.query and sc.fetches is not None:
@@ -204,10 +160,7 @@ def check_keys(c, d):
         ("-bad.test", NOTFOUND), ("", NOTFOUND), ("[enforce.test]:99999", NOTFOUND),
     ]
     for key, want in cases:
-        try:
-            got = query_once(HOST, d.port, "postfix", key)
-        except (OSError, ProtocolError) as e:
-            got = "error: %r" % e
+        got = d.query(key)
         shown = key if len(key) < 40 else key[:20] + "...(%d chars)" % len(key)
         c.eq("key %r" % shown, want, got)
 
@@ -363,10 +316,7 @@ def check_cache(c, d, w):
 
 def check_hang(c, d):
     t0 = time.monotonic()
-    try:
-        got = query_once(HOST, d.port, "postfix", "hang.test", timeout=ZONE_TIMEOUT + 10)
-    except (OSError, ProtocolError) as e:
-        got = "error: %r" % e
+    got = d.query("hang.test", timeout=ZONE_TIMEOUT + 10)
     took = time.monotonic() - t0
     c.eq("timeout: hanging policy host gives NOTFOUND", NOTFOUND, got)
     c.ok("timeout: ... within the zone timeout (%.0f s) + 2 s (took %.1f s)" % (ZONE_TIMEOUT, took),
@@ -377,8 +327,8 @@ def check_hang(c, d):
          query_once(HOST, d.port, "postfix", "enforce.test", timeout=2))
 
 
-def run_ctl(ctl, *args, timeout=30):
-    return subprocess.run([ctl] + list(args), capture_output=True, text=True, timeout=timeout)
+def run_ctl(ctl, *args):
+    return harness.ctl(ctl, *args, timeout=30)
 
 
 def check_ctl(c, d, ctl):
@@ -432,80 +382,37 @@ def check_sigterm(c, d):
         idle.close()
 
 
-def dump_logs(paths):
-    for name, path in paths:
-        print("# ----- tail of %s (%s)" % (name, path))
-        for line in procs.log_tail(path, 60).splitlines():
-            print("# " + line)
-
-
-class Overtime(Exception):
-    pass
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--daemon", required=True)
-    ap.add_argument("--ctl", required=True)
-    ap.add_argument("--workdir", required=True)
-    args = ap.parse_args()
-    daemon_bin = os.path.abspath(args.daemon)
-    ctl_bin = os.path.abspath(args.ctl)
-    workdir = os.path.abspath(args.workdir)
-    os.makedirs(workdir, exist_ok=True)
+def body(run):
+    c, args = run.checks, run.args
     for stale in ("postfix", "mta-stsd.yml", "mta-stsd.log"):
-        path = os.path.join(workdir, stale)
+        path = os.path.join(args.workdir, stale)
         if os.path.isdir(path):
             shutil.rmtree(path)
         elif os.path.exists(path):
             os.unlink(path)
-
-    def overtime(*_):
-        raise Overtime("the e2e run exceeded %d s" % OVERALL_LIMIT)
-
-    signal.signal(signal.SIGALRM, overtime)
-    signal.alarm(OVERALL_LIMIT)
-
-    c = Checks()
     https_addr, refused_addr, hang_addr = pick_addresses()
     scs = S.scenarios(refused_addr, hang_addr)
-    w = World(workdir, https_addr=https_addr)
+    w = World(args.workdir, https_addr=https_addr)
+    run.on_exit(w.stop, w.logs)
     for sc in scs:
         w.add_domain(sc.name, **sc.domain)
-    d = None
-    started = time.monotonic()
-    try:
-        w.add_hang_listener(hang_addr)
-        w.start()
-        print("# world: DNS %s:%d, policy hosts %s:443" % (w.dns_addr, w.dns_port, https_addr))
-        check_world(c, w, refused_addr, hang_addr)
-        d = Daemon(daemon_bin, workdir, w)
-        if not c.ok("daemon accepts connections within 10 s", d.start()):
-            return 1
-        check_answers(c, d, w, scs)
-        check_zones(c, d, scs)
-        check_keys(c, d)
-        check_postmap(c, d, workdir, scs)
-        check_protocol(c, d)
-        check_hang(c, d)
-        check_ctl(c, d, ctl_bin)
-        check_cache(c, d, w)
-        check_sigterm(c, d)
-    except Exception as e:  # noqa: BLE001 - any crash of the harness is a failed check
-        c.ok("harness ran to completion", False, "%s: %s" % (type(e).__name__, e))
-    finally:
-        signal.alarm(0)
-        if d:
-            d.stop()
-        if c.failed:
-            dump_logs(([("mta-stsd", d.log)] if d else []) + w.logs())
-        w.stop()
-    print("# %d passed, %d failed in %.0f s"
-          % (c.passed, len(c.failed), time.monotonic() - started))
-    for name in c.failed:
-        print("# failed: " + name)
-    return 1 if c.failed else 0
+    w.add_hang_listener(hang_addr)
+    w.start()
+    print("# world: DNS %s:%d, policy hosts %s:443" % (w.dns_addr, w.dns_port, https_addr))
+    check_world(c, w, refused_addr, hang_addr)
+    d = Daemon(args.daemon, args.workdir, w)
+    if not c.ok("daemon accepts connections within 10 s", d.start()):
+        return
+    check_answers(c, d, w, scs)
+    check_zones(c, d, scs)
+    check_keys(c, d)
+    check_postmap(c, d, args.workdir, scs)
+    check_protocol(c, d)
+    check_hang(c, d)
+    check_ctl(c, d, args.ctl)
+    check_cache(c, d, w)
+    check_sigterm(c, d)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(__doc__, "e2e", OVERALL_LIMIT, body))

@@ -21,10 +21,8 @@ and the daemon's log must name the failure once, however many queries follow.
 Prints one line per check ("ok - ..." / "not ok - ..."); exits 0 only if every check passed.
 Needs root (policy hosts on 127.0.0.70-75:443), nsd, nginx, openssl, dig.
 """
-import argparse
 import os
 import re
-import signal
 import socket
 import ssl
 import subprocess
@@ -34,12 +32,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import harness  # noqa: E402
 import hostile_dns as D  # noqa: E402
 import procs  # noqa: E402
 import scenarios as S  # noqa: E402
+from harness import NOTFOUND  # noqa: E402
 from hostile_https import CertSet, HostileHTTPS  # noqa: E402
-from postfix import ProtocolError, query_once  # noqa: E402
-from run_e2e import NOTFOUND, Checks, Overtime, dump_logs  # noqa: E402
+from scenarios import enforce_answer  # noqa: E402
 from world import World  # noqa: E402
 
 OVERALL_LIMIT = 230      # seconds: CTest's e2e runners must finish in under 4 minutes
@@ -175,29 +174,6 @@ FAULTS = [
 ]
 
 
-def enforce_answer(domain):
-    return S.ok_answer(["mail." + domain], domain)
-
-
-def daemon_config(path, port, dns_port, ca_file, log_level="debug"):
-    """The daemon's whole configuration (the one place to add keys to)."""
-    with open(path, "w") as f:
-        f.write(f"""\
-host: {DAEMON_ADDR}
-port: {port}
-shutdown_timeout: 5
-cache: {{type: internal, options: {{cache_size: 10000}}}}
-cache_grace: 0
-default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
-proactive_policy_fetching: {{enabled: false}}
-resolver: {{nameservers: ["{DNS_ADDR}:{dns_port}"]}}
-tls: {{ca_file: {ca_file}}}
-control_socket: none
-limits: {{retry_interval: 300, negative_ttl: 300}}
-log_level: {log_level}
-""")
-
-
 def build_world(workdir):
     w = World(workdir, dns_addr=WORLD_ADDR, https_addr=WORLD_ADDR)
     for f in FAULTS:
@@ -223,7 +199,7 @@ def check_tlsa_failures(c, d, dns):
         dns.set_rule("_25._tcp.mail." + domain, D.ANY_TYPE, D.rcode(D.SERVFAIL))
     for domain, want in ((TLSA_FAIL_STS, enforce_answer(TLSA_FAIL_STS)),
                          (TLSA_FAIL_PLAIN, NOTFOUND)):
-        got, took = d.query(domain)
+        got, took = d.timed_query(domain)
         c.eq("TLSA lookups SERVFAIL for unsigned %s: MTA-STS answers, no TEMP (%.2f s)"
              % (domain, took), want, got)
     asked = sum(n for (qn, _, _), n in dict(dns.seen).items()
@@ -249,43 +225,23 @@ def switch_on(dns, f, domain, warm):
         dns.set_rule("mta-sts." + domain, D.ANY_TYPE, D.address(f.addr))
 
 
-class Daemon:
+class Daemon(harness.Daemon):
     def __init__(self, binary, workdir, dns_port, ca_file):
-        self.binary = binary
-        self.workdir = workdir
-        self.port = procs.free_port(DAEMON_ADDR)
-        self.config = os.path.join(workdir, "faults.yml")
-        self.log = os.path.join(workdir, "faults.log")
-        if os.path.exists(self.log):
-            os.unlink(self.log)
-        daemon_config(self.config, self.port, dns_port, ca_file)
-        self.proc = None
+        super().__init__(binary, workdir, "faults", DAEMON_ADDR)
+        self.write_config(f"""\
+cache: {{type: internal, options: {{cache_size: 10000}}}}
+cache_grace: 0
+default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
+proactive_policy_fetching: {{enabled: false}}
+control_socket: none
+limits: {{retry_interval: 300, negative_ttl: 300}}
+""", "%s:%d" % (DNS_ADDR, dns_port), ca_file)
 
-    def start(self):
-        self.proc = procs.ManagedProcess("mta-stsd", [self.binary, "-c", self.config], self.log,
-                                         cwd=self.workdir)
-        return procs.wait_tcp(DAEMON_ADDR, self.port, 10, self.proc)
-
-    def query(self, key):
+    def timed_query(self, key):
         """(answer or "error: ...", seconds)."""
         t0 = time.monotonic()
-        try:
-            got = query_once(DAEMON_ADDR, self.port, "postfix", key, timeout=ZONE_TIMEOUT + 20)
-        except (OSError, ProtocolError) as e:
-            got = "error: %r" % e
+        got = self.query(key, timeout=ZONE_TIMEOUT + 20)
         return got, time.monotonic() - t0
-
-    def log_text(self):
-        with open(self.log, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def wait_log(self, pattern, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            m = re.search(pattern, self.log_text())
-            if m or time.monotonic() >= deadline:
-                return m
-            time.sleep(0.1)
 
 
 # ----- one fault -------------------------------------------------------------------------
@@ -303,10 +259,10 @@ def try_fault(d, dns, servers, f, out):
     def seen(want, got, took):
         return "expected %r got %r after %.2f s" % (want, got, took)
 
-    got, took = d.query(f.warm)
+    got, took = d.timed_query(f.warm)
     ok("%s answered its cached policy at once (%.2f s)" % (f.warm, took),
        got == want_warm and took <= limit, seen(want_warm, got, took))
-    got, took = d.query(f.cold)
+    got, took = d.timed_query(f.cold)
     ok("%s answered %r within %g s (%.2f s)" % (f.cold, want_cold, limit, took),
        got == want_cold and took <= limit, seen(want_cold, got, took))
 
@@ -332,10 +288,10 @@ def try_fault(d, dns, servers, f, out):
         check_exercised(dns, servers, f, ok)
 
     for i in range(REPEATS):
-        got, took = d.query(f.warm)
+        got, took = d.timed_query(f.warm)
         ok("%s repeat %d: the cached policy (%.2f s)" % (f.warm, i + 1, took),
            got == want_warm and took <= limit, seen(want_warm, got, took))
-        got, took = d.query(f.cold)
+        got, took = d.timed_query(f.cold)
         ok("%s repeat %d: %r (%.2f s)" % (f.cold, i + 1, want_cold, took),
            got == want_cold and took <= limit, seen(want_cold, got, took))
         time.sleep(0.3)
@@ -419,91 +375,69 @@ def check_hostiles(c, w, dns, servers):
     c.ok("nothing listens on %s:443" % REFUSED_ADDR, procs.tcp_port_free(REFUSED_ADDR, 443))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--daemon", required=True)
-    ap.add_argument("--ctl", required=True)  # CTest passes it to every e2e runner
-    ap.add_argument("--workdir", required=True)
-    args = ap.parse_args()
-    binary = os.path.abspath(args.daemon)
-    workdir = os.path.abspath(args.workdir)
-    os.makedirs(workdir, exist_ok=True)
-
-    def overtime(*_):
-        raise Overtime("the faults run exceeded %d s" % OVERALL_LIMIT)
-
-    signal.signal(signal.SIGALRM, overtime)
-    signal.alarm(OVERALL_LIMIT)
-    started = time.monotonic()
-    c = Checks()
-    w = build_world(workdir)
-    dns = None
+def start_hostiles(run, w):
+    """The hostile DNS server (forwarding to w's nsd) and the hostile policy hosts."""
+    dns = D.HostileDNS(DNS_ADDR, procs.free_port(DNS_ADDR), (w.dns_addr, w.dns_port))
+    run.on_exit(dns.stop)
+    hosts = ["mta-sts." + x for f in FAULTS for x in (f.warm, f.cold)]
+    certs = CertSet(os.path.join(run.args.workdir, "hostile-certs"), w,
+                    hosts + ["mta-sts.probe.test"])
+    routes = {"mta-sts." + x: f.behaviour for f in FAULTS if f.addr == HOSTILE_ADDR
+              for x in (f.warm, f.cold)}
     servers = {}
-    d = None
-    try:
-        for addr in (WORLD_ADDR, HOSTILE_ADDR, OLD_TLS_ADDR, SLOW_TLS_ADDR, REFUSED_ADDR):
-            if not procs.tcp_port_free(addr, 443):
-                raise RuntimeError("%s:443 is in use (another test running?)" % addr)
-        w.start()
-        dns = D.HostileDNS(DNS_ADDR, procs.free_port(DNS_ADDR), (w.dns_addr, w.dns_port))
-        hosts = ["mta-sts." + x for f in FAULTS for x in (f.warm, f.cold)]
-        certs = CertSet(os.path.join(workdir, "hostile-certs"), w, hosts + ["mta-sts.probe.test"])
-        routes = {"mta-sts." + x: f.behaviour for f in FAULTS if f.addr == HOSTILE_ADDR
-                  for x in (f.warm, f.cold)}
-        servers[HOSTILE_ADDR] = HostileHTTPS(HOSTILE_ADDR, certs, routes)
-        servers[OLD_TLS_ADDR] = HostileHTTPS(
-            OLD_TLS_ADDR, certs, tls_versions=(ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1))
-        servers[SLOW_TLS_ADDR] = HostileHTTPS(SLOW_TLS_ADDR, certs, handshake_delay=10.0)
-        print("# world: nsd %s:%d, nginx %s:443; hostile DNS %s:%d; hostile HTTPS %s"
-              % (w.dns_addr, w.dns_port, w.https_addr, DNS_ADDR, dns.port,
-                 ", ".join(sorted(servers))), flush=True)
-        check_hostiles(c, w, dns, servers)
 
-        d = Daemon(binary, workdir, dns.port, w.ca_file)
-        if not c.ok("daemon starts", d.start(), procs.log_tail(d.log)):
-            raise RuntimeError("daemon did not start")
-        # Learn every warm policy through the good path.
-        for f in FAULTS:
-            got, _ = d.query(f.warm)
-            c.eq("warm-up: %s learned" % f.warm, enforce_answer(f.warm), got)
-
-        results = {f.name: [] for f in FAULTS}
-        threads = [threading.Thread(target=try_fault, args=(d, dns, servers, f, results[f.name]),
-                                    daemon=True) for f in FAULTS]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=OVERALL_LIMIT)
-        for f in FAULTS:
-            for name, cond, detail in results[f.name]:
-                c.ok(name, cond, detail)
-            if not results[f.name]:
-                c.ok("%s: checks ran" % f.name, False, "no result (harness error)")
-
-        check_tlsa_failures(c, d, dns)
-        c.ok("daemon still running after every fault", d.proc.poll() is None,
-             "exit status %r" % d.proc.poll())
-        d.proc.signal(signal.SIGTERM)
-        c.eq("SIGTERM exit code", 0, d.proc.wait(10))
-    except Exception as e:  # noqa: BLE001 - any crash of the harness is a failed check
-        c.ok("harness ran to completion", False, "%s: %s" % (type(e).__name__, e))
-    finally:
-        signal.alarm(0)
-        if d is not None and d.proc is not None:
-            d.proc.stop()
-        if c.failed:
-            dump_logs(([("mta-stsd", d.log)] if d is not None else []) + w.logs())
+    def stop_servers():
         for srv in servers.values():
             srv.stop()
-        if dns is not None:
-            dns.stop()
-        w.stop()
-    print("# %d passed, %d failed in %.0f s"
-          % (c.passed, len(c.failed), time.monotonic() - started))
-    for name in c.failed:
-        print("# failed: " + name)
-    return 1 if c.failed else 0
+
+    run.on_exit(stop_servers)
+    servers[HOSTILE_ADDR] = HostileHTTPS(HOSTILE_ADDR, certs, routes)
+    servers[OLD_TLS_ADDR] = HostileHTTPS(
+        OLD_TLS_ADDR, certs, tls_versions=(ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1))
+    servers[SLOW_TLS_ADDR] = HostileHTTPS(SLOW_TLS_ADDR, certs, handshake_delay=10.0)
+    return dns, servers
+
+
+def body(run):
+    c, args = run.checks, run.args
+    w = build_world(args.workdir)
+    run.on_exit(w.stop, w.logs)
+    for addr in (WORLD_ADDR, HOSTILE_ADDR, OLD_TLS_ADDR, SLOW_TLS_ADDR, REFUSED_ADDR):
+        if not procs.tcp_port_free(addr, 443):
+            raise RuntimeError("%s:443 is in use (another test running?)" % addr)
+    w.start()
+    dns, servers = start_hostiles(run, w)
+    print("# world: nsd %s:%d, nginx %s:443; hostile DNS %s:%d; hostile HTTPS %s"
+          % (w.dns_addr, w.dns_port, w.https_addr, DNS_ADDR, dns.port,
+             ", ".join(sorted(servers))), flush=True)
+    check_hostiles(c, w, dns, servers)
+
+    d = Daemon(args.daemon, args.workdir, dns.port, w.ca_file)
+    if not c.ok("daemon starts", d.start(), procs.log_tail(d.log)):
+        raise RuntimeError("daemon did not start")
+    # Learn every warm policy through the good path.
+    for f in FAULTS:
+        got, _ = d.timed_query(f.warm)
+        c.eq("warm-up: %s learned" % f.warm, enforce_answer(f.warm), got)
+
+    results = {f.name: [] for f in FAULTS}
+    threads = [threading.Thread(target=try_fault, args=(d, dns, servers, f, results[f.name]),
+                                daemon=True) for f in FAULTS]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=OVERALL_LIMIT)
+    for f in FAULTS:
+        for name, cond, detail in results[f.name]:
+            c.ok(name, cond, detail)
+        if not results[f.name]:
+            c.ok("%s: checks ran" % f.name, False, "no result (harness error)")
+
+    check_tlsa_failures(c, d, dns)
+    c.ok("daemon still running after every fault", d.proc.poll() is None,
+         "exit status %r" % d.proc.poll())
+    c.eq("SIGTERM exit code", 0, d.stop())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(__doc__, "faults", OVERALL_LIMIT, body))

@@ -22,11 +22,9 @@ in `mta-stsctl stats`).
 Prints one line per check ("ok - ..." / "not ok - ..."); exits 0 only if every check passed.
 Needs root (nginx binds 127.0.0.77:443), nsd, nginx, openssl, prlimit.
 """
-import argparse
 import json
 import os
 import resource
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,11 +33,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import harness  # noqa: E402
 import hostile_dns as D  # noqa: E402
 import procs  # noqa: E402
 import scenarios as S  # noqa: E402
-from postfix import ProtocolError, query_once  # noqa: E402
-from run_e2e import NOTFOUND, Checks, Overtime, dump_logs  # noqa: E402
+from harness import NOTFOUND  # noqa: E402
+from scenarios import enforce_answer  # noqa: E402
 from world import World  # noqa: E402
 
 OVERALL_LIMIT = 230        # seconds: CTest's e2e runners must finish in under 4 minutes
@@ -53,29 +52,16 @@ DNS_ADDR = "127.0.0.79"    # hostile DNS for the burst (slow NXDOMAIN under BURS
 BURST_ZONE = "nx.test"
 DNS_DELAY = 0.3
 HERE = os.path.dirname(os.path.abspath(__file__))
-DAEMON_LOGS = []
 
 
-def enforce_answer(domain):
-    return S.ok_answer(["mail." + domain], domain)
-
-
-def daemon_config(path, port, dns, ca_file, control, *, max_connections=4096, idle_timeout=60,
-                  request_timeout=10, max_concurrent_resolutions=256, dane_enabled=True,
-                  log_level="warn"):
-    """The daemon's whole configuration (the one place to add keys to)."""
-    with open(path, "w") as f:
-        f.write(f"""\
-host: {DAEMON_ADDR}
-port: {port}
-shutdown_timeout: 5
+def daemon_settings(max_connections=4096, idle_timeout=60, request_timeout=10,
+                    max_concurrent_resolutions=256, dane_enabled=True):
+    """The flood daemons' own configuration keys (harness.Daemon writes the rest)."""
+    return f"""\
 cache: {{type: internal, options: {{cache_size: 50000}}}}
 cache_grace: 60
 default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
 proactive_policy_fetching: {{enabled: false}}
-resolver: {{nameservers: ["{dns}"]}}
-tls: {{ca_file: {ca_file}}}
-control_socket: {control}
 limits:
   max_connections: {max_connections}
   idle_timeout: {idle_timeout:g}
@@ -83,8 +69,7 @@ limits:
   max_concurrent_resolutions: {max_concurrent_resolutions}
   negative_ttl: 300
 dane: {{enabled: {"true" if dane_enabled else "false"}}}
-log_level: {log_level}
-""")
+"""
 
 
 def sanitized(binary):
@@ -106,29 +91,19 @@ def rss_bound(connections):
     return 32 * 1024 + 12 * connections
 
 
-class Daemon:
+class Daemon(harness.Daemon):
     def __init__(self, binary, ctl, workdir, name, world, dns=None, **limits):
-        self.binary = binary
+        super().__init__(binary, workdir, name, DAEMON_ADDR, control=True,
+                         query_timeout=ZONE_TIMEOUT + 5)
         self.ctl = ctl
-        self.name = name
-        self.port = procs.free_port(DAEMON_ADDR)
-        self.config = os.path.join(workdir, name + ".yml")
-        self.log = os.path.join(workdir, name + ".log")
-        self.control = os.path.join(workdir, name + ".ctl")
-        for stale in (self.log, self.control):
-            if os.path.exists(stale):
-                os.unlink(stale)
-        daemon_config(self.config, self.port, dns or "%s:%d" % (world.dns_addr, world.dns_port),
-                      world.ca_file, self.control, **limits)
-        DAEMON_LOGS.append(("mta-stsd " + name, self.log))
-        self.proc = None
+        self.write_config(daemon_settings(**limits),
+                          dns or "%s:%d" % (world.dns_addr, world.dns_port), world.ca_file,
+                          log_level="warn")
 
-    def start(self):
-        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    def argv(self):
         # prlimit execs the daemon: the PID stays the daemon's.
-        argv = ["prlimit", "--nofile=%d:%d" % (hard, hard), self.binary, "-c", self.config]
-        self.proc = procs.ManagedProcess("mta-stsd", argv, self.log, cwd=os.path.dirname(self.log))
-        return procs.wait_tcp(DAEMON_ADDR, self.port, 10, self.proc)
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        return ["prlimit", "--nofile=%d:%d" % (hard, hard)] + super().argv()
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -149,27 +124,12 @@ class Daemon:
         except OSError:
             return None
 
-    def query(self, key, timeout=ZONE_TIMEOUT + 5):
-        try:
-            return query_once(DAEMON_ADDR, self.port, "postfix", key, timeout=timeout)
-        except (OSError, ProtocolError) as e:
-            return "error: %r" % e
-
     def stats(self):
-        res = subprocess.run([self.ctl, "stats", "--json", "--control", self.control],
-                             capture_output=True, text=True, timeout=15)
+        res = harness.ctl(self.ctl, "stats", "--json", "--control", self.control, timeout=15)
         try:
             return json.loads(res.stdout)
         except ValueError:
             return {"error": res.stdout + res.stderr}
-
-    def stop(self):
-        if self.proc is None:
-            return None
-        self.proc.signal(signal.SIGTERM)
-        rc = self.proc.wait(10)
-        self.proc.stop()
-        return rc
 
 
 class Monitor:
@@ -506,65 +466,41 @@ def flood_burst(c, args, w, dns):
             time.sleep(0.2)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--daemon", required=True)
-    ap.add_argument("--ctl", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--only", help="comma-separated flood names (for debugging)")
-    args = ap.parse_args()
-    args.daemon = os.path.abspath(args.daemon)
-    args.ctl = os.path.abspath(args.ctl)
-    args.workdir = os.path.abspath(args.workdir)
-    os.makedirs(args.workdir, exist_ok=True)
+FLOODS = [("concurrent", flood_concurrent), ("cap", flood_cap), ("idle", flood_idle),
+          ("slowloris", flood_slowloris), ("nonreader", flood_nonreaders),
+          ("partial", flood_partial), ("burst", flood_burst)]
 
-    def overtime(*_):
-        raise Overtime("the floods run exceeded %d s" % OVERALL_LIMIT)
 
-    signal.signal(signal.SIGALRM, overtime)
-    signal.alarm(OVERALL_LIMIT)
-    started = time.monotonic()
-    c = Checks()
+def body(run):
+    c, args = run.checks, run.args
     w = World(args.workdir, dns_addr=WORLD_ADDR, https_addr=WORLD_ADDR)
+    run.on_exit(w.stop, w.logs)
     for name in (GOOD, SHORT):
         w.add_domain(name, txt=[S.ID], policy=S.policy(mx=["mail." + name]))
-    floods = [("concurrent", flood_concurrent), ("cap", flood_cap), ("idle", flood_idle),
-              ("slowloris", flood_slowloris), ("nonreader", flood_nonreaders),
-              ("partial", flood_partial), ("burst", flood_burst)]
+    floods = FLOODS
     if args.only:
         floods = [f for f in floods if f[0] in args.only.split(",")]
-    dns = None
-    try:
-        if not procs.tcp_port_free(WORLD_ADDR, 443):
-            raise RuntimeError("%s:443 is in use (another test running?)" % WORLD_ADDR)
-        w.start()
-        dns = D.HostileDNS(DNS_ADDR, procs.free_port(DNS_ADDR), (w.dns_addr, w.dns_port))
-        dns.set_suffix_rule(BURST_ZONE, D.ANY_TYPE, D.delayed(DNS_DELAY, D.rcode(D.NXDOMAIN)))
-        print("# world: nsd %s:%d, nginx %s:443; open files: %r"
-              % (w.dns_addr, w.dns_port, w.https_addr, resource.getrlimit(resource.RLIMIT_NOFILE)),
-              flush=True)
-        for name, flood in floods:
-            t0 = time.monotonic()
-            try:
-                flood(c, args, w, dns) if name == "burst" else flood(c, args, w)
-            except (RuntimeError, subprocess.TimeoutExpired, OSError) as e:
-                c.ok("%s: flood ran to completion" % name, False, "%s: %s" % (type(e).__name__, e))
-            print("# %s took %.0f s" % (name, time.monotonic() - t0), flush=True)
-    except Exception as e:  # noqa: BLE001 - any crash of the harness is a failed check
-        c.ok("harness ran to completion", False, "%s: %s" % (type(e).__name__, e))
-    finally:
-        signal.alarm(0)
-        if c.failed:
-            dump_logs(DAEMON_LOGS + w.logs())
-        if dns is not None:
-            dns.stop()
-        w.stop()
-    print("# %d passed, %d failed in %.0f s"
-          % (c.passed, len(c.failed), time.monotonic() - started))
-    for name in c.failed:
-        print("# failed: " + name)
-    return 1 if c.failed else 0
+    if not procs.tcp_port_free(WORLD_ADDR, 443):
+        raise RuntimeError("%s:443 is in use (another test running?)" % WORLD_ADDR)
+    w.start()
+    dns = D.HostileDNS(DNS_ADDR, procs.free_port(DNS_ADDR), (w.dns_addr, w.dns_port))
+    run.on_exit(dns.stop)
+    dns.set_suffix_rule(BURST_ZONE, D.ANY_TYPE, D.delayed(DNS_DELAY, D.rcode(D.NXDOMAIN)))
+    print("# world: nsd %s:%d, nginx %s:443; open files: %r"
+          % (w.dns_addr, w.dns_port, w.https_addr, resource.getrlimit(resource.RLIMIT_NOFILE)),
+          flush=True)
+    for name, flood in floods:
+        t0 = time.monotonic()
+        try:
+            flood(c, args, w, dns) if name == "burst" else flood(c, args, w)
+        except (RuntimeError, subprocess.TimeoutExpired, OSError) as e:
+            c.ok("%s: flood ran to completion" % name, False, "%s: %s" % (type(e).__name__, e))
+        print("# %s took %.0f s" % (name, time.monotonic() - t0), flush=True)
+
+
+def add_arguments(ap):
+    ap.add_argument("--only", help="comma-separated flood names (for debugging)")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(__doc__, "floods", OVERALL_LIMIT, body, add_arguments))

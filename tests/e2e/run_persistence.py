@@ -14,7 +14,6 @@ default configuration's cache path; proactive refresh and stale-while-revalidate
 Prints one line per check ("ok - ..." / "not ok - ..."); exits 0 only if every check passed.
 Needs root (nginx binds 127.0.0.30:443), nsd, nginx, postfix (postmap), openssl, dig.
 """
-import argparse
 import glob
 import os
 import re
@@ -28,10 +27,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import harness  # noqa: E402
 import procs  # noqa: E402
 import scenarios as S  # noqa: E402
+from harness import HOST, NOTFOUND  # noqa: E402
 from postfix import Postmap, ProtocolError, query_once  # noqa: E402
-from run_e2e import HOST, NOTFOUND, Checks, Overtime, dump_logs  # noqa: E402
+from scenarios import enforce_answer  # noqa: E402
 from world import World, hits_after  # noqa: E402
 
 OVERALL_LIMIT = 600      # seconds; CTest gives the whole test 900
@@ -48,11 +49,6 @@ TESTING, NONE, NOPOLICY, GONE = ("keep-testing.test", "keep-none.test", "keep-no
 BURST = ["burst%03d.test" % i for i in range(200)]
 REFRESH, GRACE = "refresh.test", "grace.test"
 NEW_ID = "v=STSv1; id=20250101T000000"
-DAEMON_LOGS = []  # (name, path) of every daemon's log, shown when a check failed
-
-
-def enforce_answer(domain, mx=None):
-    return S.ok_answer([mx or "mail." + domain], domain)
 
 
 def build_world(workdir, https_addr):
@@ -66,75 +62,23 @@ def build_world(workdir, https_addr):
     return w
 
 
-class Daemon:
-    """One mta-stsd configuration; start() again after stop()/kill() is a restart on the
-    same files and port."""
+class Daemon(harness.Daemon):
+    """One mta-stsd configuration; db: its SQLite cache file (None: memory only)."""
 
     def __init__(self, binary, workdir, name, world, *, db=None, cache_grace=60,
                  proactive="{enabled: false}"):
-        self.binary = binary
-        self.workdir = workdir
-        self.name = name
+        super().__init__(binary, workdir, name, query_timeout=ZONE_TIMEOUT + 6)
         self.db = db
-        self.port = procs.free_port(HOST)
-        self.config = os.path.join(workdir, name + ".yml")
-        self.log = os.path.join(workdir, name + ".log")
-        for stale in [self.log] + ([db] + glob.glob(db + "*") if db else []):
-            if os.path.exists(stale):
-                os.unlink(stale)
+        if db:
+            harness.remove(db, *glob.glob(db + "*"))
         cache = ("{type: sqlite, options: {filename: %s}}" % db if db
                  else "{type: internal}")
-        with open(self.config, "w") as f:
-            f.write(f"""\
-host: {HOST}
-port: {self.port}
-shutdown_timeout: 5
+        self.write_config(f"""\
 cache: {cache}
 cache_grace: {cache_grace}
 default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
 proactive_policy_fetching: {proactive}
-resolver: {{nameservers: ["{world.dns_addr}:{world.dns_port}"]}}
-tls: {{ca_file: {world.ca_file}}}
-log_level: debug
-""")
-        self.proc = None
-        self._log_mark = 0
-        DAEMON_LOGS.append(("mta-stsd " + name, self.log))
-
-    def start(self):
-        """True once the daemon accepts connections (within 10 s)."""
-        self._log_mark = os.path.getsize(self.log) if os.path.exists(self.log) else 0
-        self.proc = procs.ManagedProcess("mta-stsd", [self.binary, "-c", self.config], self.log,
-                                         cwd=self.workdir)
-        return procs.wait_tcp(HOST, self.port, 10, self.proc)
-
-    def stop(self):
-        """SIGTERM; the exit code (None if it had to be killed)."""
-        if self.proc is None:
-            return None
-        self.proc.signal(signal.SIGTERM)
-        rc = self.proc.wait(10)
-        self.proc.stop()
-        self.proc = None
-        return rc
-
-    def kill(self):
-        self.proc.signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self.proc.stop()
-        self.proc = None
-
-    def query(self, key, name="postfix"):
-        try:
-            return query_once(HOST, self.port, name, key, timeout=ZONE_TIMEOUT + 6)
-        except (OSError, ProtocolError) as e:
-            return "error: %r" % e
-
-    def run_log(self):
-        """The log of the current (or last) run only."""
-        with open(self.log, "rb") as f:
-            f.seek(self._log_mark)
-            return f.read().decode("utf-8", "replace")
+""", "%s:%d" % (world.dns_addr, world.dns_port), world.ca_file)
 
     def loaded(self):
         """N of the last run's "loaded N cached policies" line, or None."""
@@ -189,6 +133,15 @@ def first_run_answers():
     return expected
 
 
+def check_restored(c, d, label):
+    """After a restart with the world down: what first_run_answers() learned, from the file."""
+    # 20 enforce + testing + none; the no-policy results are not kept (they are cheap).
+    c.eq("%s: policies loaded at start-up" % label, len(ENFORCE) + 2, d.loaded())
+    check_answers(c, d, label + " after restart",
+                  {name: enforce_answer(name) for name in ENFORCE})
+    check_cached_notfound(c, d, label + " after restart", [TESTING, NONE])
+
+
 # ----- 1. restart after SIGTERM ---------------------------------------------------------
 def test_restart(c, w, binary, workdir):
     label = "1 restart"
@@ -201,11 +154,7 @@ def test_restart(c, w, binary, workdir):
     try:
         if not c.ok("%s: daemon restarts on the same file" % label, d.start()):
             return
-        # 20 enforce + testing + none; the no-policy results are not kept (they are cheap).
-        c.eq("%s: policies loaded at start-up" % label, len(ENFORCE) + 2, d.loaded())
-        check_answers(c, d, label + " after restart",
-                      {name: enforce_answer(name) for name in ENFORCE})
-        check_cached_notfound(c, d, label + " after restart", [TESTING, NONE])
+        check_restored(c, d, label)
         pm = Postmap(os.path.join(workdir, "postfix"), HOST, d.port).query(ENFORCE[0])
         want = enforce_answer(ENFORCE[0])[len("OK "):]
         c.ok("%s: postmap -q %s" % (label, ENFORCE[0]), pm.kind == "found" and pm.value == want,
@@ -230,10 +179,7 @@ def test_kill(c, w, binary, workdir):
     try:
         if not c.ok("%s: daemon restarts on the same file" % label, d.start()):
             return
-        c.eq("%s: policies loaded at start-up" % label, len(ENFORCE) + 2, d.loaded())
-        check_answers(c, d, label + " after restart",
-                      {name: enforce_answer(name) for name in ENFORCE})
-        check_cached_notfound(c, d, label + " after restart", [TESTING, NONE])
+        check_restored(c, d, label)
         c.eq("%s: no .unreadable- file" % label, [], unreadable_files(d.db))
     finally:
         d.stop()
@@ -388,15 +334,14 @@ def test_default_config(c, binary, workdir):
         shutil.rmtree(cwd)
     os.makedirs(cwd)
     log = os.path.join(workdir, "default.log")
-    if os.path.exists(log):
-        os.unlink(log)
+    harness.remove(log)
     if not procs.tcp_port_free(HOST, DEFAULT_PORT):
         c.ok("%s: %s:%d is free" % (label, HOST, DEFAULT_PORT), False,
              "something else listens there: default-configuration test skipped")
         return
     env = {k: v for k, v in os.environ.items() if k != "STATE_DIRECTORY"}
     proc = procs.ManagedProcess("mta-stsd", [binary], log, env=env, cwd=cwd)
-    DAEMON_LOGS.append(("mta-stsd default config", log))
+    harness.show_log_on_failure("mta-stsd default config", log)
     try:
         if not c.ok("%s: listens on %s:%d without -c" % (label, HOST, DEFAULT_PORT),
                     procs.wait_tcp(HOST, DEFAULT_PORT, 10, proc), procs.log_tail(log)):
@@ -492,57 +437,30 @@ def test_refresh(c, w, binary, workdir):
             d.stop()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--daemon", required=True)
-    ap.add_argument("--ctl", required=True)  # CTest passes it to every e2e runner
-    ap.add_argument("--workdir", required=True)
-    args = ap.parse_args()
-    binary = os.path.abspath(args.daemon)
-    workdir = os.path.abspath(args.workdir)
-    os.makedirs(workdir, exist_ok=True)
-
-    def overtime(*_):
-        raise Overtime("the persistence run exceeded %d s" % OVERALL_LIMIT)
-
-    signal.signal(signal.SIGALRM, overtime)
-    signal.alarm(OVERALL_LIMIT)
-
-    c = Checks()
+def body(run):
+    c, args = run.checks, run.args
+    binary, workdir = args.daemon, args.workdir
     w = build_world(workdir, procs.free_address(HTTPS_ADDRESSES, 443))
-    started = time.monotonic()
-    try:
-        w.start()
-        print("# world: DNS %s:%d, policy hosts %s:443" % (w.dns_addr, w.dns_port, w.https_addr),
-              flush=True)
-        c.eq("world: dig TXT _mta-sts.%s" % ENFORCE[0], ['"%s"' % S.ID],
-             w.dig("_mta-sts." + ENFORCE[0]))
-        test_refresh(c, w, binary, workdir)
-        test_restart(c, w, binary, workdir)
-        test_kill(c, w, binary, workdir)
-        burst_db = test_kill_burst(c, w, binary, workdir).db
-        damaged = [("garbage", garbage_bytes()), ("foreign", foreign_bytes(workdir))]
-        if os.path.exists(burst_db) and os.path.getsize(burst_db) >= 3 * 4096:
-            damaged.append(("truncated", truncated_bytes(burst_db)))
-        else:
-            c.ok("4 truncated database: a valid database of 3+ pages to cut", False,
-                 "%s missing or too small" % burst_db)
-        for kind, content in damaged:
-            test_damaged(c, w, binary, workdir, kind, content)
-        test_default_config(c, binary, workdir)
-    except Exception as e:  # noqa: BLE001 - any crash of the harness is a failed check
-        c.ok("harness ran to completion", False, "%s: %s" % (type(e).__name__, e))
-    finally:
-        signal.alarm(0)
-        if c.failed:
-            dump_logs(DAEMON_LOGS + w.logs())
-        w.stop()
-    print("# %d passed, %d failed in %.0f s"
-          % (c.passed, len(c.failed), time.monotonic() - started))
-    for name in c.failed:
-        print("# failed: " + name)
-    return 1 if c.failed else 0
+    run.on_exit(w.stop, w.logs)
+    w.start()
+    print("# world: DNS %s:%d, policy hosts %s:443" % (w.dns_addr, w.dns_port, w.https_addr),
+          flush=True)
+    c.eq("world: dig TXT _mta-sts.%s" % ENFORCE[0], ['"%s"' % S.ID],
+         w.dig("_mta-sts." + ENFORCE[0]))
+    test_refresh(c, w, binary, workdir)
+    test_restart(c, w, binary, workdir)
+    test_kill(c, w, binary, workdir)
+    burst_db = test_kill_burst(c, w, binary, workdir).db
+    damaged = [("garbage", garbage_bytes()), ("foreign", foreign_bytes(workdir))]
+    if os.path.exists(burst_db) and os.path.getsize(burst_db) >= 3 * 4096:
+        damaged.append(("truncated", truncated_bytes(burst_db)))
+    else:
+        c.ok("4 truncated database: a valid database of 3+ pages to cut", False,
+             "%s missing or too small" % burst_db)
+    for kind, content in damaged:
+        test_damaged(c, w, binary, workdir, kind, content)
+    test_default_config(c, binary, workdir)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(__doc__, "persistence", OVERALL_LIMIT, body))

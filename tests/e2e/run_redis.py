@@ -12,7 +12,6 @@ local SQLite copy, so a restart while Redis is down still has its policies.
 Prints one line per check ("ok - ..." / "not ok - ..."); exits 0 only if every check passed.
 Needs root (nginx binds 127.0.0.50:443), nsd, nginx, openssl, redis-server, redis-cli.
 """
-import argparse
 import os
 import signal
 import subprocess
@@ -21,10 +20,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import harness  # noqa: E402
 import procs  # noqa: E402
 import scenarios as S  # noqa: E402
-from postfix import ProtocolError, query_once  # noqa: E402
-from run_e2e import HOST, Checks, Overtime, dump_logs  # noqa: E402
+from harness import HOST  # noqa: E402
 from world import World, hits_after  # noqa: E402
 
 OVERALL_LIMIT = 300
@@ -58,6 +57,14 @@ class Redis:
                              "--appendonly", "no", "--daemonize", "no"], self.log)
         return procs.wait_tcp(HOST, self.port, 10, self.proc)
 
+    def stop(self):
+        if self.proc is not None:
+            self.proc.stop()
+            self.proc = None
+
+    def logs(self):
+        return [("redis", self.log)]
+
     def kill(self):
         self.proc.signal(signal.SIGKILL)
         self.proc.wait(10)
@@ -70,18 +77,11 @@ class Redis:
         return r.stdout.strip()
 
 
-class Daemon:
+class Daemon(harness.Daemon):
     def __init__(self, binary, workdir, name, world, redis):
-        self.binary = binary
-        self.workdir = workdir
-        self.port = procs.free_port(HOST)
-        self.config = os.path.join(workdir, name + ".yml")
-        self.log = os.path.join(workdir, name + ".log")
-        with open(self.config, "w") as f:
-            f.write(f"""\
-host: {HOST}
-port: {self.port}
-shutdown_timeout: 5
+        super().__init__(binary, workdir, name, query_timeout=ZONE_TIMEOUT + 6,
+                         start_timeout=15, stop_timeout=15)
+        self.write_config(f"""\
 control_socket: none
 cache:
   type: redis
@@ -92,37 +92,7 @@ cache:
     socket_connect_timeout: 1
 default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
 proactive_policy_fetching: {{enabled: false}}
-resolver: {{nameservers: ["{world.dns_addr}:{world.dns_port}"]}}
-tls: {{ca_file: {world.ca_file}}}
-log_level: debug
-""")
-        self.proc = None
-
-    def start(self):
-        if os.path.exists(self.log):
-            os.unlink(self.log)
-        self.proc = procs.ManagedProcess("mta-stsd", [self.binary, "-c", self.config], self.log,
-                                         cwd=self.workdir)
-        return procs.wait_tcp(HOST, self.port, 15, self.proc)
-
-    def stop(self):
-        if self.proc is None:
-            return None
-        self.proc.signal(signal.SIGTERM)
-        rc = self.proc.wait(15)
-        self.proc.stop()
-        self.proc = None
-        return rc
-
-    def query(self, key):
-        try:
-            return query_once(HOST, self.port, "postfix", key, timeout=ZONE_TIMEOUT + 6)
-        except (OSError, ProtocolError) as e:
-            return "error: %r" % e
-
-    def log_text(self):
-        with open(self.log, errors="replace") as f:
-            return f.read()
+""", "%s:%d" % (world.dns_addr, world.dns_port), world.ca_file)
 
 
 def wait_for(predicate, timeout):
@@ -134,7 +104,7 @@ def wait_for(predicate, timeout):
     return predicate()
 
 
-def run(c, w, redis, a, b):
+def check_fleet(c, w, redis, a, b):
     # 1. What A learns, B answers without fetching.
     for name in DOMAINS[:4]:
         c.eq("A learns %s" % name, answer(name), a.query(name))
@@ -192,58 +162,24 @@ def run(c, w, redis, a, b):
         c.eq("B after restart: %s from its local copy" % name, answer(name), b.query(name))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--daemon", required=True)
-    ap.add_argument("--ctl", required=True)
-    ap.add_argument("--workdir", required=True)
-    args = ap.parse_args()
-    daemon_bin = os.path.abspath(args.daemon)
-    workdir = os.path.abspath(args.workdir)
-    os.makedirs(workdir, exist_ok=True)
-    for stale in os.listdir(workdir):
+def body(run):
+    c, args = run.checks, run.args
+    for stale in os.listdir(args.workdir):
         if stale.endswith((".db", ".db-wal", ".db-shm")):
-            os.unlink(os.path.join(workdir, stale))
-
-    def overtime(*_):
-        raise Overtime("the redis run exceeded %d s" % OVERALL_LIMIT)
-
-    signal.signal(signal.SIGALRM, overtime)
-    signal.alarm(OVERALL_LIMIT)
-
-    c = Checks()
-    w = build_world(workdir, procs.free_address(HTTPS_ADDRESSES, 443))
-    redis = Redis(workdir)
-    a = b = None
-    started = time.monotonic()
-    try:
-        w.start()
-        c.ok("redis-server starts", redis.start(), procs.log_tail(redis.log))
-        a = Daemon(daemon_bin, workdir, "a", w, redis)
-        b = Daemon(daemon_bin, workdir, "b", w, redis)
-        c.ok("daemon A starts", a.start(), procs.log_tail(a.log))
-        c.ok("daemon B starts", b.start(), procs.log_tail(b.log))
-        run(c, w, redis, a, b)
-        c.eq("A: SIGTERM exits 0", 0, a.stop())
-    except Exception as e:  # noqa: BLE001 - any crash of the harness is a failed check
-        c.ok("harness ran to completion", False, "%s: %s" % (type(e).__name__, e))
-    finally:
-        signal.alarm(0)
-        for d in (a, b):
-            if d:
-                d.stop()
-        if redis.proc:
-            redis.proc.stop()
-        if c.failed:
-            dump_logs([(n, d.log) for n, d in (("mta-stsd A", a), ("mta-stsd B", b)) if d]
-                      + [("redis", redis.log)] + w.logs())
-        w.stop()
-    print("# %d passed, %d failed in %.0f s"
-          % (c.passed, len(c.failed), time.monotonic() - started))
-    for name in c.failed:
-        print("# failed: " + name)
-    return 1 if c.failed else 0
+            os.unlink(os.path.join(args.workdir, stale))
+    w = build_world(args.workdir, procs.free_address(HTTPS_ADDRESSES, 443))
+    run.on_exit(w.stop, w.logs)
+    redis = Redis(args.workdir)
+    run.on_exit(redis.stop, redis.logs)
+    w.start()
+    c.ok("redis-server starts", redis.start(), procs.log_tail(redis.log))
+    a = Daemon(args.daemon, args.workdir, "a", w, redis)
+    b = Daemon(args.daemon, args.workdir, "b", w, redis)
+    c.ok("daemon A starts", a.start(), procs.log_tail(a.log))
+    c.ok("daemon B starts", b.start(), procs.log_tail(b.log))
+    check_fleet(c, w, redis, a, b)
+    c.eq("A: SIGTERM exits 0", 0, a.stop())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(__doc__, "redis", OVERALL_LIMIT, body))

@@ -168,3 +168,8 @@ def ok_answer(match, domain, zone="default", policy_body=None, mx=None):
             if line:
                 out += " { policy_string = %s }" % line
     return out
+
+
+def enforce_answer(domain, mx=None):
+    """The default zone's answer for an enforce policy whose one mx is mx (mail.DOMAIN)."""
+    return ok_answer([mx or "mail." + domain], domain)

@@ -566,37 +566,8 @@ class World:
         return zones
 
     def _write_nsd(self):
-        nd = os.path.join(self.root, "nsd")
-        conf = [
-            "server:",
-            "  ip-address: %s@%d" % (self.dns_addr, self.dns_port),
-            "  port: %d" % self.dns_port,
-            "  do-ip6: no",
-            '  username: ""',
-            '  chroot: ""',
-            '  database: ""',
-            '  zonelistfile: "%s/zone.list"' % nd,
-            '  pidfile: "%s/nsd.pid"' % nd,
-            '  xfrdfile: "%s/xfrd.state"' % nd,
-            '  xfrdir: "%s"' % nd,
-            '  zonesdir: "%s"' % nd,
-            '  logfile: "%s"' % self.nsd_log,
-            "  verbosity: 1",
-            "  server-count: 1",
-            "  rrl-ratelimit: 0",
-            "  tcp-count: 1000",
-            "remote-control:",
-            "  control-enable: no",
-        ]
-        for tld, path in self._write_zones():
-            conf += ["zone:", "  name: %s" % tld, '  zonefile: "%s"' % path]
-        self._nsd_conf = os.path.join(nd, "nsd.conf")
-        with open(self._nsd_conf, "w") as f:
-            f.write("\n".join(conf) + "\n")
-        res = subprocess.run(["nsd-checkconf", self._nsd_conf], capture_output=True, text=True,
-                             timeout=30)
-        if res.returncode != 0:
-            raise RuntimeError("nsd-checkconf failed: " + res.stdout + res.stderr)
+        self._nsd_conf = write_nsd_conf(os.path.join(self.root, "nsd"), self.dns_addr,
+                                        self.dns_port, self.nsd_log, self._write_zones())
 
     def _write_zones(self):
         """Writes one zone file per TLD (SOA serial self._serial); returns [(tld, path)]."""
@@ -604,39 +575,84 @@ class World:
         written = []
         for tld, lines in sorted(self._zone_lines().items()):
             path = os.path.join(nd, "%s.zone" % tld)
-            try:
-                old_mtime = os.stat(path).st_mtime
-            except FileNotFoundError:
-                old_mtime = None
-            with open(path, "w") as f:
-                f.write("$ORIGIN %s.\n$TTL 300\n" % tld)
-                f.write("@ IN SOA ns.%s. hostmaster.%s. %d 3600 600 86400 300\n"
-                        % (tld, tld, self._serial))
-                f.write("@ IN NS ns.%s.\nns IN A %s\n" % (tld, self.dns_addr))
-                f.write("\n".join(lines) + "\n")
-            if old_mtime is not None:
-                # nsd's SIGHUP reloads a zone only when its file's mtime changed.
-                stamp = max(time.time(), old_mtime + 1.0)
-                os.utime(path, (stamp, stamp))
+            write_zone_file(path, "$ORIGIN %s.\n$TTL 300\n" % tld
+                            + "@ IN SOA ns.%s. hostmaster.%s. %d 3600 600 86400 300\n"
+                            % (tld, tld, self._serial)
+                            + "@ IN NS ns.%s.\nns IN A %s\n" % (tld, self.dns_addr)
+                            + "\n".join(lines) + "\n")
             written.append((tld, path))
         return written
 
     def _start_nsd(self):
-        self._nsd = procs.ManagedProcess("nsd", ["nsd", "-d", "-c", self._nsd_conf],
-                                         os.path.join(self.root, "nsd", "stderr.log"))
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self._nsd.poll() is not None:
-                break
+        def answers():
             try:
-                if self.dig("test.", "SOA", timeout=3):
-                    return
+                return bool(self.dig("test.", "SOA", timeout=3))
             except subprocess.TimeoutExpired:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("nsd did not answer on %s:%d:\n%s\n%s"
-                           % (self.dns_addr, self.dns_port, procs.log_tail(self.nsd_log),
-                              procs.log_tail(os.path.join(self.root, "nsd", "stderr.log"))))
+                return False
+
+        self._nsd = start_nsd(self._nsd_conf, answers, "%s:%d" % (self.dns_addr, self.dns_port),
+                              self.nsd_log)
+
+
+# ----- nsd, also serving dnssec_world.py's signed zones ------------------------------------
+def write_nsd_conf(nd, addr, port, log, zones):
+    """nsd.conf in directory nd: nsd on addr:port (UDP and TCP) serving zones, a list of
+    (name, zone file path), logging to log; checked with nsd-checkconf. Returns its path."""
+    conf = [
+        "server:",
+        "  ip-address: %s@%d" % (addr, port),
+        "  port: %d" % port,
+        "  do-ip6: no",
+        '  username: ""',
+        '  chroot: ""',
+        '  database: ""',
+        '  zonelistfile: "%s/zone.list"' % nd,
+        '  pidfile: "%s/nsd.pid"' % nd,
+        '  xfrdfile: "%s/xfrd.state"' % nd,
+        '  xfrdir: "%s"' % nd,
+        '  zonesdir: "%s"' % nd,
+        '  logfile: "%s"' % log,
+        "  verbosity: 1",
+        "  server-count: 1",
+        "  rrl-ratelimit: 0",
+        "  tcp-count: 1000",
+        "remote-control:",
+        "  control-enable: no",
+    ]
+    for name, path in zones:
+        conf += ["zone:", "  name: %s" % name, '  zonefile: "%s"' % path]
+    path = os.path.join(nd, "nsd.conf")
+    with open(path, "w") as f:
+        f.write("\n".join(conf) + "\n")
+    res = subprocess.run(["nsd-checkconf", path], capture_output=True, text=True, timeout=30)
+    if res.returncode != 0:
+        raise RuntimeError("nsd-checkconf failed: " + res.stdout + res.stderr)
+    return path
+
+
+def write_zone_file(path, text):
+    """Writes a zone file; a rewritten one gets a newer mtime, as nsd's SIGHUP reloads a
+    zone only when its file's mtime changed."""
+    try:
+        old_mtime = os.stat(path).st_mtime
+    except FileNotFoundError:
+        old_mtime = None
+    with open(path, "w") as f:
+        f.write(text)
+    if old_mtime is not None:
+        stamp = max(time.time(), old_mtime + 1.0)
+        os.utime(path, (stamp, stamp))
+
+
+def start_nsd(conf, answers, where, log):
+    """Runs nsd -d -c conf (stderr next to conf); returns the process once answers() is
+    true (a dig at it), within 20 s. Raises with nsd's logs otherwise."""
+    stderr = os.path.join(os.path.dirname(conf), "stderr.log")
+    nsd = procs.ManagedProcess("nsd", ["nsd", "-d", "-c", conf], stderr)
+    if procs.wait_until(answers, 20, nsd):
+        return nsd
+    raise RuntimeError("nsd did not answer on %s:\n%s\n%s"
+                       % (where, procs.log_tail(log), procs.log_tail(stderr)))
 
 
 def hits_after(w, domain, want, timeout=3.0):
