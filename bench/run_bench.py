@@ -40,12 +40,12 @@ SCENARIOS = [
 ]
 
 
-def build_world(world_mod, workdir, count, https_addr):
+def build_world(world_mod, workdir, count, https_addr, dns_addr="127.0.0.1", dns_port=None):
     """count domains, interleaved so round-robin keys mix the kinds: of every 20,
     14 have no _mta-sts record (70 %), 5 an enforce policy (25 %), and 1 (5 %)
     alternately a testing policy or a TXT record whose policy URL answers 404.
     Returns (world, [(key, expected payload)])."""
-    w = world_mod.World(workdir, https_addr=https_addr)
+    w = world_mod.World(workdir, dns_addr=dns_addr, dns_port=dns_port, https_addr=https_addr)
     expected = []
     for i in range(count):
         name = "d%05d.test" % i
@@ -133,6 +133,36 @@ def start_daemon(args, procs, workdir, w):
     return proc, port
 
 
+PYTHON_DAEMON = "/usr/bin/mta-sts-daemon"  # Debian's postfix-mta-sts-resolver
+PYTHON_DNS_ADDR = "127.0.0.24"              # its world's nsd, on port 53 (resolv.conf has no port)
+
+
+def start_python_daemon(args, procs, workdir, w):
+    """postfix-mta-sts-resolver on the same world. It reads its nameserver from
+    /etc/resolv.conf and trusts the default CA store, so it runs in a mount
+    namespace of its own where /etc/resolv.conf names the world's nsd, with
+    SSL_CERT_FILE (which Python's ssl honours) naming the world's CA."""
+    port = procs.free_port("127.0.0.1")
+    resolv = os.path.join(workdir, "python-resolv.conf")
+    with open(resolv, "w") as f:
+        f.write("nameserver %s\n" % PYTHON_DNS_ADDR)
+    config = os.path.join(workdir, "mta-sts-daemon.yml")
+    with open(config, "w") as f:
+        f.write("host: 127.0.0.1\nport: %d\n" % port)
+        f.write("cache: {type: internal, options: {cache_size: %d}}\n" % (args.domains * 2))
+        f.write("default_zone: {timeout: 4}\n")
+    log = os.path.join(workdir, "mta-sts-daemon.log")
+    env = dict(os.environ, SSL_CERT_FILE=w.ca_file)
+    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount --bind "$1" /etc/resolv.conf && exec "$2" -v warn -c "$3"', "sh",
+            resolv, args.python_daemon, config]
+    proc = procs.ManagedProcess("mta-sts-daemon", argv, log, env=env, cwd=workdir)
+    if not procs.wait_tcp("127.0.0.1", port, 20, proc):
+        raise RuntimeError("mta-sts-daemon did not listen on 127.0.0.1:%d:\n%s"
+                           % (port, procs.log_tail(log)))
+    return proc, port
+
+
 def warm(args, port, queries, count, pid):
     """One pass over every key (64 at a time), repeated (at most 3 passes) until a
     pass gets every answer right: a cold lookup that hit the zone timeout may
@@ -181,6 +211,9 @@ def print_table(rows, memory, warm_passes):
         print("mta-stsd memory: VmRSS %s KiB before warm-up, %s KiB after, %s KiB at the end; "
               "VmHWM (peak) %s KiB" % (memory["rss_before_warmup_kib"], memory["rss_after_warmup_kib"],
                                        memory["rss_at_end_kib"], memory["hwm_kib"]))
+        if "python_rss_at_end_kib" in memory:
+            print("mta-sts-daemon (postfix-mta-sts-resolver) memory: VmRSS %s KiB at the end; "
+                  "%d warm-up pass(es)" % (memory["python_rss_at_end_kib"], memory["python_warm_passes"]))
 
 
 def main():
@@ -196,18 +229,24 @@ def main():
     ap.add_argument("--cache", choices=("internal", "sqlite"), default="internal",
                     help="mta-stsd's cache type: memory only, or memory backed by SQLite (hits are served "
                          "from memory either way; run both to compare)")
+    ap.add_argument("--python-daemon", default=PYTHON_DAEMON if os.path.exists(PYTHON_DAEMON) else None,
+                    help="also run Debian's postfix-mta-sts-resolver (mta-sts-daemon; default: %s when "
+                         "installed and running as root); 'none' to skip" % PYTHON_DAEMON)
     ap.add_argument("--log-level", help="mta-stsd log_level (default: warn; at info every answer is logged)")
     ap.add_argument("--workdir", help="keep the world and logs here (default: a temporary directory, removed)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args()
     if args.domains < 20:
         ap.error("--domains must be at least 20 (one of each kind)")
+    if args.python_daemon == "none" or not args.daemon or os.geteuid() != 0:
+        args.python_daemon = None  # it needs the world and, for its resolv.conf, root
 
     workdir = os.path.abspath(args.workdir) if args.workdir else tempfile.mkdtemp(prefix="mtasts-bench-")
     os.makedirs(workdir, exist_ok=True)
     ceiling = None
     world = None
     daemon = None
+    python = None
     memory = None
     warm_passes = None
     rows = []
@@ -215,12 +254,15 @@ def main():
         if args.daemon:
             import procs
             import world as world_mod
-            world, pairs = build_world(world_mod, workdir, args.domains, args.https_addr)
+            dns = {"dns_addr": PYTHON_DNS_ADDR, "dns_port": 53} if args.python_daemon else {}
+            world, pairs = build_world(world_mod, workdir, args.domains, args.https_addr, **dns)
             if not args.json:
                 print("starting the world: %d domains (nsd, nginx on %s); mta-stsd cache: %s..."
                       % (args.domains, args.https_addr, args.cache), flush=True)
             world.start()
             daemon, daemon_port = start_daemon(args, procs, workdir, world)
+            if args.python_daemon:
+                python, python_port = start_python_daemon(args, procs, workdir, world)
         else:
             pairs = [("d%05d.test" % i, CEILING_REPLY) for i in range(args.domains)]
         key_sets = {"all": pairs, "policies": [p for p in pairs if p[1].startswith("OK ")]}
@@ -240,6 +282,11 @@ def main():
             memory = {"rss_before_warmup_kib": proc_status(daemon.pid, "VmRSS")}
             warm_passes = warm(args, daemon_port, queries["all"][0], len(pairs), daemon.pid)
             memory["rss_after_warmup_kib"] = proc_status(daemon.pid, "VmRSS")
+        python_warm = None
+        if python is not None:
+            if not args.json:
+                print("warming mta-sts-daemon's cache...", flush=True)
+            python_warm = warm(args, python_port, queries["all"][0], len(pairs), python.pid)
 
         for name, mode, connections, kind in SCENARIOS:
             if not args.json:
@@ -256,6 +303,17 @@ def main():
                      p99_ratio=(r["latency_us"]["p99"] / base["latency_us"]["p99"]
                                 if base["latency_us"]["p99"] else 0.0))
             rows.append(r)
+            if python is None:
+                continue
+            r = run_loadgen(args, python_port, daemon_queries, mode, connections, python.pid)
+            r.update(scenario=name, server="mta-sts-daemon",
+                     qps_ratio=r["qps"] / base["qps"] if base["qps"] else 0.0,
+                     p99_ratio=(r["latency_us"]["p99"] / base["latency_us"]["p99"]
+                                if base["latency_us"]["p99"] else 0.0))
+            rows.append(r)
+        if python is not None:
+            memory["python_rss_at_end_kib"] = proc_status(python.pid, "VmRSS")
+            memory["python_warm_passes"] = len(python_warm)
         if daemon is not None:
             memory["rss_at_end_kib"] = proc_status(daemon.pid, "VmRSS")
             memory["hwm_kib"] = proc_status(daemon.pid, "VmHWM")
@@ -267,6 +325,8 @@ def main():
             ceiling.wait(timeout=10)
         if daemon is not None:
             daemon.stop()
+        if python is not None:
+            python.stop()
         if world is not None:
             world.stop()
         if not args.workdir:
