@@ -19,6 +19,7 @@
 #include <boost/asio/write.hpp>
 
 #include "daemon/daemon.hpp"
+#include "resolver/dane_discovery.hpp"
 #include "socketmap/listener.hpp"
 #include "sts/answer.hpp"
 #include "sts/query_key.hpp"
@@ -344,13 +345,17 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
       return;
     }
     const std::string& domain = key.domain;
+    // "[host]:port" and "domain:port" keep their DANE result under that next
+    // hop (RFC 7672 §2.2.2: TLSA at _port._tcp.host), the policy under the domain.
+    const std::string dane_key =
+        resolver::dane_destination({domain, key.bracketed, key.port.value_or(25)});
     std::string reply;
     switch (request.command) {
       case Command::show:
-        reply = show_json(*policies, domain, now);
+        reply = show_json(*policies, domain, dane_key, now);
         break;
       case Command::purge: {
-        const bool had = policies->purge(domain);
+        const bool had = policies->purge(domain, dane_key);
         reply = fmt::format("{{\"domain\": {}, \"purged\": {}}}", json_escape(domain), had);
         break;
       }
@@ -371,12 +376,12 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
   }
 
   std::string show_json(const resolver::PolicyResolver& policies, const std::string& domain,
-                        std::int64_t now) const {
+                        const std::string& dane_key, std::int64_t now) const {
     const cache::CachedPolicy* p = policies.cache().policy(domain, now);
     // The DANE result (RFC 7672) is kept apart from the policy: shown either way.
     std::string dane = "null";
     if (const auto* resolver = policies.dane()) {
-      if (const auto* d = resolver->cache().result(domain)) {
+      if (const auto* d = resolver->cache().result(dane_key)) {
         dane = fmt::format(
             "{{\"level\": {}, \"summary\": {}, \"fetched\": {}, \"expires\": {}, "
             "\"keep_until\": {}}}",

@@ -482,11 +482,12 @@ void PolicyResolver::launch_queued() {
   }
 }
 
-bool PolicyResolver::purge(const std::string& domain) {
+bool PolicyResolver::purge(const std::string& domain, const std::string& dane_destination) {
   if (store_ != nullptr) store_->remove(domain);
   bool had = cache_.erase(domain);
-  if (dane_ != nullptr) had = dane_->purge(domain) || had;
-  spdlog::info("{}: purged from the cache by the administrator", domain);
+  const std::string& dane_key = dane_destination.empty() ? domain : dane_destination;
+  if (dane_ != nullptr) had = dane_->purge(dane_key) || had;
+  spdlog::info("{}: purged from the cache by the administrator", dane_key);
   return had;
 }
 
