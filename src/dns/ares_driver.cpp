@@ -28,32 +28,23 @@ void init_library_once() {
 
 }  // namespace
 
-// A socket c-ares asked us to watch. The descriptor does not own the fd:
-// c-ares closes it, after telling us to stop watching (readable=writable=0).
-struct AresDriver::Watch {
-  Watch(boost::asio::io_context& io, ares_socket_t fd) : descriptor(io, fd), fd(fd) {}
-  boost::asio::posix::stream_descriptor descriptor;
-  ares_socket_t fd;
-  bool want_read = false;
-  bool want_write = false;
-  bool reading = false;  // an async_wait(wait_read) is outstanding
-  bool writing = false;
-  bool active = true;  // false once c-ares let go of the fd or the driver is gone
-
-  void release() {
-    active = false;
-    // Cancels the outstanding waits (operation_aborted) without closing the fd.
-    descriptor.release();
-  }
-};
-
 struct AresDriver::Request {
   boost::asio::io_context* io;
   AresDriver* driver;  // valid: c-ares runs callbacks only inside our calls into it
   std::function<void(AresReply)> on_reply;
 };
 
-AresDriver::AresDriver(boost::asio::io_context& io) : io_(io), timer_(io) {}
+AresDriver::AresDriver(boost::asio::io_context& io)
+    : io_(io),
+      timer_(io),
+      // EPOLLERR is processed like readiness: c-ares then sees the socket error.
+      sockets_(io, [this](int fd, bool for_read, bool) {
+        if (for_read) {
+          process(fd, ARES_SOCKET_BAD);
+        } else {
+          process(ARES_SOCKET_BAD, fd);
+        }
+      }) {}
 
 std::shared_ptr<AresDriver> AresDriver::create(boost::asio::io_context& io,
                                                const ResolverOptions& options) {
@@ -117,8 +108,6 @@ AresDriver::~AresDriver() {
     ares_destroy(channel_);
     channel_ = nullptr;
   }
-  for (auto& [fd, watch] : watches_) watch->release();
-  watches_.clear();
   timer_.cancel();
 }
 
@@ -151,57 +140,11 @@ void AresDriver::on_answer(void* arg, int status, int /*timeouts*/, unsigned cha
 
 void AresDriver::on_sock_state(void* data, ares_socket_t fd, int readable, int writable) noexcept {
   try {
-    static_cast<AresDriver*>(data)->update_watch(fd, readable != 0, writable != 0);
+    static_cast<AresDriver*>(data)->sockets_.watch(fd, readable != 0, writable != 0);
   } catch (const std::exception& e) {
     // The socket goes unwatched; the timer still ends its queries.
     spdlog::error("dns: cannot watch socket {}: {}", fd, e.what());
   }
-}
-
-void AresDriver::update_watch(ares_socket_t fd, bool readable, bool writable) {
-  auto it = watches_.find(fd);
-  if (!readable && !writable) {
-    if (it != watches_.end()) {
-      it->second->release();
-      watches_.erase(it);
-    }
-    return;
-  }
-  if (it == watches_.end()) {
-    it = watches_.emplace(fd, std::make_shared<Watch>(io_, fd)).first;
-  }
-  const auto watch = it->second;
-  watch->want_read = readable;
-  watch->want_write = writable;
-  if (readable && !watch->reading) start_wait(watch, true);
-  if (writable && !watch->writing) start_wait(watch, false);
-}
-
-void AresDriver::start_wait(const std::shared_ptr<Watch>& watch, bool for_read) {
-  (for_read ? watch->reading : watch->writing) = true;
-  const auto type = for_read ? boost::asio::posix::stream_descriptor::wait_read
-                             : boost::asio::posix::stream_descriptor::wait_write;
-  watch->descriptor.async_wait(
-      type, [self = weak_from_this(), watch, for_read](const boost::system::error_code& ec) {
-        (for_read ? watch->reading : watch->writing) = false;
-        if (ec == boost::asio::error::operation_aborted || !watch->active) return;
-        if (auto driver = self.lock()) driver->on_ready(watch, for_read);
-      });
-}
-
-void AresDriver::on_ready(const std::shared_ptr<Watch>& watch, bool for_read) {
-  // Other errors (EPOLLERR) are processed too: c-ares then sees the socket error.
-  if (for_read ? !watch->want_read : !watch->want_write) return;
-  if (for_read) {
-    process(watch->fd, ARES_SOCKET_BAD);
-  } else {
-    process(ARES_SOCKET_BAD, watch->fd);
-  }
-  // Waiting again re-arms epoll, which reports data c-ares left unread
-  // (it reads a TCP length prefix and the message in separate calls).
-  if (!watch->active) return;
-  if (for_read && watch->want_read && !watch->reading) start_wait(watch, true);
-  if (!for_read && watch->want_write && !watch->writing) start_wait(watch, false);
 }
 
 void AresDriver::process(ares_socket_t read_fd, ares_socket_t write_fd) {

@@ -1,22 +1,21 @@
 #pragma once
 // One c-ares channel driven by an Asio io_context: c-ares tells us which
-// sockets it wants watched (ARES_OPT_SOCK_STATE_CB), we wait on them with
-// non-owning stream_descriptors, and one steady_timer armed from ares_timeout()
-// lets c-ares run its retries when no socket event comes.
+// sockets it wants watched (ARES_OPT_SOCK_STATE_CB), a util::FdWatcher waits on
+// them, and one steady_timer armed from ares_timeout() lets c-ares run its
+// retries when no socket event comes.
 #include <ares.h>
 
 #include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "dns/resolver.hpp"
+#include "util/fd_watcher.hpp"
 
 namespace mtasts::dns {
 
@@ -48,23 +47,19 @@ class AresDriver : public std::enable_shared_from_this<AresDriver> {
   boost::asio::io_context& io() { return io_; }
 
  private:
-  struct Watch;
   struct Request;
 
   explicit AresDriver(boost::asio::io_context& io);
   static void on_sock_state(void* data, ares_socket_t fd, int readable, int writable) noexcept;
   static void on_answer(void* arg, int status, int timeouts, unsigned char* abuf,
                         int alen) noexcept;
-  void update_watch(ares_socket_t fd, bool readable, bool writable);
-  void start_wait(const std::shared_ptr<Watch>& watch, bool for_read);
-  void on_ready(const std::shared_ptr<Watch>& watch, bool for_read);
   void process(ares_socket_t read_fd, ares_socket_t write_fd);
   void arm_timer();
 
   boost::asio::io_context& io_;
   ares_channel channel_ = nullptr;
   boost::asio::steady_timer timer_;
-  std::unordered_map<ares_socket_t, std::shared_ptr<Watch>> watches_;
+  util::FdWatcher sockets_;
   std::size_t in_flight_ = 0;
 };
 

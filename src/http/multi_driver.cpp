@@ -25,26 +25,15 @@ void init_curl_once() {
 
 }  // namespace
 
-// A socket curl asked us to watch. The descriptor does not own the fd: curl
-// closes it (through close_socket) after we released it.
-struct MultiDriver::Watch {
-  Watch(boost::asio::io_context& io, curl_socket_t fd) : descriptor(io, fd), fd(fd) {}
-  boost::asio::posix::stream_descriptor descriptor;
-  curl_socket_t fd;
-  bool want_read = false;
-  bool want_write = false;
-  bool reading = false;  // an async_wait is outstanding
-  bool writing = false;
-  bool active = true;
-
-  void release() {
-    active = false;
-    descriptor.release();  // cancels the waits, leaves the fd open
-  }
-};
-
 MultiDriver::MultiDriver(boost::asio::io_context& io, DoneHandler on_done)
-    : io_(io), on_done_(std::move(on_done)), timer_(io) {}
+    : io_(io),
+      on_done_(std::move(on_done)),
+      timer_(io),
+      sockets_(io, [this](int fd, bool for_read, bool failed) {
+        int events = for_read ? CURL_CSELECT_IN : CURL_CSELECT_OUT;
+        if (failed) events |= CURL_CSELECT_ERR;
+        socket_action(fd, events);
+      }) {}
 
 std::shared_ptr<MultiDriver> MultiDriver::create(boost::asio::io_context& io, DoneHandler on_done) {
   init_curl_once();
@@ -61,8 +50,6 @@ std::shared_ptr<MultiDriver> MultiDriver::create(boost::asio::io_context& io, Do
 MultiDriver::~MultiDriver() {
   // Closes what curl still holds, calling on_socket/close_socket: members are alive.
   if (multi_ != nullptr) curl_multi_cleanup(multi_);
-  for (auto& [fd, watch] : watches_) watch->release();
-  watches_.clear();
   timer_.cancel();
 }
 
@@ -72,7 +59,7 @@ void MultiDriver::remove(CURL* easy) { curl_multi_remove_handle(multi_, easy); }
 
 int MultiDriver::close_socket(void* driver, curl_socket_t fd) noexcept {
   try {
-    static_cast<MultiDriver*>(driver)->forget(fd);
+    static_cast<MultiDriver*>(driver)->sockets_.forget(fd);
   } catch (const std::exception& e) {
     spdlog::error("http: releasing socket {}: {}", fd, e.what());
   }
@@ -82,7 +69,9 @@ int MultiDriver::close_socket(void* driver, curl_socket_t fd) noexcept {
 int MultiDriver::on_socket(CURL* /*easy*/, curl_socket_t fd, int what, void* driver,
                            void* /*socketp*/) noexcept {
   try {
-    static_cast<MultiDriver*>(driver)->update_watch(fd, what);
+    static_cast<MultiDriver*>(driver)->sockets_.watch(
+        fd, what == CURL_POLL_IN || what == CURL_POLL_INOUT,
+        what == CURL_POLL_OUT || what == CURL_POLL_INOUT);  // CURL_POLL_REMOVE: neither
   } catch (const std::exception& e) {
     // Unwatched, the transfer still ends by its timeout.
     spdlog::error("http: cannot watch socket {}: {}", fd, e.what());
@@ -110,50 +99,6 @@ int MultiDriver::on_timer(CURLM* /*multi*/, long timeout_ms, void* data) noexcep
     spdlog::error("http: cannot arm the curl timer: {}", e.what());
     return -1;
   }
-}
-
-void MultiDriver::forget(curl_socket_t fd) {
-  auto it = watches_.find(fd);
-  if (it == watches_.end()) return;
-  it->second->release();
-  watches_.erase(it);
-}
-
-void MultiDriver::update_watch(curl_socket_t fd, int what) {
-  if (what == CURL_POLL_REMOVE) {
-    forget(fd);
-    return;
-  }
-  auto it = watches_.find(fd);
-  if (it == watches_.end()) it = watches_.emplace(fd, std::make_shared<Watch>(io_, fd)).first;
-  const auto watch = it->second;
-  watch->want_read = what == CURL_POLL_IN || what == CURL_POLL_INOUT;
-  watch->want_write = what == CURL_POLL_OUT || what == CURL_POLL_INOUT;
-  if (watch->want_read && !watch->reading) start_wait(watch, true);
-  if (watch->want_write && !watch->writing) start_wait(watch, false);
-}
-
-void MultiDriver::start_wait(const std::shared_ptr<Watch>& watch, bool for_read) {
-  (for_read ? watch->reading : watch->writing) = true;
-  const auto type = for_read ? boost::asio::posix::stream_descriptor::wait_read
-                             : boost::asio::posix::stream_descriptor::wait_write;
-  watch->descriptor.async_wait(
-      type, [self = weak_from_this(), watch, for_read](const boost::system::error_code& ec) {
-        (for_read ? watch->reading : watch->writing) = false;
-        if (ec == boost::asio::error::operation_aborted || !watch->active) return;
-        if (auto driver = self.lock()) driver->on_ready(watch, for_read, static_cast<bool>(ec));
-      });
-}
-
-void MultiDriver::on_ready(const std::shared_ptr<Watch>& watch, bool for_read, bool failed) {
-  if (for_read ? !watch->want_read : !watch->want_write) return;
-  int events = for_read ? CURL_CSELECT_IN : CURL_CSELECT_OUT;
-  if (failed) events |= CURL_CSELECT_ERR;
-  socket_action(watch->fd, events);
-  // Waiting again re-arms epoll, which reports data curl left unread.
-  if (!watch->active) return;
-  if (for_read && watch->want_read && !watch->reading) start_wait(watch, true);
-  if (!for_read && watch->want_write && !watch->writing) start_wait(watch, false);
 }
 
 void MultiDriver::socket_action(curl_socket_t fd, int events) {

@@ -1,17 +1,17 @@
 #pragma once
 // libcurl's multi interface driven by an Asio io_context: curl tells us which
 // sockets to watch (CURLMOPT_SOCKETFUNCTION) and when to call it back
-// (CURLMOPT_TIMERFUNCTION); we wait on non-owning stream_descriptors and one
-// steady_timer, and hand finished transfers to the owner.
+// (CURLMOPT_TIMERFUNCTION); a util::FdWatcher and one steady_timer wait for
+// it, and finished transfers go to the owner.
 #include <curl/curl.h>
 
 #include <functional>
 #include <memory>
-#include <unordered_map>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+
+#include "util/fd_watcher.hpp"
 
 namespace mtasts::http {
 
@@ -38,16 +38,10 @@ class MultiDriver : public std::enable_shared_from_this<MultiDriver> {
   static int close_socket(void* driver, curl_socket_t fd) noexcept;
 
  private:
-  struct Watch;
-
   MultiDriver(boost::asio::io_context& io, DoneHandler on_done);
   static int on_socket(CURL* easy, curl_socket_t fd, int what, void* driver,
                        void* socketp) noexcept;
   static int on_timer(CURLM* multi, long timeout_ms, void* driver) noexcept;
-  void update_watch(curl_socket_t fd, int what);
-  void forget(curl_socket_t fd);
-  void start_wait(const std::shared_ptr<Watch>& watch, bool for_read);
-  void on_ready(const std::shared_ptr<Watch>& watch, bool for_read, bool failed);
   void socket_action(curl_socket_t fd, int events);
   void drain_finished();
 
@@ -55,7 +49,7 @@ class MultiDriver : public std::enable_shared_from_this<MultiDriver> {
   DoneHandler on_done_;
   CURLM* multi_ = nullptr;
   boost::asio::steady_timer timer_;
-  std::unordered_map<curl_socket_t, std::shared_ptr<Watch>> watches_;
+  util::FdWatcher sockets_;
 };
 
 }  // namespace mtasts::http
