@@ -24,7 +24,7 @@ struct Chase : std::enable_shared_from_this<Chase> {
       });
       return;
     }
-    d.send(std::move(*query),
+    d.send(std::move(*query), dnssec,
            [self = shared_from_this()](AresReply reply) { self->on_reply(std::move(reply)); });
   }
 

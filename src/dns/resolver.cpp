@@ -148,7 +148,8 @@ void Resolver::query_raw(const std::string& name, int type, std::function<void(R
     });
     return;
   }
-  impl_->servers->send(std::move(*query), [finish = std::move(finish)](AresReply reply) {
+  // AD and DO set: a DNSSEC query, whose SERVFAIL stands (see ServerSet).
+  impl_->servers->send(std::move(*query), true, [finish = std::move(finish)](AresReply reply) {
     RawResult r;
     if (reply.status != ARES_SUCCESS || reply.message.empty()) {
       const Outcome o = outcome_of_ares_status(reply.status);

@@ -11,10 +11,11 @@ constexpr unsigned kRcodeRefused = 5;
 constexpr std::size_t kHeaderSize = 12;
 }  // namespace
 
-bool worth_asking_next(const AresReply& reply) {
+bool worth_asking_next(const AresReply& reply, bool dnssec) {
   if (reply.status != ARES_SUCCESS || reply.message.size() < kHeaderSize) return false;
   const unsigned rcode = reply.message[3] & 0x0fu;
-  return rcode == kRcodeServfail || rcode == kRcodeNotimp || rcode == kRcodeRefused;
+  if (rcode == kRcodeServfail) return !dnssec;
+  return rcode == kRcodeNotimp || rcode == kRcodeRefused;
 }
 
 std::shared_ptr<ServerSet> ServerSet::create(boost::asio::io_context& io,
@@ -33,19 +34,20 @@ std::shared_ptr<ServerSet> ServerSet::create(boost::asio::io_context& io,
   return set;
 }
 
-void ServerSet::send(std::vector<unsigned char> query, std::function<void(AresReply)> on_reply) {
-  send_from(0, std::make_shared<const std::vector<unsigned char>>(std::move(query)),
+void ServerSet::send(std::vector<unsigned char> query, bool dnssec,
+                     std::function<void(AresReply)> on_reply) {
+  send_from(0, std::make_shared<const std::vector<unsigned char>>(std::move(query)), dnssec,
             std::move(on_reply));
 }
 
 void ServerSet::send_from(std::size_t index,
-                          std::shared_ptr<const std::vector<unsigned char>> query,
+                          std::shared_ptr<const std::vector<unsigned char>> query, bool dnssec,
                           std::function<void(AresReply)> on_reply) {
-  drivers_[index]->send(*query, [self = weak_from_this(), index, query,
+  drivers_[index]->send(*query, [self = weak_from_this(), index, query, dnssec,
                                  on_reply = std::move(on_reply)](AresReply reply) mutable {
     auto set = self.lock();
-    if (set && index + 1 < set->drivers_.size() && worth_asking_next(reply)) {
-      set->send_from(index + 1, std::move(query), std::move(on_reply));
+    if (set && index + 1 < set->drivers_.size() && worth_asking_next(reply, dnssec)) {
+      set->send_from(index + 1, std::move(query), dnssec, std::move(on_reply));
       return;
     }
     on_reply(std::move(reply));

@@ -5,6 +5,10 @@
 // next, so a single broken or misconfigured resolver in the list would fail
 // every lookup. As stub resolvers do, the next server gets the same query.
 //
+// Except SERVFAIL on a DNSSEC query (DANE): from a validating resolver it means
+// "bogus" (RFC 4035 §5.5), which must defer the mail (RFC 7672 §2.1.1); asking
+// a server that may not validate could turn it into an unsigned answer.
+//
 // One c-ares channel per server order: channel k starts with server k and
 // keeps the others behind it, so each channel still moves on by itself when a
 // server does not answer at all (timeouts).
@@ -27,9 +31,10 @@ class ServerSet : public std::enable_shared_from_this<ServerSet> {
                                            const ResolverOptions& options);
 
   // on_reply runs once, posted to the io_context, with the answer of the first
-  // server whose RCODE is not SERVFAIL/REFUSED/NOTIMP, or else of the last one
-  // asked. Destroying the set ends pending queries like AresDriver does.
-  void send(std::vector<unsigned char> query, std::function<void(AresReply)> on_reply);
+  // server whose RCODE is not SERVFAIL/REFUSED/NOTIMP (SERVFAIL counts as an
+  // answer when dnssec), or else of the last one asked. Destroying the set ends
+  // pending queries like AresDriver does.
+  void send(std::vector<unsigned char> query, bool dnssec, std::function<void(AresReply)> on_reply);
 
   boost::asio::io_context& io() { return io_; }
   std::size_t size() const { return drivers_.size(); }
@@ -37,14 +42,15 @@ class ServerSet : public std::enable_shared_from_this<ServerSet> {
  private:
   explicit ServerSet(boost::asio::io_context& io) : io_(io) {}
   void send_from(std::size_t index, std::shared_ptr<const std::vector<unsigned char>> query,
-                 std::function<void(AresReply)> on_reply);
+                 bool dnssec, std::function<void(AresReply)> on_reply);
 
   boost::asio::io_context& io_;
   std::vector<std::shared_ptr<AresDriver>> drivers_;  // drivers_[k]: server k first
 };
 
 // True for an answer another server may answer better (RFC 1035 §4.1.1 RCODE
-// 2, 4, 5); false for NXDOMAIN and answers, which every server would repeat.
-bool worth_asking_next(const AresReply& reply);
+// 2, 4, 5; with dnssec 4 and 5 only); false for NXDOMAIN and answers, which
+// every server would repeat.
+bool worth_asking_next(const AresReply& reply, bool dnssec);
 
 }  // namespace mtasts::dns

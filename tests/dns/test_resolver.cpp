@@ -658,3 +658,39 @@ TEST_CASE("a silent first nameserver: the next one answers within the first one'
   CHECK(silent.udp_queries >= 1);
   CHECK(good.udp_queries == 1);
 }
+
+TEST_CASE("DNSSEC queries: SERVFAIL (bogus) stands, REFUSED still moves on") {
+  // A validating resolver's SERVFAIL means the data is bogus (RFC 4035 §5.5);
+  // the next server, which may not validate, must not turn it into an answer.
+  DnsTestServer validating, other;
+  Zone first;
+  first.replies["bogus.example. MX"].rcode = LDNS_RCODE_SERVFAIL;
+  first.replies["refused.example. MX"].rcode = LDNS_RCODE_REFUSED;
+  validating.set_handler(first.handler());
+  Zone second;
+  second.replies["bogus.example. MX"] = {
+      LDNS_RCODE_NOERROR, {"bogus.example. 300 IN MX 10 mx.bogus.example."}, {}, false};
+  second.replies["refused.example. MX"] = {
+      LDNS_RCODE_NOERROR, {"refused.example. 300 IN MX 10 mx.refused.example."}, {}, true};
+  other.set_handler(second.handler());
+  boost::asio::io_context io;
+  ResolverOptions o = options_for(validating);
+  o.nameservers.push_back(other.address());
+  Resolver resolver(io, o);
+  auto secure = [&](const std::string& name) {
+    return run_one<SecureResult>(
+        io, [&](auto cb) { resolver.query_secure(name, LDNS_RR_TYPE_MX, cb); });
+  };
+  auto bogus = secure("bogus.example");
+  CHECK(bogus.status == Status::temp_fail);
+  CHECK(bogus.error == "SERVFAIL from server");
+  CHECK(other.udp_queries == 0);
+  auto refused = secure("refused.example");
+  CHECK(refused.status == Status::ok);
+  CHECK(refused.authenticated);
+  CHECK(other.udp_queries == 1);
+  // The same SERVFAIL on a plain (MTA-STS) query moves on.
+  auto plain = run_one<MxResult>(io, [&](auto cb) { resolver.query_mx("bogus.example", cb); });
+  CHECK(plain.status == Status::ok);
+  CHECK(other.udp_queries == 2);
+}
