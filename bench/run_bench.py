@@ -295,22 +295,17 @@ def main():
             base = run_loadgen(args, ceiling_port, ceiling_queries, mode, connections, ceiling.pid)
             base.update(scenario=name, server="ceiling", qps_ratio=1.0, p99_ratio=1.0)
             rows.append(base)
-            if daemon is None:
-                continue
-            r = run_loadgen(args, daemon_port, daemon_queries, mode, connections, daemon.pid)
-            r.update(scenario=name, server="mta-stsd",
-                     qps_ratio=r["qps"] / base["qps"] if base["qps"] else 0.0,
-                     p99_ratio=(r["latency_us"]["p99"] / base["latency_us"]["p99"]
-                                if base["latency_us"]["p99"] else 0.0))
-            rows.append(r)
-            if python is None:
-                continue
-            r = run_loadgen(args, python_port, daemon_queries, mode, connections, python.pid)
-            r.update(scenario=name, server="mta-sts-daemon",
-                     qps_ratio=r["qps"] / base["qps"] if base["qps"] else 0.0,
-                     p99_ratio=(r["latency_us"]["p99"] / base["latency_us"]["p99"]
-                                if base["latency_us"]["p99"] else 0.0))
-            rows.append(r)
+            # The same scenario against each daemon, right after the ceiling.
+            servers = [] if daemon is None else [("mta-stsd", daemon_port, daemon.pid)]
+            if python is not None:
+                servers.append(("mta-sts-daemon", python_port, python.pid))
+            for server, port, pid in servers:
+                r = run_loadgen(args, port, daemon_queries, mode, connections, pid)
+                r.update(scenario=name, server=server,
+                         qps_ratio=r["qps"] / base["qps"] if base["qps"] else 0.0,
+                         p99_ratio=(r["latency_us"]["p99"] / base["latency_us"]["p99"]
+                                    if base["latency_us"]["p99"] else 0.0))
+                rows.append(r)
         if python is not None:
             memory["python_rss_at_end_kib"] = proc_status(python.pid, "VmRSS")
             memory["python_warm_passes"] = len(python_warm)
