@@ -88,14 +88,15 @@ std::vector<std::string> AresDriver::servers() const {
   if (ares_get_servers_ports(channel_, &list) != ARES_SUCCESS) return out;
   for (const auto* node = list; node != nullptr; node = node->next) {
     char text[INET6_ADDRSTRLEN] = {};
-    const int port = node->udp_port != 0 ? node->udp_port : 53;
-    if (node->family == AF_INET &&
-        inet_ntop(AF_INET, &node->addr.addr4, text, sizeof text) != nullptr) {
-      out.push_back(std::string(text) + ":" + std::to_string(port));
-    } else if (node->family == AF_INET6 &&
-               inet_ntop(AF_INET6, &node->addr.addr6, text, sizeof text) != nullptr) {
-      out.push_back("[" + std::string(text) + "]:" + std::to_string(port));
+    const bool v6 = node->family == AF_INET6;
+    if (inet_ntop(node->family,
+                  v6 ? static_cast<const void*>(&node->addr.addr6)
+                     : static_cast<const void*>(&node->addr.addr4),
+                  text, sizeof text) == nullptr) {
+      continue;
     }
+    const auto port = static_cast<std::uint16_t>(node->udp_port != 0 ? node->udp_port : 53);
+    out.push_back(format_nameserver({text, v6, port}));
   }
   ares_free_data(list);
   return out;

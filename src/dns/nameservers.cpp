@@ -67,13 +67,15 @@ Nameserver parse_nameserver(std::string_view entry) {
   reject(entry, "not a numeric IPv4 or IPv6 address");
 }
 
+std::string format_nameserver(const Nameserver& ns) {
+  return (ns.ipv6 ? "[" + ns.address + "]" : ns.address) + ':' + std::to_string(ns.port);
+}
+
 std::string nameservers_csv(const std::vector<std::string>& entries) {
   std::string csv;
   for (const auto& entry : entries) {
-    const Nameserver ns = parse_nameserver(entry);
     if (!csv.empty()) csv += ',';
-    csv += ns.ipv6 ? "[" + ns.address + "]" : ns.address;
-    csv += ':' + std::to_string(ns.port);
+    csv += format_nameserver(parse_nameserver(entry));
   }
   return csv;
 }

@@ -1,22 +1,25 @@
 #include "dns/server_set.hpp"
 
+#include "dns/ldns.hpp"
+
 #include <utility>
 
 namespace mtasts::dns {
 
 namespace {
-constexpr unsigned kRcodeServfail = 2;
-constexpr unsigned kRcodeNotimp = 4;
-constexpr unsigned kRcodeRefused = 5;
-constexpr std::size_t kHeaderSize = 12;
-}  // namespace
 
+// True for an answer another server may answer better (RFC 1035 §4.1.1 RCODE
+// SERVFAIL, NOTIMP, REFUSED; with dnssec NOTIMP and REFUSED only); false for
+// NXDOMAIN and answers, which every server would repeat. Read from the header
+// alone: the full parse comes later, once.
 bool worth_asking_next(const AresReply& reply, bool dnssec) {
-  if (reply.status != ARES_SUCCESS || reply.message.size() < kHeaderSize) return false;
-  const unsigned rcode = reply.message[3] & 0x0fu;
-  if (rcode == kRcodeServfail) return !dnssec;
-  return rcode == kRcodeNotimp || rcode == kRcodeRefused;
+  if (reply.status != ARES_SUCCESS || reply.message.size() < LDNS_HEADER_SIZE) return false;
+  const int rcode = LDNS_RCODE_WIRE(reply.message.data());
+  if (rcode == LDNS_RCODE_SERVFAIL) return !dnssec;
+  return rcode == LDNS_RCODE_NOTIMPL || rcode == LDNS_RCODE_REFUSED;
 }
+
+}  // namespace
 
 std::shared_ptr<ServerSet> ServerSet::create(boost::asio::io_context& io,
                                              const ResolverOptions& options) {

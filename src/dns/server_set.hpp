@@ -37,7 +37,6 @@ class ServerSet : public std::enable_shared_from_this<ServerSet> {
   void send(std::vector<unsigned char> query, bool dnssec, std::function<void(AresReply)> on_reply);
 
   boost::asio::io_context& io() { return io_; }
-  std::size_t size() const { return drivers_.size(); }
 
  private:
   explicit ServerSet(boost::asio::io_context& io) : io_(io) {}
@@ -47,10 +46,5 @@ class ServerSet : public std::enable_shared_from_this<ServerSet> {
   boost::asio::io_context& io_;
   std::vector<std::shared_ptr<AresDriver>> drivers_;  // drivers_[k]: server k first
 };
-
-// True for an answer another server may answer better (RFC 1035 §4.1.1 RCODE
-// 2, 4, 5; with dnssec 4 and 5 only); false for NXDOMAIN and answers, which
-// every server would repeat.
-bool worth_asking_next(const AresReply& reply, bool dnssec);
 
 }  // namespace mtasts::dns

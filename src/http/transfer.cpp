@@ -11,12 +11,6 @@
 
 namespace mtasts::http {
 
-namespace {
-// How long a parsed CA bundle is reused: an updated ca-certificates package
-// takes effect within this time, without a restart.
-constexpr long kCaCacheSeconds = 3600;
-}  // namespace
-
 std::string curl_default_ca_bundle() {
   CURL* easy = curl_easy_init();
   if (easy == nullptr) return {};
@@ -28,8 +22,12 @@ std::string curl_default_ca_bundle() {
   curl_easy_cleanup(easy);
   return bundle;
 }
+
 namespace {
 
+// How long a parsed CA bundle is reused: an updated ca-certificates package
+// takes effect within this time, without a restart.
+constexpr long kCaCacheSeconds = 3600;
 constexpr std::size_t kMaxPathLength = 2048;
 
 bool valid_host(std::string_view host) {

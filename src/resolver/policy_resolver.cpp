@@ -485,9 +485,8 @@ void PolicyResolver::launch_queued() {
 bool PolicyResolver::purge(const std::string& domain, const std::string& dane_destination) {
   if (store_ != nullptr) store_->remove(domain);
   bool had = cache_.erase(domain);
-  const std::string& dane_key = dane_destination.empty() ? domain : dane_destination;
-  if (dane_ != nullptr) had = dane_->purge(dane_key) || had;
-  spdlog::info("{}: purged from the cache by the administrator", dane_key);
+  if (dane_ != nullptr) had = dane_->purge(dane_destination) || had;
+  spdlog::info("{}: purged from the cache by the administrator", dane_destination);
   return had;
 }
 

@@ -83,9 +83,9 @@ class PolicyResolver final : public socketmap::RequestHandler {
 
   // Admin operations (mta-stsctl through the control socket).
   // Forgets a domain in memory and in the store; true when memory had it.
-  // dane_destination: the DANE cache key of the next hop ("[host]:port",
-  // "domain:port"); empty means the domain itself.
-  bool purge(const std::string& domain, const std::string& dane_destination = {});
+  // dane_destination: the DANE cache key of the next hop (the domain itself,
+  // "[host]:port" or "domain:port", see dane_destination()).
+  bool purge(const std::string& domain, const std::string& dane_destination);
   // Starts a background discovery for a domain that has no unexpired cached
   // policy (cache warming); false when it is cached, already in flight, or
   // the discovery slots are full.
