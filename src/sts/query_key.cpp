@@ -102,6 +102,45 @@ ALabelResult to_a_labels(std::string_view host) {
   return {std::move(domain), {}};
 }
 
+// UTS #46 §2.3 label separators: besides U+002E FULL STOP, U+3002 IDEOGRAPHIC FULL
+// STOP, U+FF0E FULLWIDTH FULL STOP and U+FF61 HALFWIDTH IDEOGRAPHIC FULL STOP, which
+// the §4 mapping step turns into U+002E. Mapped before anything looks for dots, so
+// each form ends, starts (a parent-domain key) and separates labels exactly as "."
+// does; libidn2 alone maps them only between labels it is given.
+constexpr std::string_view kDotForms[] = {
+    "\xe3\x80\x82",  // U+3002
+    "\xef\xbc\x8e",  // U+FF0E
+    "\xef\xbd\xa1",  // U+FF61
+};
+
+// Whether key holds a dot form; their UTF-8 forms all start with 0xE3 or 0xEF, so
+// ASCII keys (nearly all of them) are passed over with one scan and no allocation.
+bool has_dot_form(std::string_view key) {
+  return std::any_of(std::begin(kDotForms), std::end(kDotForms),
+                     [key](std::string_view form) { return key.find(form) != key.npos; });
+}
+
+// UTF-8 is self-synchronising: a dot form's three octets cannot be the tail of
+// another sequence, so replacing them never changes a neighbouring character
+// (and a key that is not UTF-8 stays not UTF-8).
+std::string map_dot_forms(std::string_view key) {
+  std::string out;
+  out.reserve(key.size());
+  std::size_t i = 0;
+  while (i < key.size()) {
+    const auto form =
+        std::find_if(std::begin(kDotForms), std::end(kDotForms),
+                     [&](std::string_view f) { return key.substr(i).starts_with(f); });
+    if (form != std::end(kDotForms)) {
+      out += '.';
+      i += form->size();
+    } else {
+      out += key[i++];
+    }
+  }
+  return out;
+}
+
 QueryKey address_literal(std::optional<std::uint16_t> port, bool bracketed) {
   QueryKey key;
   key.kind = QueryKey::Kind::address_literal;
@@ -117,6 +156,11 @@ QueryKey parse_query_key(std::string_view key) {
   if (key.empty()) return invalid("empty key");
   if (key.size() > kMaxKeyLength) {
     return invalid(fmt::format("key longer than {} octets", kMaxKeyLength));
+  }
+  std::string mapped;
+  if (!std::all_of(key.begin(), key.end(), abnf::is_ascii) && has_dot_form(key)) {
+    mapped = map_dot_forms(key);
+    key = mapped;
   }
   for (const char c : key) {
     if (abnf::is_ctl(c)) return invalid(fmt::format("control character in key '{}'", excerpt(key)));

@@ -182,3 +182,93 @@ TEST_CASE("query key: invalid and hostile keys") {
   for (int i = 0; i < 300; ++i) many_utf8 += "\xc3\xbc";
   kind(many_utf8 + ".example", Kind::invalid);
 }
+
+namespace {
+
+// "%" in a template stands for a dot; every dot form must give what "." gives.
+std::string with_dot(std::string_view pattern, std::string_view dot) {
+  std::string out;
+  for (const char c : pattern) {
+    if (c == '%') {
+      out += dot;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("query key: every UTS #46 dot form is a full stop, wherever it is") {
+  // UTS #46 §2.3 label separators, mapped to U+002E by the §4 mapping step: the
+  // ideographic full stop, the full-width full stop, the halfwidth ideographic one.
+  const std::string_view dot_forms[] = {"\xe3\x80\x82", "\xef\xbc\x8e", "\xef\xbd\xa1"};
+  struct Row {
+    std::string_view key;  // '%' = a dot
+    Kind kind;
+    std::string_view domain;
+    std::optional<std::uint16_t> port = std::nullopt;
+    bool bracketed = false;
+  };
+  const Row table[] = {
+      {"example%com", Kind::domain, "example.com"},
+      {"Example%COM%", Kind::domain, "example.com"},  // trailing: rejected before for U+3002
+      {"example.com%", Kind::domain, "example.com"},
+      {"mail%sub.example%co%uk%", Kind::domain, "mail.sub.example.co.uk"},
+      {"%example%com", Kind::parent_domain, "example.com"},  // Postfix's parent-domain walk
+      {"%com", Kind::parent_domain, "com"},
+      {"%example.com%", Kind::parent_domain, "example.com"},
+      {"[mail%example%org%]:587", Kind::domain, "mail.example.org", 587, true},
+      {"[mail%example%org]", Kind::domain, "mail.example.org", std::nullopt, true},
+      {"mail%example%org%:25", Kind::domain, "mail.example.org", 25},
+      {"\xe4\xbe\x8b\xe3\x81\x88%jp", Kind::domain, "xn--r8jz45g.jp"},  // 例え.jp
+      {"\xe4\xbe\x8b\xe3\x81\x88%jp%", Kind::domain, "xn--r8jz45g.jp"},
+      {"b\xc3\xbc"
+       "cher%example%",
+       Kind::domain, "xn--bcher-kva.example"},
+      {"%b\xc3\xbc"
+       "cher%example",
+       Kind::parent_domain, "xn--bcher-kva.example"},
+      {"\xef\xbd\x85xample%com%", Kind::domain, "example.com"},  // full-width "e" as well
+      {"192%0%2%1", Kind::address_literal, ""},
+      {"[192%0%2%1]:25", Kind::address_literal, "", 25, true},
+      {"%", Kind::invalid, ""},
+      {"%%", Kind::invalid, ""},
+      {"example%%com", Kind::invalid, ""},
+      {"example%com%%", Kind::invalid, ""},
+      {"%%example%com", Kind::invalid, ""},
+      {"[%example%org]", Kind::invalid, ""},
+      {"-example%com%", Kind::invalid, ""},
+  };
+  for (const Row& row : table) {
+    for (const std::string_view dot :
+         {std::string_view("."), dot_forms[0], dot_forms[1], dot_forms[2]}) {
+      const std::string key = with_dot(row.key, dot);
+      INFO("key: ", key);
+      const QueryKey parsed = parse_query_key(key);
+      CHECK_MESSAGE(parsed.kind == row.kind, parsed.reason);
+      CHECK(parsed.domain == row.domain);
+      CHECK(parsed.port == row.port);
+      CHECK(parsed.bracketed == row.bracketed);
+      CHECK((parsed.kind == Kind::domain) == parsed.reason.empty());
+      if (parsed.kind == Kind::domain) {
+        // What is cached and looked up parses to itself.
+        CHECK(parse_query_key(parsed.domain).domain == parsed.domain);
+      }
+    }
+  }
+  // The three forms mixed in one key.
+  domain(
+      "a\xe3\x80\x82"
+      "b\xef\xbc\x8e"
+      "c\xef\xbd\xa1",
+      "a.b.c");
+  // Only the exact sequences are dots: a cut one is not UTF-8, and stays refused.
+  kind("example\xe3\x80", Kind::invalid);
+  kind(
+      "example\xe3\x80"
+      "com",
+      Kind::invalid);
+  kind("example\xef\xbc", Kind::invalid);
+}
