@@ -134,6 +134,10 @@ PolicyParseResult parse_policy(std::string_view body) {
     // Blank lines carry nothing (real policies end with one): skipped. Lines of
     // only WSP are blank too: no field can begin with WSP, and they carry nothing.
     if (abnf::trim_wsp(line).empty()) continue;
+    // §3.2: sts-policy-record = sts-policy-field *WSP *(sts-policy-term ...): the
+    // WSP before a line end is not part of the field. The line is kept without it
+    // (for TLSRPT policy_string), and split_field sees the field alone.
+    while (abnf::is_wsp(line.back())) line.remove_suffix(1);
     policy.lines.emplace_back(line);
 
     auto [field, error] = split_field(line);

@@ -20,8 +20,9 @@ struct Policy {
   std::uint32_t max_age = 0;    // seconds
   std::vector<std::string> mx;  // patterns as published, lower-cased, trailing dot removed,
                                 // in policy order, duplicates removed; "*.example.com" form kept
-  std::vector<std::string>
-      lines;  // the non-empty lines as fetched, minus CR/LF (for TLSRPT policy_string)
+  // The non-empty lines as fetched, minus the line end and the WSP before it (§3.2:
+  // not part of the field), for TLSRPT policy_string.
+  std::vector<std::string> lines;
 
   bool operator==(const Policy&) const = default;
 };

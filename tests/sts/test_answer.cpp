@@ -1,17 +1,23 @@
 // Socketmap answers for Postfix's smtp_tls_policy_maps: exact strings.
 #include <doctest/doctest.h>
 
+#include <cstddef>
 #include <string>
+#include <vector>
 
 #include "sts/answer.hpp"
 #include "sts/policy.hpp"
 
 using mtasts::sts::AnswerOptions;
+using mtasts::sts::describe_capped_answer;
+using mtasts::sts::kMaxAnswerBytes;
 using mtasts::sts::kNotFound;
 using mtasts::sts::Mode;
 using mtasts::sts::parse_policy;
 using mtasts::sts::Policy;
 using mtasts::sts::render_policy_answer;
+using mtasts::sts::render_policy_answer_checked;
+using mtasts::sts::RenderedAnswer;
 
 namespace {
 
@@ -114,7 +120,7 @@ TEST_CASE("answer: policy_string keeps lines as fetched, leaves out braces") {
   CHECK(render_policy_answer(policy, "example", options(true, false, true)) ==
         "OK secure match=mx.example policy_type=sts policy_domain=example"
         " mx_host_pattern=mx.example"
-        " { policy_string = version:STSv1 } { policy_string = mode:  testing   }"
+        " { policy_string = version:STSv1 } { policy_string = mode:  testing }"
         " { policy_string = mx: MX.Example. } { policy_string = mx: mx.example }"
         " { policy_string = max_age: 86400 }");
 }
@@ -127,4 +133,177 @@ TEST_CASE("answer: an invalid policy_domain drops only the TLSRPT attributes") {
         "OK secure match=mx.example servername=hostname");
   CHECK(render_policy_answer(policy, "192.0.2.1", options(false, true, true)) ==
         "OK secure match=mx.example servername=hostname");
+}
+
+TEST_CASE("answer: trailing whitespace on a policy line is not part of it (§3.2)") {
+  // sts-policy-record = sts-policy-field *WSP *(sts-policy-term sts-policy-field *WSP):
+  // the line is valid and its field is all of it but the trailing WSP. An HTAB
+  // there cost the line its policy_string (a CTL inside `{ }`).
+  const Policy policy = policy_of(
+      "version: STSv1\t\r\nmode: enforce \t \r\nmx: mx.example\t\nmx: *.mx.example  \n"
+      "max_age: 86400\t\t\n");
+  CHECK(policy.lines == std::vector<std::string>{"version: STSv1", "mode: enforce",
+                                                 "mx: mx.example", "mx: *.mx.example",
+                                                 "max_age: 86400"});
+  CHECK(render_policy_answer(policy, "example", options(false, false, true)) ==
+        "OK secure match=mx.example:.mx.example policy_type=sts policy_domain=example"
+        " mx_host_pattern=mx.example mx_host_pattern=*.mx.example"
+        " { policy_string = version: STSv1 } { policy_string = mode: enforce }"
+        " { policy_string = mx: mx.example } { policy_string = mx: *.mx.example }"
+        " { policy_string = max_age: 86400 }");
+  // A Policy whose lines were not trimmed (built elsewhere, e.g. read from a cache)
+  // gives the same answer.
+  Policy raw = policy;
+  raw.lines = {"version: STSv1\t", "mode: enforce \t ", "mx: mx.example\t", "mx: *.mx.example  ",
+               "max_age: 86400\t\t"};
+  CHECK(render_policy_answer(raw, "example", options(false, false, true)) ==
+        render_policy_answer(policy, "example", options(false, false, true)));
+}
+
+namespace {
+
+// A valid policy body with `count` mx lines of `name_length` octets each
+// (mxNNNNN.aaa...example), "*." on every third.
+std::string many_mx_policy(std::size_t count, std::size_t name_length) {
+  std::string body = "version: STSv1\r\nmode: enforce\r\n";
+  for (std::size_t i = 0; i < count; ++i) {
+    std::string name = "mx" + std::to_string(100000 + i) + ".";
+    name += std::string(name_length - name.size() - 8, 'a') + ".example";
+    body += (i % 3 == 0 ? "mx: *." : "mx: ") + name + "\r\n";
+  }
+  return body + "max_age: 604800\r\n";
+}
+
+AnswerOptions tlsrpt_zone() { return options(false, true, true); }
+
+AnswerOptions plain_zone() { return options(false, true, false); }
+
+}  // namespace
+
+TEST_CASE("answer: never longer than Postfix's socketmap_max_reply_size") {
+  CHECK(kMaxAnswerBytes == 100000);
+  CHECK(AnswerOptions{}.max_answer_bytes == kMaxAnswerBytes);
+
+  SUBCASE("1,000 mx lines in a tlsrpt zone: policy_string dropped") {
+    // Issue 16: a valid 26 KB policy with 1,000 mx lines gave a 106,181-byte
+    // answer; Postfix's socketmap client reads 100,000 ("input exceeds size limit").
+    const std::string body = many_mx_policy(1000, 24);
+    CHECK(body.size() < 64 * 1024);
+    const Policy policy = policy_of(body);
+    REQUIRE(policy.mx.size() == 1000);
+    const std::string bare = render_policy_answer(policy, "example", plain_zone());
+
+    const RenderedAnswer rendered = render_policy_answer_checked(policy, "example", tlsrpt_zone());
+    CHECK(rendered.text.size() <= 100000);
+    CHECK(rendered.full_bytes > 100000);
+    CHECK(rendered.text.starts_with(bare));  // the whole "OK secure match=..." list
+    CHECK(rendered.text.starts_with("OK secure match=.mx100000.aaaaaaa.example:"));
+    CHECK(rendered.dropped_policy_strings);
+    CHECK_FALSE(rendered.dropped_mx_patterns);
+    CHECK_FALSE(rendered.too_large);
+    CHECK(rendered.capped());
+    CHECK(rendered.text.substr(bare.size())
+              .starts_with(" policy_type=sts policy_domain=example mx_host_pattern=*.mx100000."));
+    CHECK(rendered.text.find("policy_string") == std::string::npos);
+    CHECK(rendered.text.find(" mx_host_pattern=*.mx100000.aaaaaaa.example") != std::string::npos);
+    CHECK(rendered.text.ends_with(" mx_host_pattern=*.mx100999.aaaaaaa.example"));
+    // The signature the resolver calls gives the capped text.
+    CHECK(render_policy_answer(policy, "example", tlsrpt_zone()) == rendered.text);
+    CHECK(describe_capped_answer(rendered, "example", tlsrpt_zone()) ==
+          "answer for example would be " + std::to_string(rendered.full_bytes) +
+              " bytes, over the 100000-byte socketmap reply limit (Postfix "
+              "socketmap_max_reply_size): dropped its policy_string (TLSRPT) attributes");
+  }
+
+  SUBCASE("a policy near 64 KiB: mx_host_pattern dropped too, with policy_type/domain") {
+    const std::string body = many_mx_policy(1000, 58);
+    CHECK(body.size() < 64 * 1024);
+    const Policy policy = policy_of(body);
+    const std::string bare = render_policy_answer(policy, "example", plain_zone());
+    CHECK(bare.size() < 100000);
+    const RenderedAnswer rendered = render_policy_answer_checked(policy, "example", tlsrpt_zone());
+    // Postfix 3.10 before HISTORY 20251027 crashed on policy_type=sts with neither
+    // policy_string nor mx_host_pattern: none of the TLSRPT attributes stay.
+    CHECK(rendered.text == bare);
+    CHECK(rendered.dropped_policy_strings);
+    CHECK(rendered.dropped_mx_patterns);
+    CHECK_FALSE(rendered.too_large);
+    CHECK(rendered.full_bytes > 200000);
+    CHECK(describe_capped_answer(rendered, "example", tlsrpt_zone())
+              .ends_with("dropped its policy_string and mx_host_pattern (TLSRPT) attributes"));
+  }
+
+  SUBCASE("without tlsrpt nothing is dropped") {
+    const Policy policy = policy_of(many_mx_policy(1000, 58));
+    const RenderedAnswer rendered = render_policy_answer_checked(policy, "example", plain_zone());
+    CHECK_FALSE(rendered.capped());
+    CHECK(rendered.full_bytes == rendered.text.size());
+    CHECK(describe_capped_answer(rendered, "example", plain_zone()).empty());
+  }
+}
+
+TEST_CASE("answer: the limit is exact and configurable") {
+  const Policy policy = policy_of(kRfcExample);
+  const std::string full = render_policy_answer(policy, "example.com", tlsrpt_zone());
+  const std::string bare = render_policy_answer(policy, "example.com", plain_zone());
+  const std::string without_strings =
+      bare +
+      " policy_type=sts policy_domain=example.com mx_host_pattern=mail.example.com"
+      " mx_host_pattern=*.example.net mx_host_pattern=backupmx.example.com";
+  REQUIRE(full.starts_with(without_strings));
+
+  AnswerOptions limited = tlsrpt_zone();
+  auto at = [&](std::size_t limit) {
+    limited.max_answer_bytes = limit;
+    return render_policy_answer_checked(policy, "example.com", limited);
+  };
+  // The payload may be exactly the limit (what goes inside the netstring).
+  CHECK(at(full.size()).text == full);
+  CHECK_FALSE(at(full.size()).capped());
+  CHECK(at(full.size() - 1).text == without_strings);
+  CHECK(at(full.size() - 1).dropped_policy_strings);
+  CHECK(at(without_strings.size()).text == without_strings);
+  CHECK(at(without_strings.size() - 1).text == bare);
+  CHECK(at(without_strings.size() - 1).dropped_mx_patterns);
+  CHECK(at(bare.size()).text == bare);
+  CHECK_FALSE(at(bare.size()).too_large);
+  for (const std::size_t limit : {full.size(), without_strings.size(), bare.size()}) {
+    CHECK(at(limit).full_bytes == full.size());
+  }
+
+  // Not even the match= list fits: TEMP defers the mail (as an unreadable reply
+  // would) and says why; never a shortened match= list or NOTFOUND (§5).
+  const RenderedAnswer too_large = at(bare.size() - 1);
+  CHECK(too_large.too_large);
+  CHECK(too_large.text.starts_with("TEMP "));
+  CHECK(too_large.text.size() <= bare.size() - 1);
+  CHECK(describe_capped_answer(too_large, "example.com", limited).find("answered TEMP") !=
+        std::string::npos);
+  CHECK(at(10).text == "TEMP ");
+
+  // NOTFOUND answers are never touched.
+  const Policy testing = policy_of("version: STSv1\nmode: testing\nmx: mx.example\nmax_age: 1\n");
+  limited.max_answer_bytes = 100;
+  CHECK(render_policy_answer_checked(testing, "example", limited).text == kNotFound);
+  CHECK_FALSE(render_policy_answer_checked(testing, "example", limited).capped());
+}
+
+TEST_CASE("answer: options compare by value (zones answering alike share answers)") {
+  AnswerOptions a = tlsrpt_zone();
+  AnswerOptions b = tlsrpt_zone();
+  CHECK(a == b);
+  b.max_answer_bytes = 50000;
+  CHECK_FALSE(a == b);
+  // A zone's options written as before (three flags) still build.
+  const AnswerOptions legacy{false, true, true};
+  CHECK(legacy.max_answer_bytes == kMaxAnswerBytes);
+}
+
+TEST_CASE("answer: describe_capped_answer escapes the domain") {
+  RenderedAnswer rendered;
+  rendered.dropped_policy_strings = true;
+  rendered.full_bytes = 123456;
+  const std::string line = describe_capped_answer(rendered, "a\nb", {});
+  CHECK(line.find('\n') == std::string::npos);
+  CHECK(line.starts_with("answer for a\\x0ab would be 123456 bytes"));
 }
