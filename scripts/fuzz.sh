@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (tests/fuzz) with clang-14 and runs each for
-# SECONDS_PER_TARGET (default 60) over a copy of its committed corpus.
+# Builds the libFuzzer targets (tests/fuzz) with the release's clang (clang-14 on
+# Debian 12, clang-19 on Debian 13: scripts/llvm-version.sh) and runs each for
+# SECONDS_PER_TARGET (default 20) over a copy of its committed corpus.
 # Exits non-zero if any target crashes or breaks an invariant, printing the
 # reproducer; replay one with: build-fuzz/tests/fuzz/fuzz_<name> <file>.
 #
@@ -8,7 +9,7 @@
 # Env:   BUILD_DIR (default build-fuzz), JOBS (default 2).
 set -euo pipefail
 
-seconds=${1:-60}
+seconds=${1:-20}
 shift || true
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build-fuzz}
@@ -28,14 +29,16 @@ for name in "${targets[@]}"; do
   [ -n "${max_len[$name]:-}" ] || { echo "fuzz.sh: unknown target '$name'" >&2; exit 2; }
 done
 
-for tool in clang-14 clang++-14; do
+llvm=$("$root/scripts/llvm-version.sh")
+for tool in clang-$llvm clang++-$llvm; do
   command -v "$tool" >/dev/null || {
-    echo "fuzz.sh: $tool not found (apt-get install clang-14 libfuzzer-14-dev)" >&2
+    echo "fuzz.sh: $tool not found (scripts/install-deps.sh --test installs it:" \
+      "clang-$llvm libclang-rt-$llvm-dev libfuzzer-$llvm-dev)" >&2
     exit 2
   }
 done
 
-cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang-$llvm -DCMAKE_CXX_COMPILER=clang++-$llvm \
   -DMTASTSD_FUZZ=ON -DMTASTSD_SANITIZE=ON -DMTASTSD_TESTS=ON -DMTASTSD_BENCH=OFF >/dev/null
 cmake --build "$build" -j"$jobs" --target "${targets[@]/#/fuzz_}"
 

@@ -1,31 +1,78 @@
 #!/bin/sh
-# Installs what mta-stsd needs from Debian 12's packages.
-#   scripts/install-deps.sh        build dependencies only
-#   scripts/install-deps.sh --test also the real servers the tests drive
-#                                  (nsd, nginx, Postfix's postmap, redis, unbound)
-#   scripts/install-deps.sh --bench the test servers, and libnetfilter-queue for
-#                                  the cold-resolution benchmark's added delay
+# Installs what mta-stsd needs from Debian's packages (Debian 12 bookworm and
+# Debian 13 trixie; see README.md).
+#   scripts/install-deps.sh         build dependencies only (the daemon and the tool)
+#   scripts/install-deps.sh --test  also the test tools and the real servers the tests
+#                                   drive (nsd, nginx, Postfix's postmap, redis, unbound),
+#                                   and clang with its sanitizer and libFuzzer runtimes
+#                                   (not with MTASTSD_SKIP_FUZZ=1)
+#   scripts/install-deps.sh --bench the test servers, and libnetfilter-queue for the
+#                                   cold-resolution benchmark's added delay
+# The test servers are installed, not started: on a host with an init system a
+# temporary /usr/sbin/policy-rc.d keeps Debian from starting them as services
+# (nsd and unbound would both take port 53). The tests start their own instances.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
+here="$(cd "$(dirname "$0")" && pwd)"
 BUILD="build-essential cmake pkg-config ca-certificates
   libboost-dev libc-ares-dev libcurl4-openssl-dev libssl-dev libfmt-dev libspdlog-dev
   libyaml-cpp-dev libcli11-dev libidn2-dev libsqlite3-dev libhiredis-dev libsystemd-dev
-  libldns-dev doctest-dev"
-TEST="nsd nginx-light postfix redis-server unbound openssl iproute2 python3 ldnsutils
-  dnsutils procps iptables clang-14 libfuzzer-14-dev"
+  libldns-dev"
+TEST="doctest-dev nsd nginx-light postfix redis-server unbound openssl iproute2 python3
+  ldnsutils dnsutils procps iptables"
+if [ "${MTASTSD_SKIP_FUZZ:-0}" != "1" ]; then
+  # scripts/fuzz.sh and its ASan+UBSan runtimes. The runtimes and libFuzzer are in
+  # libclang-rt-N-dev, only recommended by clang (and recommends are not installed).
+  llvm="$("$here/llvm-version.sh")"
+  TEST="$TEST clang-$llvm libclang-rt-$llvm-dev libfuzzer-$llvm-dev"
+fi
+if [ "${MTASTSD_SKIP_RELEASES:-0}" != "1" ]; then
+  # scripts/test-release.sh: fresh Debian 13 and Debian 12 roots for test.sh's last stages.
+  TEST="$TEST debootstrap"
+fi
 PKGS="$BUILD"
 if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then
   PKGS="$BUILD $TEST"
   [ "$1" = "--bench" ] && PKGS="$PKGS libnetfilter-queue-dev"
-  # Debian's postfix package asks questions and would configure a mail server.
+  # Debian's postfix package asks what kind of mail server to configure; answer
+  # "No configuration" (postmap and a private test instance are all the tests use).
+  # An existing Postfix keeps its configuration: this only seeds the question.
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 fi
 missing=""
 for p in $PKGS; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+  dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing="$missing $p"
 done
-if [ -n "$missing" ]; then
-  apt-get update -qq
-  # shellcheck disable=SC2086
-  apt-get install -y -qq --no-install-recommends $missing
+[ -n "$missing" ] || exit 0
+
+# No service starts during this install (exit 101 = "action forbidden"), unless
+# the admin has a policy of their own, which is then left to decide.
+policy=/usr/sbin/policy-rc.d
+ours=""
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# scripts/install-deps.sh (mta-stsd): no service starts while it installs.\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  ours=1
+  trap 'rm -f "$policy"' EXIT INT TERM
+fi
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing
+if [ -n "$ours" ]; then
+  rm -f "$policy"
+  trap - EXIT INT TERM
+  # Nor at the next boot: the services this install added stay disabled (the
+  # tests start private instances; a mail server's port 53 stays its own).
+  for p in $missing; do
+    case "$p" in
+      nsd | unbound | redis-server) svc="$p" ;;
+      nginx-light) svc=nginx ;;
+      *) continue ;;
+    esac
+    if [ -d /run/systemd/system ]; then
+      systemctl disable --quiet "$svc" 2>/dev/null || true
+    elif [ -x "/etc/init.d/$svc" ] && command -v update-rc.d >/dev/null; then
+      update-rc.d "$svc" disable >/dev/null 2>&1 || true
+    fi
+  done
 fi

@@ -1,42 +1,74 @@
 #!/bin/sh
-# Builds mta-stsd twice (release, then ASan+UBSan) and runs the whole test suite
-# in each: unit tests and the end-to-end tests against real nsd, nginx, unbound,
-# redis and Postfix's postmap. Then ThreadSanitizer over the code that runs
-# threads (the SQLite store's writer, the Redis store) and its end-to-end tests,
-# and every libFuzzer target for a bounded time (MTASTSD_FUZZ_SECONDS, default
-# 60 each). Needs root (the test worlds listen on port 443 of 127.0.0.x) and
-# scripts/install-deps.sh --test.
+# The whole test suite, as CI runs it (.ci/run: scripts/install-deps.sh --test && scripts/test.sh).
+# Needs root (the test worlds listen on ports 53 and 443 of 127.0.0.x) and
+# scripts/install-deps.sh --test. Stages, each timed:
+#   release    build-test/: release build (with -Werror), unit and end-to-end tests
+#              against real nsd, nginx, unbound, redis and Postfix's postmap
+#   asan       build-asan/: the same under AddressSanitizer and UndefinedBehaviorSanitizer
+#   tsan       build-tsan/: ThreadSanitizer over the code that runs threads (the SQLite
+#              store's writer, the Redis store) and its end-to-end tests
+#   fuzz       build-fuzz/: every libFuzzer target for MTASTSD_FUZZ_SECONDS (default 20) each
+#   trixie     the test command again on a fresh Debian 13 root (scripts/test-release.sh:
+#              debootstrap, chroot, a network namespace of its own; release stage only)
+#   bookworm   the README's first command on a fresh Debian 12 root (build and start the
+#              daemon; MTASTSD_SKIP_BOOKWORM=1 skips it)
+# MTASTSD_SKIP_SANITIZERS, _TSAN, _FUZZ, _RELEASES (trixie and bookworm) =1 skip stages.
+# The README's build/ is never touched: every stage builds in its own directory.
 set -eu
 cd "$(dirname "$0")/.."
-JOBS="$(nproc)"
+JOBS="${JOBS:-$(nproc)}"
+TIMES=""
+T_ALL=$(date +%s)
+
+# stage NAME COMMAND...: runs COMMAND and prints its wall time.
+stage() {
+  name="$1"; shift
+  echo "=== stage $name"
+  t=$(date +%s)
+  "$@"
+  secs=$(($(date +%s) - t))
+  echo "=== stage $name: passed in $((secs / 60)) min $((secs % 60)) s"
+  TIMES="$TIMES$(printf '%-10s %4d min %2d s' "$name" $((secs / 60)) $((secs % 60)))
+"
+}
 
 run_suite() {
   dir="$1"; shift
   echo "=== $dir: configure and build"
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMTASTSD_TESTS=ON -DMTASTSD_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j"$JOBS"
   echo "=== $dir: tests"
   ctest --test-dir "$dir" --output-on-failure --timeout 900
 }
 
-run_suite build
-if [ "${MTASTSD_SKIP_SANITIZERS:-0}" != "1" ]; then
+asan_suite() {
   # ASan/UBSan: any finding aborts the process, which fails the test.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite build-asan -DMTASTSD_SANITIZE=ON -DMTASTSD_BENCH=OFF
-fi
-if [ "${MTASTSD_SKIP_TSAN:-0}" != "1" ]; then
-  echo "=== build-tsan: ThreadSanitizer"
-  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMTASTSD_TSAN=ON \
-    -DMTASTSD_BENCH=OFF >/dev/null
+}
+
+tsan_suite() {
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMTASTSD_TESTS=ON -DMTASTSD_WERROR=ON \
+    -DMTASTSD_TSAN=ON -DMTASTSD_BENCH=OFF >/dev/null
   cmake --build build-tsan -j"$JOBS" --target unit_cache mta-stsd mta-stsctl
   TSAN_OPTIONS=halt_on_error=1:abort_on_error=1 \
     ctest --test-dir build-tsan --output-on-failure --timeout 900 \
       -R '^(unit_cache|e2e_persistence|e2e_redis)$'
-fi
+}
+
+stage release run_suite build-test -DMTASTSD_BENCH=ON
+[ "${MTASTSD_SKIP_SANITIZERS:-0}" = "1" ] || stage asan asan_suite
+[ "${MTASTSD_SKIP_TSAN:-0}" = "1" ] || stage tsan tsan_suite
 if [ "${MTASTSD_SKIP_FUZZ:-0}" != "1" ]; then
-  echo "=== fuzzing: every target for ${MTASTSD_FUZZ_SECONDS:-60} s"
   # A finding fails the run; fix it and add its input to tests/fuzz/corpus/TARGET/.
-  scripts/fuzz.sh "${MTASTSD_FUZZ_SECONDS:-60}"
+  stage fuzz scripts/fuzz.sh "${MTASTSD_FUZZ_SECONDS:-20}"
 fi
+if [ "${MTASTSD_SKIP_RELEASES:-0}" != "1" ]; then
+  stage trixie scripts/test-release.sh trixie test
+  [ "${MTASTSD_SKIP_BOOKWORM:-0}" = "1" ] || stage bookworm scripts/test-release.sh bookworm run
+fi
+secs=$(($(date +%s) - T_ALL))
+echo "=== wall time per stage"
+printf '%s' "$TIMES"
+printf '%-10s %4d min %2d s\n' total $((secs / 60)) $((secs % 60))
 echo "=== all tests passed"

@@ -12,7 +12,7 @@ namespace mtasts::config {
 namespace {
 
 // A YAML double-quoted string (the defaults are plain ASCII, but stay safe).
-std::string quoted(std::string_view text) {
+std::string yaml_quoted(std::string_view text) {
   std::string out = "\"";
   for (unsigned char c : text) {
     if (c == '"' || c == '\\') {
@@ -63,12 +63,12 @@ std::string build() {
       "# mta-stsd configuration (YAML). postfix-mta-sts-resolver's files load unchanged;\n"
       "# every key is optional and shown here with its default.\n"
       "# Postfix: smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8461:postfix\n\n");
-  w.line(0, "host", quoted(d.host), "address to listen on");
+  w.line(0, "host", yaml_quoted(d.host), "address to listen on");
   w.line(0, "port", fmt::format("{}", d.port), "TCP port");
-  w.line(0, "path", quoted(d.path), "UNIX socket instead of host/port when set");
+  w.line(0, "path", yaml_quoted(d.path), "UNIX socket instead of host/port when set");
   w.line(0, "mode", fmt::format("0{:o}", d.mode), "UNIX socket permissions, octal");
   w.line(0, "reuse_port", yes_no(d.reuse_port), "let a second instance bind the same port");
-  w.line(0, "control_socket", quoted(d.control_socket),
+  w.line(0, "control_socket", yaml_quoted(d.control_socket),
          "mta-stsctl's socket (0600); empty = $RUNTIME_DIRECTORY, /run/mta-stsd or "
          "./var/mta-stsd; none = off");
   w.line(0, "shutdown_timeout", fmt::format("{}", d.shutdown_timeout),
@@ -81,12 +81,12 @@ std::string build() {
   w.line(2, "options", "", "");
   w.line(4, "cache_size", fmt::format("{}", d.cache.cache_size),
          "policies kept in memory (least recently used dropped)");
-  w.line(4, "filename", quoted(d.cache.filename),
+  w.line(4, "filename", yaml_quoted(d.cache.filename),
          "sqlite file; empty = $STATE_DIRECTORY or " MTASTSD_DEFAULT_STATE_DIR
          " if writable, else ./var/mta-stsd");
   w.line(4, "timeout", fmt::format("{}", d.cache.timeout),
          "sqlite: seconds to wait for a locked database");
-  w.line(4, "url", quoted(d.cache.url), "redis: redis://[:PASSWORD@]HOST[:PORT][/DB]");
+  w.line(4, "url", yaml_quoted(d.cache.url), "redis: redis://[:PASSWORD@]HOST[:PORT][/DB]");
   w.line(4, "socket_timeout", fmt::format("{}", d.cache.socket_timeout),
          "redis: seconds per command");
   w.line(4, "socket_connect_timeout", fmt::format("{}", d.cache.socket_connect_timeout),
@@ -101,7 +101,7 @@ std::string build() {
   } else {
     w.line(0, "zones", "", "NAME: {same keys as default_zone} per socketmap name");
     for (const auto& [name, zone] : d.zones) {
-      w.line(2, quoted(name), "", "");
+      w.line(2, yaml_quoted(name), "", "");
       write_zone(w, 4, zone);
     }
   }
@@ -127,12 +127,12 @@ std::string build() {
   w.text("\n");
   std::string servers;
   for (const auto& server : d.nameservers)
-    servers += (servers.empty() ? "" : ", ") + quoted(server);
+    servers += (servers.empty() ? "" : ", ") + yaml_quoted(server);
   w.line(0, "resolver", "", "");
   w.line(2, "nameservers", "[" + servers + "]",
          "\"ADDR\", \"ADDR:PORT\", \"[IPV6]:PORT\"; [] = resolv.conf");
   w.line(0, "tls", "", "");
-  w.line(2, "ca_file", quoted(d.ca_file), "PEM CA bundle for policy fetches; empty = system");
+  w.line(2, "ca_file", yaml_quoted(d.ca_file), "PEM CA bundle for policy fetches; empty = system");
   w.text("\n");
   w.line(0, "limits", "", "");
   w.line(2, "max_connections", fmt::format("{}", d.max_connections), "open Postfix connections");

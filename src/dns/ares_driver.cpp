@@ -65,8 +65,12 @@ std::shared_ptr<AresDriver> AresDriver::create(boost::asio::io_context& io,
   opts.tries = options.tries;
   opts.sock_state_cb = &AresDriver::on_sock_state;
   opts.sock_state_cb_data = driver.get();
-  const int mask = ARES_OPT_FLAGS | ARES_OPT_EDNSPSZ | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
-                   ARES_OPT_SOCK_STATE_CB;
+  int mask = ARES_OPT_FLAGS | ARES_OPT_EDNSPSZ | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
+             ARES_OPT_SOCK_STATE_CB;
+#if MTASTS_ARES_DNSREC
+  opts.qcache_max_ttl = 0;  // no query cache
+  mask |= ARES_OPT_QUERY_CACHE;
+#endif
   const int rc = ares_init_options(&driver->channel_, &opts, mask);
   if (rc != ARES_SUCCESS) {
     driver->channel_ = nullptr;
@@ -84,6 +88,29 @@ std::shared_ptr<AresDriver> AresDriver::create(boost::asio::io_context& io,
 
 std::vector<std::string> AresDriver::servers() const {
   std::vector<std::string> out;
+#if MTASTS_ARES_DNSREC
+  // "ADDR:PORT,[V6ADDR]:PORT%IFACE,...": read back through parse_nameserver().
+  char* csv = ares_get_servers_csv(channel_);
+  if (csv == nullptr) return out;
+  const std::string text(csv);
+  ares_free_string(csv);
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    std::string entry = text.substr(start, end - start);
+    start = end + 1;
+    if (const auto pct = entry.find('%'); pct != std::string::npos) {
+      const auto close = entry.find(']', pct);
+      entry.erase(pct, close == std::string::npos ? std::string::npos : close - pct);
+    }
+    try {
+      out.push_back(format_nameserver(parse_nameserver(entry)));
+    } catch (const std::exception&) {
+      // not an address we could name; the channel still asks it
+    }
+  }
+#else
   ares_addr_port_node* list = nullptr;
   if (ares_get_servers_ports(channel_, &list) != ARES_SUCCESS) return out;
   for (const auto* node = list; node != nullptr; node = node->next) {
@@ -99,6 +126,7 @@ std::vector<std::string> AresDriver::servers() const {
     out.push_back(format_nameserver({text, v6, port}));
   }
   ares_free_data(list);
+#endif
   return out;
 }
 
@@ -116,10 +144,38 @@ void AresDriver::send(std::vector<unsigned char> query, std::function<void(AresR
   auto request = std::make_unique<Request>(Request{&io_, this, std::move(on_reply)});
   ++in_flight_;
   // c-ares copies the query; on failure it calls on_answer before returning.
+#if MTASTS_ARES_DNSREC
+  ares_dns_record_t* record = nullptr;
+  const ares_status_t parsed = ares_dns_parse(query.data(), query.size(), 0, &record);
+  if (parsed != ARES_SUCCESS) {
+    on_answer_record(request.release(), parsed, 0, nullptr);
+  } else {
+    unsigned short qid = 0;
+    ares_send_dnsrec(channel_, record, &AresDriver::on_answer_record, request.release(), &qid);
+    ares_dns_record_destroy(record);
+  }
+#else
   ares_send(channel_, query.data(), static_cast<int>(query.size()), &AresDriver::on_answer,
             request.release());
+#endif
   arm_timer();
 }
+
+#if MTASTS_ARES_DNSREC
+void AresDriver::on_answer_record(void* arg, ares_status_t status, std::size_t timeouts,
+                                  const ares_dns_record_t* record) noexcept {
+  // The response as it came (c-ares parsed it; ldns reads it again, as with 1.18).
+  unsigned char* wire = nullptr;
+  std::size_t size = 0;
+  if (record != nullptr && ares_dns_write(record, &wire, &size) != ARES_SUCCESS) {
+    wire = nullptr;
+    size = 0;
+  }
+  on_answer(arg, static_cast<int>(status), static_cast<int>(timeouts), wire,
+            static_cast<int>(size));
+  ares_free_string(wire);
+}
+#endif
 
 void AresDriver::on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf,
                            int alen) noexcept {

@@ -5,6 +5,18 @@
 // retries when no socket event comes.
 #include <ares.h>
 
+// The one place that tells c-ares versions apart (Debian 12 has 1.18, Debian 13
+// 1.34). From 1.28 a query is sent as a parsed record (ares_send_dnsrec; 1.34
+// deprecates ares_send) and the servers are read as text (ares_get_servers_csv,
+// 1.24; ares_get_servers_ports is deprecated); since 1.23 c-ares caches answers
+// by default, which we turn off: the daemon caches what it learns itself, and a
+// DNS lookup must ask the nameserver (as 1.18 always does).
+#if ARES_VERSION >= 0x011c00
+#define MTASTS_ARES_DNSREC 1
+#else
+#define MTASTS_ARES_DNSREC 0
+#endif
+
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -53,6 +65,10 @@ class AresDriver : public std::enable_shared_from_this<AresDriver> {
   static void on_sock_state(void* data, ares_socket_t fd, int readable, int writable) noexcept;
   static void on_answer(void* arg, int status, int timeouts, unsigned char* abuf,
                         int alen) noexcept;
+#if MTASTS_ARES_DNSREC
+  static void on_answer_record(void* arg, ares_status_t status, std::size_t timeouts,
+                               const ares_dns_record_t* record) noexcept;
+#endif
   void process(ares_socket_t read_fd, ares_socket_t write_fd);
   void arm_timer();
 
