@@ -30,7 +30,6 @@ Prints one line per check ("ok - ..." / "not ok - ..."); exits 0 only if every c
 Needs root (nginx binds 127.0.0.90:443), nsd, nginx, postfix (postmap), openssl, dig.
 """
 import os
-import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
