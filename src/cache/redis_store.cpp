@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <stdexcept>
 
+#include "cache/record_check.hpp"
 #include "cache/redis_asio_adapter.hpp"
 #include "cache/redis_sync_client.hpp"
 #include "cache/redis_value.hpp"
@@ -411,10 +412,11 @@ void RedisStore::fetch(const std::string& domain,
               [this, domain, done = std::move(done)](std::optional<std::string_view> value) {
                 if (!value) return done(std::nullopt);
                 std::string why;
-                auto policy = decode_redis_value(domain, *value, why);
-                if (!policy) {
-                  spdlog::warn("redis {}: ignoring unusable value for '{}': {}", describe(), domain,
-                               why);
+                auto policy = decode_redis_value(domain, *value, wall_clock_now(), why);
+                // Read again on every memory miss: logged once.
+                if (!policy && rejected_.first(options_.key_prefix + domain, why)) {
+                  spdlog::warn("redis {}: ignoring unusable value for '{}': {}", describe(),
+                               escape_for_log(domain), why);
                 }
                 done(std::move(policy));
               });
@@ -431,10 +433,10 @@ void RedisStore::fetch_dane(const std::string& destination,
               [this, destination, done = std::move(done)](std::optional<std::string_view> value) {
                 if (!value) return done(std::nullopt);
                 std::string why;
-                auto dane = decode_redis_dane_value(destination, *value, why);
-                if (!dane) {
+                auto dane = decode_redis_dane_value(destination, *value, wall_clock_now(), why);
+                if (!dane && rejected_.first(options_.dane_key_prefix + destination, why)) {
                   spdlog::warn("redis {}: ignoring unusable DANE value for '{}': {}", describe(),
-                               destination, why);
+                               escape_for_log(destination), why);
                 }
                 done(std::move(dane));
               });
@@ -530,8 +532,9 @@ void RedisStore::send_write(Write write) {
 
 void RedisStore::load_all(const std::function<void(CachedPolicy)>& sink) {
   load_keys(LoadKind{options_.key_prefix, "policies", "value",
-                     [&](const std::string& domain, std::string_view value, std::string& why) {
-                       auto policy = decode_redis_value(domain, value, why);
+                     [&, now = wall_clock_now()](const std::string& domain, std::string_view value,
+                                                 std::string& why) {
+                       auto policy = decode_redis_value(domain, value, now, why);
                        if (!policy) return false;
                        sink(std::move(*policy));
                        return true;
@@ -540,8 +543,9 @@ void RedisStore::load_all(const std::function<void(CachedPolicy)>& sink) {
 
 void RedisStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
   load_keys(LoadKind{options_.dane_key_prefix, "DANE results", "DANE value",
-                     [&](const std::string& destination, std::string_view value, std::string& why) {
-                       auto dane = decode_redis_dane_value(destination, value, why);
+                     [&, now = wall_clock_now()](const std::string& destination,
+                                                 std::string_view value, std::string& why) {
+                       auto dane = decode_redis_dane_value(destination, value, now, why);
                        if (!dane) return false;
                        sink(std::move(*dane));
                        return true;
@@ -569,7 +573,7 @@ void RedisStore::load_keys(const LoadKind& kind) {
   const std::string pattern = glob_escape(kind.prefix) + "*";
   const std::string count = std::to_string(kScanCount);
   std::string cursor = "0";
-  std::size_t loaded = 0, bad = 0;
+  std::size_t loaded = 0, bad = 0, logged = 0;
   do {
     if (Clock::now() - started > budget) {
       spdlog::warn("redis {}: loading took too long; stopped after {} {}", describe(), loaded,
@@ -606,9 +610,11 @@ void RedisStore::load_keys(const LoadKind& kind) {
       const std::string name(mget[i + 1].substr(kind.prefix.size()));
       std::string why;
       if (!kind.take(name, std::string_view(value->str, value->len), why)) {
-        if (++bad <= kMaxLoggedBadValues) {
+        ++bad;
+        if (logged < kMaxLoggedBadValues && rejected_.first(kind.prefix + name, why)) {
+          ++logged;
           spdlog::warn("redis {}: skipping unusable {} for '{}': {}", describe(), kind.value,
-                       name.substr(0, kMaxDestinationLength), why);
+                       escape_for_log(name, kMaxDestinationLength), why);
         }
         continue;
       }

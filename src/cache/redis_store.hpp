@@ -24,6 +24,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "cache/record_check.hpp"
 #include "cache/redis_url.hpp"
 #include "cache/store.hpp"
 
@@ -39,7 +40,7 @@ struct RedisOptions {
   std::chrono::milliseconds command_timeout{5000};  // also: no reply for this long = link dead
   std::string key_prefix = "mta-stsd:policy:";
   std::string dane_key_prefix = "mta-stsd:dane:";  // neither prefix may start the other
-  std::size_t max_queued_writes = 10000;  // beyond: the oldest queued write is dropped
+  std::size_t max_queued_writes = 10000;           // beyond: the oldest queued write is dropped
   std::chrono::milliseconds reconnect_min{1000};
   std::chrono::milliseconds reconnect_max{30000};
 };
@@ -159,6 +160,7 @@ class RedisStore final : public PolicyStore {
   bool drops_logged_ = false;
   bool write_failing_ = false;
   bool stopping_ = false;
+  LogOnce rejected_;  // unusable values, by key: logged once each
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // asio handlers check it
 };
 

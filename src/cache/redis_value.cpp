@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "sts/policy.hpp"
+#include "cache/record_check.hpp"
 #include "sts/txt_record.hpp"
 
 namespace mtasts::cache {
@@ -43,7 +43,7 @@ std::optional<std::string> encode_redis_value(const CachedPolicy& policy) {
 }
 
 std::optional<CachedPolicy> decode_redis_value(const std::string& domain, std::string_view value,
-                                               std::string& why) {
+                                               std::int64_t now, std::string& why) {
   if (value.size() > kMaxRedisValue) {
     why = "value of " + std::to_string(value.size()) + " bytes is too large";
     return std::nullopt;
@@ -59,34 +59,27 @@ std::optional<CachedPolicy> decode_redis_value(const std::string& domain, std::s
     why = "truncated header";
     return std::nullopt;
   }
-  // The id is compared with the TXT record's on every refresh (§3.1): one no
-  // record can carry would make every check look like a policy change.
-  if (!sts::is_valid_id(txt_id)) {
-    why = "bad policy id";
-    return std::nullopt;
-  }
   CachedPolicy policy;
   if (!parse_time(fetched, policy.fetched_at) || !parse_time(expires, policy.expires_at) ||
       !parse_time(checked, policy.checked_at)) {
     why = "bad time field";
     return std::nullopt;
   }
-  if (policy.expires_at < policy.fetched_at || domain.empty()) {
-    why = "inconsistent value";
-    return std::nullopt;
-  }
-  // The body is re-validated (as the SQLite store does): a value edited by hand,
-  // or written by a broken client, must not become an answer.
-  auto parsed = sts::parse_policy(rest);
-  if (!parsed.policy) {
-    why = "invalid policy: " + parsed.error;
-    return std::nullopt;
-  }
   policy.domain = domain;
   policy.txt_id = std::string(txt_id);
   policy.body = std::string(rest);
-  policy.policy = std::move(*parsed.policy);
+  // Anyone with write access to Redis wrote this: the one check every stored
+  // record passes (id, times, max_age bound, the body re-parsed).
+  if (auto reason = adopt_policy_record(policy, now)) {
+    why = std::move(*reason);
+    return std::nullopt;
+  }
   return policy;
+}
+
+std::optional<CachedPolicy> decode_redis_value(const std::string& domain, std::string_view value,
+                                               std::string& why) {
+  return decode_redis_value(domain, value, wall_clock_now(), why);
 }
 
 std::string encode_redis_dane_value(const CachedDane& dane) {
@@ -103,7 +96,8 @@ std::string encode_redis_dane_value(const CachedDane& dane) {
 }
 
 std::optional<CachedDane> decode_redis_dane_value(const std::string& destination,
-                                                  std::string_view value, std::string& why) {
+                                                  std::string_view value, std::int64_t now,
+                                                  std::string& why) {
   if (value.size() > kMaxRedisValue) {
     why = "value of " + std::to_string(value.size()) + " bytes is too large";
     return std::nullopt;
@@ -130,16 +124,19 @@ std::optional<CachedDane> decode_redis_dane_value(const std::string& destination
     why = "bad time field";
     return std::nullopt;
   }
-  // A result is kept at most until keep_until, which follows its expiry.
-  if (dane.expires_at < dane.fetched_at || dane.keep_until < dane.expires_at ||
-      destination.empty()) {
-    why = "inconsistent value";
-    return std::nullopt;
-  }
   dane.destination = destination;
   dane.level = *parsed_level;
   dane.summary = std::string(rest);
+  if (auto reason = check_dane_record(dane, now)) {
+    why = std::move(*reason);
+    return std::nullopt;
+  }
   return dane;
+}
+
+std::optional<CachedDane> decode_redis_dane_value(const std::string& destination,
+                                                  std::string_view value, std::string& why) {
+  return decode_redis_dane_value(destination, value, wall_clock_now(), why);
 }
 
 }  // namespace mtasts::cache

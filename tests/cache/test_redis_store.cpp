@@ -518,3 +518,91 @@ TEST_CASE("destroying the store with a lookup pending: done still runs once, lat
   CHECK_FALSE(found);
   server.resume();
 }
+
+// ---- issue 16: what the shared store says is checked, not believed -------------------
+
+namespace {
+
+// A value as another fleet member (or anyone with the Redis password) could write it.
+std::string raw_value(const std::string& id, std::int64_t fetched, std::int64_t expires,
+                      const std::string& body) {
+  return "v1\n" + id + "\n" + std::to_string(fetched) + "\n" + std::to_string(expires) + "\n" +
+         std::to_string(fetched) + "\n" + body;
+}
+
+const std::string kMaxAgeOne = "version: STSv1\nmode: enforce\nmx: mx.example\nmax_age: 1\n";
+const std::string kDay = "version: STSv1\nmode: enforce\nmx: mx.example\nmax_age: 86400\n";
+
+}  // namespace
+
+TEST_CASE("redis values that stretch a policy past max_age or come from the future are refused") {
+  using mtasts::cache::decode_redis_value;
+  const auto now = unix_now();
+  std::string why;
+  // RFC 8461 §3.2: max_age 1 with an expiry of 2^63-1 would be answered forever.
+  CHECK_FALSE(
+      decode_redis_value("x.example", raw_value("id1", now - 10, INT64_MAX, kMaxAgeOne), why));
+  CHECK(why.find("max_age") != std::string::npos);
+  // One second more than max_age allows.
+  CHECK_FALSE(
+      decode_redis_value("x.example", raw_value("id1", now - 10, now - 8, kMaxAgeOne), why));
+  CHECK(decode_redis_value("x.example", raw_value("id1", now - 10, now - 9, kMaxAgeOne), why));
+  // A fetch time a day ahead: the policy would outlive its max_age by a day.
+  CHECK_FALSE(
+      decode_redis_value("x.example", raw_value("id1", now + 86400, now + 2 * 86400, kDay), why));
+  CHECK(why.find("future") != std::string::npos);
+  // Clock skew between fleet members is tolerated.
+  CHECK(decode_redis_value("x.example", raw_value("id1", now + 60, now + 60 + 86400, kDay), why));
+  // A body that does not parse (no max_age).
+  CHECK_FALSE(decode_redis_value(
+      "x.example", raw_value("id1", now, now + 10, "version: STSv1\nmode: testing\nmx: a\n"), why));
+}
+
+TEST_CASE("stretched, future and unparsable Redis values are neither loaded nor fetched") {
+  RedisServer server;
+  RawClient raw(server.raw());
+  const auto now = unix_now();
+  const auto good = raw_value("id1", now - 10, now - 10 + 86400, kDay);
+  const auto stretched = raw_value("id1", now - 10, INT64_MAX, kMaxAgeOne);
+  const auto future = raw_value("id1", now + 86400, now + 2 * 86400, kDay);
+  const auto unparsable = raw_value("id1", now - 10, now + 10, "version: STSv1\nmode: enforce\n");
+  raw.cmd("SET test:policy:good.example %b", good.data(), good.size());
+  raw.cmd("SET test:policy:stretched.example %b", stretched.data(), stretched.size());
+  raw.cmd("SET test:policy:future.example %b", future.data(), future.size());
+  raw.cmd("SET test:policy:unparsable.example %b", unparsable.data(), unparsable.size());
+
+  LogCapture log;
+  boost::asio::io_context io;
+  RedisStore store(io, options(server.url()));
+  std::map<std::string, CachedPolicy> loaded;
+  store.load_all([&](CachedPolicy p) { loaded.emplace(p.domain, std::move(p)); });
+  CHECK(loaded.size() == 1);
+  CHECK(loaded.count("good.example") == 1);
+  CHECK(log.count("'stretched.example': expires_at") == 1);
+  CHECK(log.count("'future.example': fetched in the future") == 1);
+
+  REQUIRE(run_until(io, [&] { return store.connected(); }));
+  for (const char* domain : {"stretched.example", "future.example", "unparsable.example"}) {
+    const auto got = fetch(io, store, domain);
+    CHECK(got.calls == 1);
+    CHECK_MESSAGE(!got.policy, domain);
+  }
+  CHECK(fetch(io, store, "good.example").policy);
+  // Logged at the load; the misses after it do not repeat it.
+  CHECK(log.count("stretched.example") == 1);
+  CHECK(log.count("unparsable.example") == 1);
+}
+
+TEST_CASE("an unusable value is logged once however often it is read, its name escaped") {
+  RedisServer server;
+  RawClient raw(server.raw());
+  const std::string domain = "evil.example\n[info] forged";
+  raw.cmd("SET %b %s", ("test:policy:" + domain).data(), domain.size() + 12, "junk");
+  LogCapture log;
+  boost::asio::io_context io;
+  RedisStore store(io, options(server.url()));
+  REQUIRE(run_until(io, [&] { return store.connected(); }));
+  for (int i = 0; i < 3; ++i) CHECK_FALSE(fetch(io, store, domain).policy);
+  CHECK(log.count("ignoring unusable value for 'evil.example\\x0a[info] forged'") == 1);
+  CHECK(log.count("\n[info] forged") == 0);
+}
