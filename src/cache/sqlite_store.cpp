@@ -13,9 +13,8 @@
 #include <ctime>
 #include <filesystem>
 
+#include "cache/record_check.hpp"
 #include "dane/level.hpp"
-#include "sts/policy.hpp"
-#include "sts/txt_record.hpp"
 
 namespace mtasts::cache {
 
@@ -32,12 +31,6 @@ constexpr const char* kCreateDaneTable =
     "  destination TEXT PRIMARY KEY, level TEXT NOT NULL, summary TEXT NOT NULL,"
     "  fetched_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
     "  keep_until INTEGER NOT NULL) WITHOUT ROWID";
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Statement wrapper: finalized on every path. No SQL, no statement.
 struct Statement {
@@ -82,6 +75,26 @@ std::string text_column(sqlite3_stmt* stmt, int column) {
 
 }  // namespace
 
+namespace {
+
+const char* describe_result(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return "locked by another process";
+    case SQLITE_READONLY:
+      return "read-only";
+    case SQLITE_FULL:
+      return "disk full";
+    case SQLITE_IOERR:
+      return "I/O error";
+    default:
+      return "cannot be opened";
+  }
+}
+
+}  // namespace
+
 SqliteStore::SqliteStore(std::string path, std::chrono::milliseconds busy_timeout)
     : path_(std::move(path)), busy_timeout_(busy_timeout) {
   std::error_code ec;
@@ -89,62 +102,72 @@ SqliteStore::SqliteStore(std::string path, std::chrono::milliseconds busy_timeou
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
 
   std::string error;
-  if (!open_and_check(error)) {
-    close_db();
+  sqlite3* db = nullptr;
+  auto result = open_with_retries(db, error);
+  if (result != OpenResult::ok) {
+    sqlite3_close_v2(db);
+    db = nullptr;
     struct stat st {};
-    const std::string dir = parent.empty() ? std::string(".") : parent.string();
-    if (::stat(path_.c_str(), &st) == 0 && ::access(dir.c_str(), W_OK) != 0) {
-      // A read-only disk (or directory): what was learned before still counts,
-      // so load it; new policies then live in memory only.
-      const std::string why = std::strerror(errno);
-      std::string ro_error;
-      if (open_read_only(ro_error)) {
-        read_only_ = true;
-        spdlog::error(
-            "cache database {}: {} ({}: {}); its policies are loaded read-only, new "
-            "policies are kept in memory only",
-            path_, error, dir, why);
-        return;
-      }
-      close_db();
-      spdlog::error(
-          "cache database {}: {} ({}: {}), and read-only access failed too: {}; "
-          "policies will be kept in memory only",
-          path_, error, dir, why, ro_error);
+    if (::stat(path_.c_str(), &st) != 0) {
+      // Nothing there to keep, and it cannot be created.
+      spdlog::error("cache database {}: {}: policies will be kept in memory only", path_, error);
       return;
     }
-    if (::stat(path_.c_str(), &st) == 0) {
-      // Never delete what we cannot read: an admin may want it back.
+    if (result == OpenResult::damaged || result == OpenResult::foreign) {
+      // Only what is not a database, is corrupt, or is another program's: a
+      // retry would find it the same. Never deleted: an admin may want it back.
       const std::string aside = path_ + ".unreadable-" + std::to_string(std::time(nullptr));
-      if (std::rename(path_.c_str(), aside.c_str()) == 0) {
-        for (const char* suffix : {"-wal", "-shm"}) {
-          std::rename((path_ + suffix).c_str(), (aside + suffix).c_str());
-        }
-        moved_aside_ = aside;
-        spdlog::error(
-            "cache database {}: {}; moved it aside to {} and starting with an empty cache", path_,
-            error, aside);
-      } else {
+      if (std::rename(path_.c_str(), aside.c_str()) != 0) {
         spdlog::error(
             "cache database {}: {}; cannot move it aside ({}): policies will be kept "
             "in memory only",
             path_, error, std::strerror(errno));
         return;
       }
-      error.clear();
-      if (!open_and_check(error)) {
-        close_db();
+      for (const char* suffix : {"-wal", "-shm"}) {
+        std::rename((path_ + suffix).c_str(), (aside + suffix).c_str());
       }
-    }
-    if (db_ == nullptr) {
-      spdlog::error("cache database {}: {}: policies will be kept in memory only", path_, error);
+      moved_aside_ = aside;
+      spdlog::error("cache database {}: {}; moved it aside to {} and starting with an empty cache",
+                    path_, error, aside);
+      error.clear();
+      result = open_and_check(db, error);
+      if (result != OpenResult::ok) {
+        sqlite3_close_v2(db);
+        db = nullptr;
+        spdlog::error("cache database {}: {}: policies will be kept in memory only", path_, error);
+        return;
+      }
+    } else {
+      // Locked, read-only, an I/O error, a full disk: the file and what it
+      // holds are fine, the moment is not (issue 16: a transient error never
+      // throws the store away). Answer from what can be read, retry writing.
+      std::string ro_error;
+      sqlite3* ro = nullptr;
+      if (open_read_only(ro, ro_error)) {
+        fallback_ = ro;
+        spdlog::error(
+            "cache database {}: {}; keeping the file: its policies are loaded read-only, new "
+            "policies are kept in memory and written once it can be opened for writing "
+            "(retrying in the background)",
+            path_, error);
+      } else {
+        sqlite3_close_v2(ro);
+        spdlog::error(
+            "cache database {}: {}; keeping the file, but it cannot be read either ({}): new "
+            "policies are kept in memory and written once it can be opened (retrying in the "
+            "background)",
+            path_, error, ro_error);
+      }
+      writer_ = std::thread([this] { writer_loop(); });
       return;
     }
   }
-  purge_stale_dane();
+  purge_stale_dane(db);
   // PRAGMA quick_check read every page into this connection's cache; reads
   // after start-up are one row at a time, so give that memory back.
-  sqlite3_db_release_memory(db_);
+  sqlite3_db_release_memory(db);
+  db_.store(db, std::memory_order_release);
   writer_ = std::thread([this] { writer_loop(); });
 }
 
@@ -155,11 +178,18 @@ SqliteStore::~SqliteStore() {
   }
   wake_.notify_all();
   if (writer_.joinable()) writer_.join();
-  close_db();
+  sqlite3_close_v2(db_.exchange(nullptr));
+  sqlite3_close_v2(fallback_);
+}
+
+sqlite3* SqliteStore::reader() const {
+  sqlite3* db = db_.load(std::memory_order_acquire);
+  return db != nullptr ? db : fallback_;
 }
 
 // immutable=1: SQLite reads the file as it is, without the -shm/-wal files a
-// read-only filesystem cannot hold (writes not yet checkpointed are not seen).
+// read-only filesystem cannot hold and without the locks another process may
+// hold (writes not yet checkpointed are not seen).
 std::string SqliteStore::immutable_uri() const {
   std::string uri = "file:";
   for (const char c : path_) {
@@ -173,23 +203,23 @@ std::string SqliteStore::immutable_uri() const {
   return uri;
 }
 
-bool SqliteStore::open_read_only(std::string& error) {
+bool SqliteStore::open_read_only(sqlite3*& db, std::string& error) {
   const std::string uri = immutable_uri();
   if (int rc =
-          sqlite3_open_v2(uri.c_str(), &db_,
+          sqlite3_open_v2(uri.c_str(), &db,
                           SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX, nullptr);
       rc != SQLITE_OK) {
-    error = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    error = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     return false;
   }
-  Statement tag(db_, "SELECT value FROM mta_stsd_meta WHERE key = 'schema'");
+  Statement tag(db, "SELECT value FROM mta_stsd_meta WHERE key = 'schema'");
   if (tag.stmt == nullptr || sqlite3_step(tag.stmt) != SQLITE_ROW ||
       text_column(tag.stmt, 0) != kSchemaTag) {
-    error = tag.stmt == nullptr ? sqlite3_errmsg(db_) : "not an mta-stsd cache database";
+    error = tag.stmt == nullptr ? sqlite3_errmsg(db) : "not an mta-stsd cache database";
     return false;
   }
   // Written before DANE support: its policies load, it has no DANE results.
-  Statement dane(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dane'");
+  Statement dane(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dane'");
   has_dane_table_ = dane.stmt != nullptr && sqlite3_step(dane.stmt) == SQLITE_ROW;
   return true;
 }
@@ -198,62 +228,106 @@ bool SqliteStore::open_read_only(std::string& error) {
 // calling thread alone: without FULLMUTEX's lock and unlock around every
 // sqlite3_step and sqlite3_column_* call, which cost more than the reads
 // themselves (six columns a row). Null when it cannot be opened: the caller
-// then reads through db_.
+// then reads through the shared connection.
 sqlite3* SqliteStore::open_scan_connection() const {
   sqlite3* scan = nullptr;
-  const std::string name = read_only_ ? immutable_uri() : path_;
-  const int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | (read_only_ ? SQLITE_OPEN_URI : 0);
+  const bool immutable = db_.load(std::memory_order_acquire) == nullptr;
+  const std::string name = immutable ? immutable_uri() : path_;
+  const int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | (immutable ? SQLITE_OPEN_URI : 0);
   if (sqlite3_open_v2(name.c_str(), &scan, flags, nullptr) != SQLITE_OK) {
     sqlite3_close_v2(scan);
     return nullptr;
   }
+  sqlite3_busy_timeout(scan, static_cast<int>(busy_timeout_.count()));
   // A scan reads each page once: a few pages of cache suffice, and a full-size
   // cache would only leave its memory behind in the heap after the close.
   sqlite3_exec(scan, "PRAGMA cache_size = 16", nullptr, nullptr, nullptr);
   return scan;
 }
 
-void SqliteStore::close_db() {
-  if (db_ != nullptr) {
-    sqlite3_close_v2(db_);
-    db_ = nullptr;
+// Start-up: a lock another process holds is waited for (kStartupLockWait),
+// other transient errors get a short second chance (kStartupErrorWait), with
+// back-off between attempts. What is damaged or foreign is not retried.
+SqliteStore::OpenResult SqliteStore::open_with_retries(sqlite3*& db, std::string& error) {
+  const auto started = std::chrono::steady_clock::now();
+  auto delay = kOpenRetryFirstDelay;
+  bool logged = false;
+  for (;;) {
+    const auto result = open_and_check(db, error);
+    if (result == OpenResult::ok && logged) {
+      spdlog::info("cache database {}: the lock is released; opened", path_);
+    }
+    if (result == OpenResult::ok || result == OpenResult::damaged ||
+        result == OpenResult::foreign) {
+      return result;
+    }
+    const auto budget =
+        result == OpenResult::busy
+            ? std::chrono::duration_cast<std::chrono::milliseconds>(kStartupLockWait)
+            : std::chrono::duration_cast<std::chrono::milliseconds>(kStartupErrorWait);
+    if (std::chrono::steady_clock::now() - started + delay > budget) return result;
+    if (!logged && result == OpenResult::busy) {
+      logged = true;
+      spdlog::warn("cache database {}: {}; waiting up to {} s for it", path_, error,
+                   kStartupLockWait.count());
+    }
+    sqlite3_close_v2(db);
+    db = nullptr;
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, kOpenRetryMaxDelay);
   }
 }
 
-bool SqliteStore::open_and_check(std::string& error) {
+// db is set whenever sqlite3_open_v2 gave a handle, even on failure: the
+// caller closes it.
+SqliteStore::OpenResult SqliteStore::open_and_check(sqlite3*& db, std::string& error) {
+  // What an SQLite result code means for the file: only "not a database" and
+  // "corrupt" say the file itself is bad; the rest is the moment's.
+  auto failed = [&](int rc) {
+    error = fmt::format("{} ({})", db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc),
+                        describe_result(rc));
+    switch (rc & 0xff) {
+      case SQLITE_NOTADB:
+      case SQLITE_CORRUPT:
+        error = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+        return OpenResult::damaged;
+      case SQLITE_BUSY:
+      case SQLITE_LOCKED:
+        return OpenResult::busy;
+      default:
+        return OpenResult::transient;
+    }
+  };
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
-  if (int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr); rc != SQLITE_OK) {
-    error = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-    return false;
+  if (int rc = sqlite3_open_v2(path_.c_str(), &db, flags, nullptr); rc != SQLITE_OK) {
+    return failed(rc);
   }
-  sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout_.count()));
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, static_cast<int>(busy_timeout_.count()));
+  // SQLite falls back to read-only when the file cannot be opened for
+  // writing: that is a moment's state too (a read-only mount, a bind mount).
+  if (sqlite3_db_readonly(db, "main") == 1) {
+    error = "the file can only be opened read-only";
+    return OpenResult::transient;
+  }
   // The first statement reads the header: "file is not a database" shows here.
   {
-    Statement check(db_, "PRAGMA quick_check");
-    if (check.stmt == nullptr) {
-      error = sqlite3_errmsg(db_);
-      return false;
-    }
-    int rc = sqlite3_step(check.stmt);
-    if (rc != SQLITE_ROW) {
-      error = sqlite3_errmsg(db_);
-      return false;
-    }
+    Statement check(db, "PRAGMA quick_check");
+    if (check.stmt == nullptr) return failed(sqlite3_extended_errcode(db));
+    if (int rc = sqlite3_step(check.stmt); rc != SQLITE_ROW) return failed(rc);
     if (text_column(check.stmt, 0) != "ok") {
       error = "integrity check failed: " + text_column(check.stmt, 0);
-      return false;
+      return OpenResult::damaged;
     }
   }
   // A database of some other program (or of another schema) is not ours to write into.
   bool has_meta = false;
   int other_tables = 0;
   {
-    Statement tables(db_, "SELECT name FROM sqlite_master WHERE type = 'table'");
-    if (tables.stmt == nullptr) {
-      error = sqlite3_errmsg(db_);
-      return false;
-    }
-    while (sqlite3_step(tables.stmt) == SQLITE_ROW) {
+    Statement tables(db, "SELECT name FROM sqlite_master WHERE type = 'table'");
+    if (tables.stmt == nullptr) return failed(sqlite3_extended_errcode(db));
+    int rc;
+    while ((rc = sqlite3_step(tables.stmt)) == SQLITE_ROW) {
       const auto name = text_column(tables.stmt, 0);
       if (name == "mta_stsd_meta") {
         has_meta = true;
@@ -261,29 +335,32 @@ bool SqliteStore::open_and_check(std::string& error) {
         ++other_tables;
       }
     }
+    if (rc != SQLITE_DONE) return failed(rc);
   }
   if (has_meta) {
-    Statement tag(db_, "SELECT value FROM mta_stsd_meta WHERE key = 'schema'");
-    if (tag.stmt == nullptr || sqlite3_step(tag.stmt) != SQLITE_ROW ||
-        text_column(tag.stmt, 0) != kSchemaTag) {
+    Statement tag(db, "SELECT value FROM mta_stsd_meta WHERE key = 'schema'");
+    if (tag.stmt == nullptr) return failed(sqlite3_extended_errcode(db));
+    const int rc = sqlite3_step(tag.stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return failed(rc);
+    if (rc != SQLITE_ROW || text_column(tag.stmt, 0) != kSchemaTag) {
       error = "unknown schema version (not written by this mta-stsd)";
-      return false;
+      return OpenResult::foreign;
     }
   } else if (other_tables > 0) {
     error = "not an mta-stsd cache database (it has tables of another program)";
-    return false;
+    return OpenResult::foreign;
   }
   // WAL: readers never block the writer, and a killed process cannot corrupt
   // the file; NORMAL sync is durable against process crashes.
-  if (!exec(db_, "PRAGMA journal_mode = WAL", error) ||
-      !exec(db_, "PRAGMA synchronous = NORMAL", error)) {
-    // A read-only file still loads; writes will fail and be reported then.
+  if (!exec(db, "PRAGMA journal_mode = WAL", error) ||
+      !exec(db, "PRAGMA synchronous = NORMAL", error)) {
+    // Still usable (a rollback journal); writes that fail are reported then.
     spdlog::warn("cache database {}: {}", path_, error);
     error.clear();
   }
   if (!has_meta) {
     if (!exec(
-            db_,
+            db,
             "CREATE TABLE IF NOT EXISTS mta_stsd_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
             "INSERT OR REPLACE INTO mta_stsd_meta VALUES ('schema', 'mta-stsd-policies/1');"
             "CREATE TABLE IF NOT EXISTS policies ("
@@ -291,19 +368,43 @@ bool SqliteStore::open_and_check(std::string& error) {
             "  fetched_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
             "  checked_at INTEGER NOT NULL) WITHOUT ROWID;",
             error)) {
+      const int rc = sqlite3_extended_errcode(db);
+      const auto result = failed(rc);
       error = "cannot create the schema: " + error;
-      return false;
+      return result;
     }
   }
-  ensure_dane_table();
+  ensure_dane_table(db);
+  return OpenResult::ok;
+}
+
+// The writer thread, after a start that could not open the file for writing.
+bool SqliteStore::reopen_for_writing() {
+  sqlite3* db = nullptr;
+  std::string error;
+  if (open_and_check(db, error) != OpenResult::ok) {
+    sqlite3_close_v2(db);
+    spdlog::debug("cache database {}: still cannot open it for writing: {}", path_, error);
+    return false;
+  }
+  purge_stale_dane(db);
+  sqlite3_db_release_memory(db);
+  db_.store(db, std::memory_order_release);
+  std::size_t queued = 0;
+  {
+    std::lock_guard lock(mutex_);
+    queued = queue_.size();
+  }
+  spdlog::info("cache database {}: open for writing again; writing {} queued changes", path_,
+               queued);
   return true;
 }
 
 // A database written before DANE support gets the table now. Failing that
 // (a read-only file) the policies still load; DANE results stay in memory.
-bool SqliteStore::ensure_dane_table() {
+bool SqliteStore::ensure_dane_table(sqlite3* db) {
   std::string error;
-  has_dane_table_ = exec(db_, kCreateDaneTable, error);
+  has_dane_table_ = exec(db, kCreateDaneTable, error);
   if (!has_dane_table_) {
     spdlog::warn(
         "cache database {}: cannot add the DANE table ({}); DANE results will be kept "
@@ -315,13 +416,13 @@ bool SqliteStore::ensure_dane_table() {
 
 // Results past keep_until are never used again (the resolver ignores them), so
 // they are dropped here, once, by the wall clock, rather than on every write.
-void SqliteStore::purge_stale_dane() {
+void SqliteStore::purge_stale_dane(sqlite3* db) {
   if (!has_dane_table_) return;
-  Statement purge(db_, "DELETE FROM dane WHERE keep_until <= ?1");
+  Statement purge(db, "DELETE FROM dane WHERE keep_until <= ?1");
   if (purge.stmt != nullptr) {
-    sqlite3_bind_int64(purge.stmt, 1, unix_now());
+    sqlite3_bind_int64(purge.stmt, 1, wall_clock_now());
     if (sqlite3_step(purge.stmt) == SQLITE_DONE) {
-      if (const int gone = sqlite3_changes(db_); gone > 0) {
+      if (const int gone = sqlite3_changes(db); gone > 0) {
         spdlog::info("cache database {}: dropped {} DANE results past their keep time", path_,
                      gone);
       }
@@ -329,62 +430,44 @@ void SqliteStore::purge_stale_dane() {
     }
   }
   // Harmless: the stale rows are ignored when loaded, and retried next start.
-  spdlog::warn("cache database {}: cannot drop stale DANE results: {}", path_, sqlite3_errmsg(db_));
+  spdlog::warn("cache database {}: cannot drop stale DANE results: {}", path_, sqlite3_errmsg(db));
 }
 
 namespace {
 
-// Reads the current row of a policies SELECT; false when it is unusable.
-// Each column is read once, straight into the field that keeps it.
-bool read_row(sqlite3_stmt* stmt, CachedPolicy& policy, std::string& why) {
+constexpr const char* kSelectPolicies =
+    "SELECT domain, txt_id, body, fetched_at, expires_at, checked_at FROM policies";
+
+// Reads the current row of a policies SELECT; the reason it is unusable, if it
+// is. Each column is read once, straight into the field that keeps it; the
+// row then passes the one check every stored record passes (record_check.hpp):
+// a row edited by hand, damaged on disk or written by someone else must not
+// become an answer, nor outlive its max_age.
+std::optional<std::string> read_row(sqlite3_stmt* stmt, CachedPolicy& policy, std::int64_t now) {
   read_text(stmt, 0, policy.domain);
   read_text(stmt, 1, policy.txt_id);
   read_text(stmt, 2, policy.body);
   policy.fetched_at = sqlite3_column_int64(stmt, 3);
   policy.expires_at = sqlite3_column_int64(stmt, 4);
   policy.checked_at = sqlite3_column_int64(stmt, 5);
-  if (policy.domain.empty() || policy.expires_at < policy.fetched_at) {
-    why = "inconsistent row";
-    return false;
-  }
-  if (!sts::is_valid_id(policy.txt_id)) {
-    why = "bad policy id";
-    return false;
-  }
-  // The body is re-validated: a row edited by hand or damaged on disk must not
-  // become an answer.
-  auto parsed = sts::parse_policy(policy.body);
-  if (!parsed.policy) {
-    why = std::move(parsed.error);
-    return false;
-  }
-  policy.policy = std::move(*parsed.policy);
-  return true;
+  return adopt_policy_record(policy, now);
 }
 
 constexpr const char* kSelectDane =
     "SELECT destination, level, summary, fetched_at, expires_at, keep_until FROM dane";
 
-// Reads the current row of a dane SELECT; false when it is unusable (edited by
+// Reads the current row of a dane SELECT; the reason it is unusable (edited by
 // hand, damaged, or written by a later version with levels this one lacks).
-bool read_dane_row(sqlite3_stmt* stmt, CachedDane& dane, std::string& why) {
+std::optional<std::string> read_dane_row(sqlite3_stmt* stmt, CachedDane& dane, std::int64_t now) {
   read_text(stmt, 0, dane.destination);
   const auto level = dane::parse_level(text_column(stmt, 1));
   read_text(stmt, 2, dane.summary);
   dane.fetched_at = sqlite3_column_int64(stmt, 3);
   dane.expires_at = sqlite3_column_int64(stmt, 4);
   dane.keep_until = sqlite3_column_int64(stmt, 5);
-  if (!level) {
-    why = "unknown DANE level";
-    return false;
-  }
+  if (!level) return "unknown DANE level";
   dane.level = *level;
-  if (dane.destination.empty() || dane.expires_at < dane.fetched_at ||
-      dane.keep_until < dane.expires_at) {
-    why = "inconsistent row";
-    return false;
-  }
-  return true;
+  return check_dane_record(dane, now);
 }
 
 // The connection a start-up scan reads through: its own (closed afterwards),
@@ -414,23 +497,25 @@ class ScanConnection {
 }  // namespace
 
 void SqliteStore::load_all(const std::function<void(CachedPolicy)>& sink) {
-  if (db_ == nullptr) return;
-  ScanConnection scan(db_, open_scan_connection());
-  Statement select(scan.db,
-                   "SELECT domain, txt_id, body, fetched_at, expires_at, checked_at FROM policies");
+  sqlite3* const db = reader();
+  if (db == nullptr) return;
+  ScanConnection scan(db, open_scan_connection());
+  Statement select(scan.db, kSelectPolicies);
   if (select.stmt == nullptr) {
     spdlog::error("cache database {}: cannot read policies: {}", path_, sqlite3_errmsg(scan.db));
     return;
   }
-  std::size_t bad = 0;
+  const auto now = wall_clock_now();
+  std::size_t bad = 0, logged = 0;
   int rc;
   while ((rc = sqlite3_step(select.stmt)) == SQLITE_ROW) {
     CachedPolicy policy;
-    std::string why;
-    if (!read_row(select.stmt, policy, why)) {
-      if (++bad <= kMaxLoggedBadRows) {
+    if (auto why = read_row(select.stmt, policy, now)) {
+      ++bad;
+      if (logged < kMaxLoggedBadRows && rejected_.first(policy.domain, *why)) {
+        ++logged;
         spdlog::warn("cache database {}: skipping unusable row for '{}': {}", path_,
-                     policy.domain.substr(0, 255), why);
+                     escape_for_log(policy.domain), *why);
       }
       continue;
     }
@@ -445,23 +530,26 @@ void SqliteStore::load_all(const std::function<void(CachedPolicy)>& sink) {
 }
 
 void SqliteStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
-  if (db_ == nullptr || !has_dane_table_) return;
-  ScanConnection scan(db_, open_scan_connection());
+  sqlite3* const db = reader();
+  if (db == nullptr || !has_dane_table_) return;
+  ScanConnection scan(db, open_scan_connection());
   Statement select(scan.db, kSelectDane);
   if (select.stmt == nullptr) {
     spdlog::error("cache database {}: cannot read DANE results: {}", path_,
                   sqlite3_errmsg(scan.db));
     return;
   }
-  std::size_t bad = 0;
+  const auto now = wall_clock_now();
+  std::size_t bad = 0, logged = 0;
   int rc;
   while ((rc = sqlite3_step(select.stmt)) == SQLITE_ROW) {
     CachedDane dane;
-    std::string why;
-    if (!read_dane_row(select.stmt, dane, why)) {
-      if (++bad <= kMaxLoggedBadRows) {
+    if (auto why = read_dane_row(select.stmt, dane, now)) {
+      ++bad;
+      if (logged < kMaxLoggedBadRows && rejected_.first("dane:" + dane.destination, *why)) {
+        ++logged;
         spdlog::warn("cache database {}: skipping unusable DANE row for '{}': {}", path_,
-                     dane.destination.substr(0, 261), why);
+                     escape_for_log(dane.destination), *why);
       }
       continue;
     }
@@ -479,20 +567,21 @@ void SqliteStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
 void SqliteStore::fetch(const std::string& domain,
                         std::function<void(std::optional<CachedPolicy>)> done) {
   std::optional<CachedPolicy> found;
-  if (db_ != nullptr) {
-    Statement select(db_,
-                     "SELECT domain, txt_id, body, fetched_at, expires_at, checked_at FROM "
-                     "policies WHERE domain = ?1");
+  if (sqlite3* const db = reader(); db != nullptr) {
+    Statement select(db, (std::string(kSelectPolicies) + " WHERE domain = ?1").c_str());
     if (select.stmt != nullptr) {
       sqlite3_bind_text(select.stmt, 1, domain.data(), static_cast<int>(domain.size()),
                         SQLITE_STATIC);
       if (sqlite3_step(select.stmt) == SQLITE_ROW) {
         CachedPolicy policy;
-        std::string why;
-        if (read_row(select.stmt, policy, why)) {
-          found = std::move(policy);
+        if (auto why = read_row(select.stmt, policy, wall_clock_now())) {
+          // Read again on every memory miss: logged once.
+          if (rejected_.first(domain, *why)) {
+            spdlog::warn("cache database {}: ignoring unusable row for '{}': {}", path_,
+                         escape_for_log(domain), *why);
+          }
         } else {
-          spdlog::warn("cache database {}: row for {} unusable, ignored: {}", path_, domain, why);
+          found = std::move(policy);
         }
       }
     }
@@ -504,19 +593,20 @@ void SqliteStore::fetch(const std::string& domain,
 void SqliteStore::fetch_dane(const std::string& destination,
                              std::function<void(std::optional<CachedDane>)> done) {
   std::optional<CachedDane> found;
-  if (db_ != nullptr && has_dane_table_) {
-    Statement select(db_, (std::string(kSelectDane) + " WHERE destination = ?1").c_str());
+  if (sqlite3* const db = reader(); db != nullptr && has_dane_table_) {
+    Statement select(db, (std::string(kSelectDane) + " WHERE destination = ?1").c_str());
     if (select.stmt != nullptr) {
       sqlite3_bind_text(select.stmt, 1, destination.data(), static_cast<int>(destination.size()),
                         SQLITE_STATIC);
       if (sqlite3_step(select.stmt) == SQLITE_ROW) {
         CachedDane dane;
-        std::string why;
-        if (read_dane_row(select.stmt, dane, why)) {
-          found = std::move(dane);
+        if (auto why = read_dane_row(select.stmt, dane, wall_clock_now())) {
+          if (rejected_.first("dane:" + destination, *why)) {
+            spdlog::warn("cache database {}: ignoring unusable DANE row for '{}': {}", path_,
+                         escape_for_log(destination), *why);
+          }
         } else {
-          spdlog::warn("cache database {}: ignoring unusable DANE row for '{}': {}", path_,
-                       destination.substr(0, 261), why);
+          found = std::move(dane);
         }
       }
     }
@@ -524,15 +614,15 @@ void SqliteStore::fetch_dane(const std::string& destination,
   done(std::move(found));
 }
 
-// False (logged once) when writes cannot go to the file at all.
+// False when writes cannot go to the file at all (detached). While the file
+// cannot be written yet, writes queue for the writer thread; logged once.
 bool SqliteStore::writable(const std::string& name, const char* plural) {
-  if (db_ == nullptr) return false;
-  if (read_only_) {
-    if (!read_only_logged_.exchange(true)) {
-      spdlog::warn("cache database {} is read-only: {} and later {} are kept in memory only", path_,
-                   name, plural);
-    }
-    return false;
+  if (!writer_.joinable()) return false;
+  if (db_.load(std::memory_order_acquire) == nullptr && !not_writable_logged_.exchange(true)) {
+    spdlog::warn(
+        "cache database {} cannot be written for now: {} and later {} are kept in memory only "
+        "until it can be",
+        path_, escape_for_log(name), plural);
   }
   return true;
 }
@@ -552,12 +642,15 @@ void SqliteStore::save(const CachedPolicy& policy) {
 }
 
 void SqliteStore::save_dane(const CachedDane& dane) {
-  if (!has_dane_table_ || !writable(dane.destination, "DANE results")) return;
+  // Without the table (a database from before DANE support that cannot be
+  // written) DANE results stay in memory; one opened for writing later gets it.
+  const bool pending = db_.load(std::memory_order_acquire) == nullptr && writer_.joinable();
+  if ((!has_dane_table_ && !pending) || !writable(dane.destination, "DANE results")) return;
   enqueue(dane);
 }
 
 void SqliteStore::remove(const std::string& domain) {
-  if (db_ == nullptr || read_only_) return;
+  if (!writer_.joinable()) return;
   {
     std::lock_guard lock(mutex_);
     queue_.push_back(Removal{domain});
@@ -566,7 +659,8 @@ void SqliteStore::remove(const std::string& domain) {
 }
 
 void SqliteStore::flush() {
-  if (db_ == nullptr || read_only_) return;
+  // Nothing can be written before the file opens for writing: do not wait.
+  if (db_.load(std::memory_order_acquire) == nullptr) return;
   std::unique_lock lock(mutex_);
   wake_.notify_one();
   idle_.wait_for(lock, std::chrono::seconds(10), [this] { return queue_.empty() && !writing_; });
@@ -574,6 +668,19 @@ void SqliteStore::flush() {
 
 void SqliteStore::writer_loop() {
   std::unique_lock lock(mutex_);
+  // Started without a writable file: try again, backing off, until it opens
+  // (the lock is released, the disk has room, the mount is writable again).
+  for (auto delay = kReopenFirstDelay; db_.load(std::memory_order_acquire) == nullptr;
+       delay = std::min(delay * 2, kReopenMaxDelay)) {
+    if (wake_.wait_for(lock, delay, [this] { return stopping_; })) {
+      idle_.notify_all();
+      return;
+    }
+    lock.unlock();
+    const bool opened = reopen_for_writing();
+    lock.lock();
+    if (opened) break;
+  }
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (queue_.empty() && stopping_) break;
@@ -611,29 +718,30 @@ void bind_text(sqlite3_stmt* stmt, int index, const std::string& text) {
 }  // namespace
 
 bool SqliteStore::write_batch(std::deque<Op>& batch) {
+  sqlite3* const db = db_.load(std::memory_order_acquire);
+  const bool has_dane = has_dane_table_;
   std::string error;
-  bool ok = exec(db_, "BEGIN IMMEDIATE", error);
+  bool ok = exec(db, "BEGIN IMMEDIATE", error);
   if (ok) {
-    Statement upsert(db_,
+    Statement upsert(db,
                      "INSERT OR REPLACE INTO policies (domain, txt_id, body, fetched_at, "
                      "expires_at, checked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    Statement erase(db_, "DELETE FROM policies WHERE domain = ?1");
-    // Without the table no DANE write is ever queued (save_dane), nor needed.
-    Statement upsert_dane(db_, has_dane_table_
-                                   ? "INSERT OR REPLACE INTO dane (destination, level, summary, "
-                                     "fetched_at, expires_at, keep_until) VALUES "
-                                     "(?1, ?2, ?3, ?4, ?5, ?6)"
-                                   : nullptr);
-    Statement erase_dane(db_,
-                         has_dane_table_ ? "DELETE FROM dane WHERE destination = ?1" : nullptr);
+    Statement erase(db, "DELETE FROM policies WHERE domain = ?1");
+    // Without the table DANE writes are dropped (queued before it was known).
+    Statement upsert_dane(db, has_dane
+                                  ? "INSERT OR REPLACE INTO dane (destination, level, summary, "
+                                    "fetched_at, expires_at, keep_until) VALUES "
+                                    "(?1, ?2, ?3, ?4, ?5, ?6)"
+                                  : nullptr);
+    Statement erase_dane(db, has_dane ? "DELETE FROM dane WHERE destination = ?1" : nullptr);
     ok = upsert.stmt != nullptr && erase.stmt != nullptr &&
-         (!has_dane_table_ || (upsert_dane.stmt != nullptr && erase_dane.stmt != nullptr));
-    if (!ok) error = sqlite3_errmsg(db_);
+         (!has_dane || (upsert_dane.stmt != nullptr && erase_dane.stmt != nullptr));
+    if (!ok) error = sqlite3_errmsg(db);
     // Runs one bound statement to completion.
     auto run = [&](sqlite3_stmt* stmt) {
       if (sqlite3_step(stmt) != SQLITE_DONE) {
         ok = false;
-        error = sqlite3_errmsg(db_);
+        error = sqlite3_errmsg(db);
       }
       sqlite3_reset(stmt);
     };
@@ -647,6 +755,7 @@ bool SqliteStore::write_batch(std::deque<Op>& batch) {
         sqlite3_bind_int64(upsert.stmt, 6, p->checked_at);
         run(upsert.stmt);
       } else if (const auto* d = std::get_if<CachedDane>(&*it)) {
+        if (!has_dane) continue;
         const auto level = dane::to_string(d->level);
         bind_text(upsert_dane.stmt, 1, d->destination);
         sqlite3_bind_text(upsert_dane.stmt, 2, level.data(), static_cast<int>(level.size()),
@@ -662,16 +771,16 @@ bool SqliteStore::write_batch(std::deque<Op>& batch) {
         const auto& domain = std::get<Removal>(*it).domain;
         bind_text(erase.stmt, 1, domain);
         run(erase.stmt);
-        if (ok && has_dane_table_) {
+        if (ok && has_dane) {
           bind_text(erase_dane.stmt, 1, domain);
           run(erase_dane.stmt);
         }
       }
     }
-    if (ok) ok = exec(db_, "COMMIT", error);
+    if (ok) ok = exec(db, "COMMIT", error);
     if (!ok) {
       std::string ignored;
-      exec(db_, "ROLLBACK", ignored);
+      exec(db, "ROLLBACK", ignored);
     }
   }
   if (!ok && !write_failing_) {

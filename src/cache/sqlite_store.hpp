@@ -21,6 +21,7 @@
 #include <thread>
 #include <variant>
 
+#include "cache/record_check.hpp"
 #include "cache/store.hpp"
 
 struct sqlite3;
@@ -30,19 +31,39 @@ namespace mtasts::cache {
 class SqliteStore final : public PolicyStore {
  public:
   static constexpr std::chrono::milliseconds kCommitInterval{200};
+  // Start-up waits this long for a database another process holds locked
+  // before reading the file as it is (each attempt itself waits busy_timeout):
+  // reading it a few seconds late beats answering without its policies.
+  static constexpr std::chrono::seconds kStartupLockWait{10};
+  // Other transient errors (read-only, I/O, full disk) get a short second
+  // chance at start-up; then the file is read as it is, and retried later.
+  static constexpr std::chrono::seconds kStartupErrorWait{1};
+  static constexpr std::chrono::milliseconds kOpenRetryFirstDelay{100};
+  static constexpr std::chrono::milliseconds kOpenRetryMaxDelay{2000};
+  // After a start in which the file could not be opened for writing, the
+  // writer thread tries again with this back-off, until it can.
+  static constexpr std::chrono::milliseconds kReopenFirstDelay{1000};
+  static constexpr std::chrono::milliseconds kReopenMaxDelay{10000};
 
-  // Opens (creating if needed) the database. A file that is not a database, is
-  // corrupt, or belongs to another program is renamed aside
-  // ("PATH.unreadable-UNIXTIME"), logged, and a fresh database is created. If even
-  // that fails, the store runs detached: it logs and keeps nothing (the daemon
-  // still serves from memory).
-  // busy_timeout: how long a write waits for a database locked by another
+  // Opens (creating if needed) the database. Only a file that is not a
+  // database or is corrupt (SQLITE_NOTADB, SQLITE_CORRUPT, a failed
+  // quick_check), or that belongs to another program, is renamed aside
+  // ("PATH.unreadable-UNIXTIME"), logged, and replaced by a fresh database.
+  // Anything else (locked by another process, read-only, I/O error, full
+  // disk) keeps the file: start-up retries for a while (kStartupLockWait,
+  // kStartupErrorWait), then reads what it can without writing (an immutable,
+  // read-only connection), logs the reason once, and keeps trying to open it
+  // for writing in the background; writes queue (bounded) until then. If the
+  // path cannot be created at all, the store runs detached: it logs and keeps
+  // nothing (the daemon still serves from memory).
+  // busy_timeout: how long a statement waits for a database locked by another
   // process (cache.options.timeout).
   explicit SqliteStore(std::string path,
                        std::chrono::milliseconds busy_timeout = std::chrono::milliseconds(5000));
   ~SqliteStore() override;
 
   std::string describe() const override { return "sqlite:" + path_; }
+  // Every row passes check_policy_record (record_check.hpp) on the way in.
   void load_all(const std::function<void(CachedPolicy)>& sink) override;
   // A point read by primary key: microseconds, so it runs inline.
   void fetch(const std::string& domain,
@@ -55,10 +76,11 @@ class SqliteStore final : public PolicyStore {
   void save_dane(const CachedDane& dane) override;
   void flush() override;
 
-  bool usable() const { return db_ != nullptr; }
-  // The file could only be opened for reading (read-only disk): its policies
-  // load, new ones are not written.
-  bool read_only() const { return read_only_; }
+  // False only when detached: nothing can be read and nothing will be written.
+  bool usable() const { return writer_.joinable() || reader() != nullptr; }
+  // The file is read but cannot be written (yet): read-only, locked, a full
+  // disk. Its policies load; new ones queue until the file can be written.
+  bool read_only() const { return db_.load(std::memory_order_acquire) == nullptr && usable(); }
   const std::string& path() const { return path_; }
   // Set when the file had to be moved aside at open: where it went.
   const std::optional<std::string>& moved_aside() const { return moved_aside_; }
@@ -68,13 +90,17 @@ class SqliteStore final : public PolicyStore {
     std::string domain;  // its policy and its DANE result go
   };
   using Op = std::variant<CachedPolicy, CachedDane, Removal>;
-  bool open_and_check(std::string& error);
-  bool open_read_only(std::string& error);
+  // Why an open failed, which decides what happens to the file.
+  enum class OpenResult { ok, damaged, foreign, busy, transient };
+  OpenResult open_and_check(sqlite3*& db, std::string& error);
+  OpenResult open_with_retries(sqlite3*& db, std::string& error);
+  bool open_read_only(sqlite3*& db, std::string& error);
+  bool reopen_for_writing();
   std::string immutable_uri() const;
   sqlite3* open_scan_connection() const;
-  bool ensure_dane_table();
-  void purge_stale_dane();
-  void close_db();
+  sqlite3* reader() const;
+  bool ensure_dane_table(sqlite3* db);
+  void purge_stale_dane(sqlite3* db);
   bool writable(const std::string& name, const char* plural);
   void enqueue(Op op);
   void writer_loop();
@@ -82,11 +108,15 @@ class SqliteStore final : public PolicyStore {
 
   std::string path_;
   std::chrono::milliseconds busy_timeout_;
-  sqlite3* db_ = nullptr;
+  // The connection that writes (and reads); null while the file cannot be
+  // opened for writing. Set once, by the constructor or the writer thread.
+  std::atomic<sqlite3*> db_{nullptr};
+  // Reads while db_ is null: the file as it is, read-only (immutable=1).
+  sqlite3* fallback_ = nullptr;
   std::optional<std::string> moved_aside_;
-  bool read_only_ = false;
-  bool has_dane_table_ = false;  // false: a read-only database from before DANE support
-  std::atomic<bool> read_only_logged_{false};
+  std::atomic<bool> has_dane_table_{false};  // false: a read-only database from before DANE support
+  std::atomic<bool> not_writable_logged_{false};
+  LogOnce rejected_;  // unusable rows: logged once each
 
   std::mutex mutex_;
   std::condition_variable wake_;

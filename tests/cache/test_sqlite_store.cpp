@@ -1,12 +1,16 @@
 // SqliteStore against real database files: round trips, and every way a file can
 // be unusable (corrupt, truncated, foreign) without losing the daemon.
 #include <doctest/doctest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 
 #include "cache/sqlite_store.hpp"
 
@@ -225,4 +229,103 @@ TEST_CASE("fetch reads one domain back, or nothing") {
   });
   CHECK(called);
   CHECK_FALSE(got.has_value());
+}
+
+// ---- issue 16: rows are checked on the way in -----------------------------------------
+
+namespace {
+
+std::int64_t now_s() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+void raw_sql(const fs::path& file, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+  char* error = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+  INFO(sql << ": " << (error != nullptr ? error : ""));
+  sqlite3_free(error);
+  sqlite3_close(db);
+  REQUIRE(rc == SQLITE_OK);
+}
+
+struct Capture {
+  std::ostringstream text;
+  std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
+  Capture() {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text);
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  }
+  ~Capture() { spdlog::set_default_logger(previous); }
+  std::size_t count(const std::string& needle) {
+    spdlog::default_logger()->flush();
+    const auto all = text.str();
+    std::size_t n = 0;
+    for (auto at = all.find(needle); at != std::string::npos; at = all.find(needle, at + 1)) ++n;
+    return n;
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "rows that stretch a policy past max_age, come from the future or do not parse are ignored") {
+  TempDir dir;
+  const auto file = dir.path / "cache.db";
+  const auto now = now_s();
+  {
+    SqliteStore store(file.string());
+    store.save(policy("good.example", now - 10));
+    store.flush();
+  }
+  const auto row = [](const std::string& domain, const std::string& body, std::int64_t fetched,
+                      const std::string& expires) {
+    return "INSERT INTO policies VALUES ('" + domain + "', 'id1', '" + body + "', " +
+           std::to_string(fetched) + ", " + expires + ", " + std::to_string(fetched) + ");";
+  };
+  const std::string max_age_one = "version: STSv1\nmode: enforce\nmx: mx.example\nmax_age: 1\n";
+  const std::string day = "version: STSv1\nmode: enforce\nmx: mx.example\nmax_age: 86400\n";
+  // RFC 8461 §3.2: a policy lives at most max_age from its fetch.
+  raw_sql(file, row("stretched.example", max_age_one, now - 10, "9223372036854775807"));
+  raw_sql(file, row("future.example", day, now + 86400, std::to_string(now + 2 * 86400)));
+  raw_sql(file, row("unparsable.example", "version: STSv1\nmode: enforce\nmx: a\n", now - 10,
+                    std::to_string(now + 10)));
+  raw_sql(file, row("skewed.example", day, now + 60, std::to_string(now + 60 + 86400)));
+
+  Capture log;
+  SqliteStore store(file.string());
+  auto loaded = load(store);
+  CHECK(loaded.size() == 2);
+  CHECK(loaded.count("good.example") == 1);
+  CHECK(loaded.count("skewed.example") == 1);  // within the allowed clock skew
+  CHECK(log.count("'stretched.example': expires_at 9223372036854775807 is past") == 1);
+  CHECK(log.count("'future.example': fetched in the future") == 1);
+  CHECK(log.count("'unparsable.example': invalid policy") == 1);
+  for (const char* domain : {"stretched.example", "future.example", "unparsable.example"}) {
+    bool answered = false;
+    store.fetch(domain, [&](std::optional<CachedPolicy> got) {
+      answered = true;
+      CHECK_MESSAGE(!got.has_value(), domain);
+    });
+    CHECK(answered);
+  }
+  // Logged once: at the load, not again on each miss.
+  CHECK(log.count("stretched.example") == 1);
+}
+
+TEST_CASE("a row's name is logged escaped: a domain with a line end cannot forge log lines") {
+  TempDir dir;
+  const auto file = dir.path / "cache.db";
+  {
+    SqliteStore store(file.string());
+    store.save(policy("good.example"));
+    store.flush();
+  }
+  raw_sql(file,
+          "INSERT INTO policies VALUES ('evil.example' || char(10) || '[error] forged', 'id1', "
+          "'junk', 1, 2, 1);");
+  Capture log;
+  SqliteStore store(file.string());
+  CHECK(load(store).size() == 1);
+  CHECK(log.count("'evil.example\\x0a[error] forged'") == 1);
+  CHECK(log.count("\n[error] forged") == 0);
 }
