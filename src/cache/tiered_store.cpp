@@ -1,46 +1,189 @@
 #include "cache/tiered_store.hpp"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <algorithm>
 #include <unordered_map>
+
+#include "cache/record_check.hpp"
 
 namespace mtasts::cache {
 
+namespace {
+
+int strength(sts::Mode mode) {
+  switch (mode) {
+    case sts::Mode::enforce:
+      return 2;
+    case sts::Mode::testing:
+      return 1;
+    case sts::Mode::none:
+      return 0;
+  }
+  return 0;
+}
+
+std::vector<std::string> sorted(std::vector<std::string> mx) {
+  std::sort(mx.begin(), mx.end());
+  return mx;
+}
+
+// One policy's state, for the log line that refuses a downgrade.
+std::string state(const CachedPolicy& p) {
+  std::string mx;
+  for (const auto& pattern : p.policy.mx) mx += (mx.empty() ? "" : ",") + pattern;
+  return fmt::format("mode {} id={} mx={} fetched_at={}", sts::to_string(p.policy.mode),
+                     escape_for_log(p.txt_id), escape_for_log(mx, 1024), p.fetched_at);
+}
+
+}  // namespace
+
+std::optional<std::string> shared_downgrade(const CachedPolicy& local, const CachedPolicy& shared,
+                                            std::int64_t now) {
+  if (local.expired(now)) return std::nullopt;
+  const auto from = strength(local.policy.mode);
+  const auto to = strength(shared.policy.mode);
+  if (local.policy.mode == sts::Mode::enforce && to < from) {
+    return fmt::format("enforce to {}", sts::to_string(shared.policy.mode));
+  }
+  if (shared.txt_id == local.txt_id) {
+    if (to < from) {
+      return fmt::format("{} to {} under the same id", sts::to_string(local.policy.mode),
+                         sts::to_string(shared.policy.mode));
+    }
+    if (sorted(shared.policy.mx) != sorted(local.policy.mx)) {
+      return "other mx patterns under the same id";
+    }
+  }
+  return std::nullopt;
+}
+
+struct TieredStore::Common {
+  std::string primary_name;
+  std::string secondary_name;
+  LogOnce logged;
+
+  // A record from `tier` as the resolver may see it: checked, or dropped and logged.
+  std::optional<CachedPolicy> checked(std::optional<CachedPolicy> record, const std::string& tier,
+                                      std::int64_t now) {
+    if (!record) return record;
+    if (auto why = check_policy_record(*record, now)) {
+      if (logged.first(tier + " " + record->domain, *why)) {
+        spdlog::warn("{}: ignoring unusable policy for '{}': {}", tier,
+                     escape_for_log(record->domain), *why);
+      }
+      return std::nullopt;
+    }
+    return record;
+  }
+
+  std::optional<CachedDane> checked(std::optional<CachedDane> record, const std::string& tier,
+                                    std::int64_t now) {
+    if (!record) return record;
+    if (auto why = check_dane_record(*record, now)) {
+      if (logged.first(tier + " dane " + record->destination, *why)) {
+        spdlog::warn("{}: ignoring unusable DANE result for '{}': {}", tier,
+                     escape_for_log(record->destination), *why);
+      }
+      return std::nullopt;
+    }
+    return record;
+  }
+
+  // The tiers' disagreement rule (tiered_store.hpp). `from_shared` tells the
+  // caller the shared record won.
+  std::optional<CachedPolicy> choose(std::optional<CachedPolicy> local,
+                                     std::optional<CachedPolicy> shared, std::int64_t now,
+                                     bool& from_shared) {
+    from_shared = false;
+    if (!shared) return local;
+    if (!local) {
+      from_shared = true;
+      return shared;
+    }
+    if (auto why = shared_downgrade(*local, *shared, now)) {
+      const auto offered = state(*shared);
+      if (logged.first("downgrade " + local->domain, *why + offered)) {
+        spdlog::warn(
+            "{}: the shared store {} has {} where this daemon's own copy has {} ({}): not "
+            "accepted from the shared store without our own fetch confirming it",
+            escape_for_log(local->domain), primary_name, offered, state(*local), *why);
+      }
+      return local;
+    }
+    if (shared->fetched_at > local->fetched_at) {
+      from_shared = true;
+      return shared;
+    }
+    return local;
+  }
+};
+
 TieredStore::TieredStore(std::unique_ptr<PolicyStore> primary,
                          std::unique_ptr<PolicyStore> secondary)
-    : primary_(std::move(primary)), secondary_(std::move(secondary)) {}
+    : primary_(std::move(primary)),
+      secondary_(std::move(secondary)),
+      common_(std::make_shared<Common>()) {
+  common_->primary_name = primary_->describe();
+  common_->secondary_name = secondary_->describe();
+}
 
 std::string TieredStore::describe() const {
   return primary_->describe() + " (local copy " + secondary_->describe() + ")";
 }
 
 void TieredStore::load_all(const std::function<void(CachedPolicy)>& sink) {
+  const auto now = wall_clock_now();
   std::unordered_map<std::string, CachedPolicy> merged;
-  auto keep_newest = [&](CachedPolicy policy) {
-    auto it = merged.find(policy.domain);
+  secondary_->load_all([&](CachedPolicy policy) {
+    auto ok = common_->checked(std::move(policy), common_->secondary_name, now);
+    if (!ok) return;
+    auto it = merged.find(ok->domain);
     if (it == merged.end()) {
-      merged.emplace(policy.domain, std::move(policy));
-    } else if (policy.fetched_at > it->second.fetched_at) {
-      it->second = std::move(policy);
+      merged.emplace(ok->domain, std::move(*ok));
+    } else if (ok->fetched_at > it->second.fetched_at) {
+      it->second = std::move(*ok);
     }
-  };
-  secondary_->load_all(keep_newest);
-  primary_->load_all(keep_newest);
+  });
+  primary_->load_all([&](CachedPolicy policy) {
+    auto ok = common_->checked(std::move(policy), common_->primary_name, now);
+    if (!ok) return;
+    auto it = merged.find(ok->domain);
+    if (it == merged.end()) {
+      merged.emplace(ok->domain, std::move(*ok));
+      return;
+    }
+    bool from_shared = false;
+    auto chosen = common_->choose(std::move(it->second), std::move(ok), now, from_shared);
+    it->second = std::move(*chosen);
+  });
   for (auto& [domain, policy] : merged) sink(std::move(policy));
 }
 
 void TieredStore::fetch(const std::string& domain,
                         std::function<void(std::optional<CachedPolicy>)> done) {
   std::weak_ptr<PolicyStore> local = secondary_;
-  primary_->fetch(domain, [local, domain, done = std::move(done)](
-                              std::optional<CachedPolicy> found) mutable {
+  primary_->fetch(domain, [local, common = common_, domain,
+                           done = std::move(done)](std::optional<CachedPolicy> found) mutable {
+    const auto now = wall_clock_now();
+    found = common->checked(std::move(found), common->primary_name, now);
     auto secondary = local.lock();
-    if (found) {
-      // A policy another daemon learned is kept locally too: a restart while the
-      // primary is down must still have every policy this daemon answered with.
-      if (secondary) secondary->save(*found);
-      return done(std::move(found));
-    }
-    if (!secondary) return done(std::nullopt);
-    secondary->fetch(domain, std::move(done));
+    if (!secondary) return done(std::move(found));
+    // The local copy too: a shared record must not win over it by being newer
+    // when it is a downgrade (a point read, microseconds for SQLite).
+    secondary->fetch(domain, [local, common, now, found = std::move(found),
+                              done = std::move(done)](std::optional<CachedPolicy> mine) mutable {
+      mine = common->checked(std::move(mine), common->secondary_name, now);
+      bool from_shared = false;
+      auto chosen = common->choose(std::move(mine), std::move(found), now, from_shared);
+      if (from_shared) {
+        // A policy another daemon learned is kept locally too: a restart while
+        // the primary is down must still have every policy this daemon answered
+        // with.
+        if (auto secondary = local.lock()) secondary->save(*chosen);
+      }
+      done(std::move(chosen));
+    });
   });
 }
 
@@ -55,25 +198,32 @@ void TieredStore::remove(const std::string& domain) {
 }
 
 void TieredStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
+  const auto now = wall_clock_now();
   std::unordered_map<std::string, CachedDane> merged;
-  auto keep_newest = [&](CachedDane dane) {
-    auto it = merged.find(dane.destination);
-    if (it == merged.end()) {
-      merged.emplace(dane.destination, std::move(dane));
-    } else if (dane.fetched_at > it->second.fetched_at) {
-      it->second = std::move(dane);
-    }
+  auto keep_newest = [&](const std::string& tier) {
+    return [&, tier](CachedDane dane) {
+      auto ok = common_->checked(std::move(dane), tier, now);
+      if (!ok) return;
+      auto it = merged.find(ok->destination);
+      if (it == merged.end()) {
+        merged.emplace(ok->destination, std::move(*ok));
+      } else if (ok->fetched_at > it->second.fetched_at) {
+        it->second = std::move(*ok);
+      }
+    };
   };
-  secondary_->load_all_dane(keep_newest);
-  primary_->load_all_dane(keep_newest);
+  secondary_->load_all_dane(keep_newest(common_->secondary_name));
+  primary_->load_all_dane(keep_newest(common_->primary_name));
   for (auto& [destination, dane] : merged) sink(std::move(dane));
 }
 
 void TieredStore::fetch_dane(const std::string& destination,
                              std::function<void(std::optional<CachedDane>)> done) {
   std::weak_ptr<PolicyStore> local = secondary_;
-  primary_->fetch_dane(destination, [local, destination, done = std::move(done)](
+  primary_->fetch_dane(destination, [local, common = common_, destination, done = std::move(done)](
                                         std::optional<CachedDane> found) mutable {
+    const auto now = wall_clock_now();
+    found = common->checked(std::move(found), common->primary_name, now);
     auto secondary = local.lock();
     if (found) {
       // Kept locally too, as policies are: a restart while the primary is down
@@ -82,7 +232,10 @@ void TieredStore::fetch_dane(const std::string& destination,
       return done(std::move(found));
     }
     if (!secondary) return done(std::nullopt);
-    secondary->fetch_dane(destination, std::move(done));
+    secondary->fetch_dane(
+        destination, [common, now, done = std::move(done)](std::optional<CachedDane> mine) mutable {
+          done(common->checked(std::move(mine), common->secondary_name, now));
+        });
   });
 }
 

@@ -1,14 +1,19 @@
 // TieredStore over two real SQLite stores: merging, fallback and the local copy,
 // for policies and DANE results alike.
 #include <doctest/doctest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <sstream>
+#include <vector>
 
 #include "cache/sqlite_store.hpp"
 #include "cache/tiered_store.hpp"
+#include "sts/policy.hpp"
 
 using mtasts::cache::CachedPolicy;
 using mtasts::cache::SqliteStore;
@@ -195,4 +200,221 @@ TEST_CASE("tiered store, DANE: fetch falls back to the local tier and copies pri
   auto copied = fetch_dane(local, "shared.example");  // the copy made on the primary hit
   REQUIRE(copied.has_value());
   CHECK(copied->level == Level::dane_only);
+}
+
+// ---- issue 16: the shared tier cannot downgrade what this daemon learned ------------
+
+namespace {
+
+std::int64_t now_s() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+CachedPolicy policy_of(const std::string& domain, const std::string& id, const std::string& mode,
+                       const std::vector<std::string>& mx, std::int64_t fetched_at) {
+  CachedPolicy p;
+  p.domain = domain;
+  p.txt_id = id;
+  p.body = "version: STSv1\nmode: " + mode + "\n";
+  for (const auto& m : mx) p.body += "mx: " + m + "\n";
+  p.body += "max_age: 86400\n";
+  auto parsed = mtasts::sts::parse_policy(p.body);
+  REQUIRE(parsed.policy);
+  p.policy = *parsed.policy;
+  p.fetched_at = fetched_at;
+  p.checked_at = fetched_at;
+  p.expires_at = fetched_at + 86400;
+  return p;
+}
+
+struct LogCapture {
+  std::ostringstream text;
+  std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
+  LogCapture() {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text);
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous); }
+  std::string str() {
+    spdlog::default_logger()->flush();
+    return text.str();
+  }
+  std::size_t count(const std::string& needle) {
+    const auto all = str();
+    std::size_t n = 0;
+    for (auto at = all.find(needle); at != std::string::npos; at = all.find(needle, at + 1)) ++n;
+    return n;
+  }
+};
+
+// A store that hands back whatever it holds, unchecked: what a careless or
+// future backend (or a takeover reader) might do. TieredStore must still check.
+class RawStore final : public mtasts::cache::PolicyStore {
+ public:
+  std::map<std::string, CachedPolicy> policies;
+  std::map<std::string, mtasts::cache::CachedDane> danes;
+  std::string describe() const override { return "raw"; }
+  void load_all(const std::function<void(CachedPolicy)>& sink) override {
+    for (const auto& [d, p] : policies) sink(p);
+  }
+  void fetch(const std::string& domain,
+             std::function<void(std::optional<CachedPolicy>)> done) override {
+    auto it = policies.find(domain);
+    done(it == policies.end() ? std::nullopt : std::optional<CachedPolicy>(it->second));
+  }
+  void save(const CachedPolicy& p) override { policies[p.domain] = p; }
+  void remove(const std::string& domain) override {
+    policies.erase(domain);
+    danes.erase(domain);
+  }
+  void load_all_dane(const std::function<void(mtasts::cache::CachedDane)>& sink) override {
+    for (const auto& [d, r] : danes) sink(r);
+  }
+  void fetch_dane(const std::string& destination,
+                  std::function<void(std::optional<mtasts::cache::CachedDane>)> done) override {
+    auto it = danes.find(destination);
+    done(it == danes.end() ? std::nullopt : std::optional<mtasts::cache::CachedDane>(it->second));
+  }
+  void save_dane(const mtasts::cache::CachedDane& d) override { danes[d.destination] = d; }
+  void flush() override {}
+};
+
+struct Case {
+  const char* name;
+  CachedPolicy local;
+  CachedPolicy shared;
+  bool shared_wins;
+};
+
+std::vector<Case> downgrade_cases() {
+  const auto now = now_s();
+  const std::string d = "victim.example";
+  const std::vector<std::string> two{"mx1.victim.example", "mx2.victim.example"};
+  const auto local = policy_of(d, "id1", "enforce", two, now - 1000);
+  const auto newer = now - 10;
+  return {
+      // Same id, weaker: the id names one policy (§3.1), so this one is forged or broken.
+      {"same id, none", local, policy_of(d, "id1", "none", {}, newer), false},
+      {"same id, testing", local, policy_of(d, "id1", "testing", two, newer), false},
+      {"same id, fewer mx", local, policy_of(d, "id1", "enforce", {"mx1.victim.example"}, newer),
+       false},
+      {"same id, other mx", local, policy_of(d, "id1", "enforce", {"mx.attacker.example"}, newer),
+       false},
+      {"same id, testing to none", policy_of(d, "id1", "testing", two, now - 1000),
+       policy_of(d, "id1", "none", {}, newer), false},
+      // enforce to testing/none under any id: only our own fetch may confirm it.
+      {"new id, testing", local, policy_of(d, "id2", "testing", two, newer), false},
+      {"new id, none", local, policy_of(d, "id2", "none", {}, newer), false},
+      // Not downgrades: the newer record wins as before.
+      {"new id, enforce, new mx", local,
+       policy_of(d, "id2", "enforce", {"mx.new.victim.example"}, newer), true},
+      {"same policy, fetched again", local, policy_of(d, "id1", "enforce", two, newer), true},
+      {"same id, testing to enforce", policy_of(d, "id1", "testing", two, now - 1000),
+       policy_of(d, "id1", "enforce", two, newer), true},
+      {"new id, testing to none", policy_of(d, "id1", "testing", two, now - 1000),
+       policy_of(d, "id2", "none", {}, newer), true},
+      // An expired local policy protects nothing (§5.1): the shared one applies.
+      {"local enforce expired", policy_of(d, "id1", "enforce", two, now - 100000),
+       policy_of(d, "id2", "none", {}, newer), true},
+  };
+}
+
+}  // namespace
+
+TEST_CASE("tiered store: a downgrade from the shared tier does not win over the local policy") {
+  for (const auto& c : downgrade_cases()) {
+    CAPTURE(c.name);
+    Dir dir;
+    const auto primary_path = (dir.path / "primary.db").string();
+    const auto local_path = (dir.path / "local.db").string();
+    {
+      SqliteStore primary(primary_path);
+      primary.save(c.shared);
+      primary.flush();
+      SqliteStore local(local_path);
+      local.save(c.local);
+      local.flush();
+    }
+    const auto& want = c.shared_wins ? c.shared : c.local;
+    LogCapture log;
+    {
+      TieredStore tiered(std::make_unique<SqliteStore>(primary_path),
+                         std::make_unique<SqliteStore>(local_path));
+      std::vector<CachedPolicy> loaded;
+      tiered.load_all([&](CachedPolicy p) { loaded.push_back(std::move(p)); });
+      REQUIRE(loaded.size() == 1);
+      CHECK(loaded[0].txt_id == want.txt_id);
+      CHECK(loaded[0].policy == want.policy);
+
+      auto fetched = fetch(tiered, "victim.example");
+      REQUIRE(fetched.has_value());
+      CHECK(fetched->txt_id == want.txt_id);
+      CHECK(fetched->policy == want.policy);
+      tiered.flush();
+    }
+    const auto refused = "not accepted from the shared store without our own fetch confirming it";
+    if (c.shared_wins) {
+      CHECK(log.count(refused) == 0);
+    } else {
+      // Load and fetch both refuse it; the warning names the domain and both states, once.
+      CHECK(log.count(refused) == 1);
+      CHECK(log.count("victim.example") >= 1);
+      CHECK(log.count("mode " + std::string(mtasts::sts::to_string(c.local.policy.mode)) +
+                      " id=" + c.local.txt_id) >= 1);
+      CHECK(log.count("mode " + std::string(mtasts::sts::to_string(c.shared.policy.mode)) +
+                      " id=" + c.shared.txt_id) >= 1);
+      // The local tier still holds our own policy: the refused one was not copied in.
+      SqliteStore local(local_path);
+      auto kept = fetch(local, "victim.example");
+      REQUIRE(kept.has_value());
+      CHECK(kept->policy == c.local.policy);
+      CHECK(kept->txt_id == c.local.txt_id);
+    }
+  }
+}
+
+TEST_CASE("tiered store: records from either tier are checked, whatever the tier checked") {
+  const auto now = now_s();
+  auto primary = std::make_unique<RawStore>();
+  auto local = std::make_unique<RawStore>();
+  // Text and fields disagree: the text says none, the record says enforce.
+  auto lying = policy_of("lying.example", "id1", "none", {}, now - 10);
+  lying.policy.mode = mtasts::sts::Mode::enforce;
+  lying.policy.mx = {"mx.lying.example"};
+  primary->policies[lying.domain] = lying;
+  local->policies["lying.example"] =
+      policy_of("lying.example", "id0", "testing", {"mx.lying.example"}, now - 1000);
+  // Stretched: max_age 86400, expiry a century away.
+  auto stretched = policy_of("stretched.example", "id1", "enforce", {"mx.s.example"}, now - 10);
+  stretched.expires_at = now + 100LL * 365 * 86400;
+  primary->policies[stretched.domain] = stretched;
+  // From the future, in the local tier.
+  auto future = policy_of("future.example", "id1", "enforce", {"mx.f.example"}, now + 86400);
+  local->policies[future.domain] = future;
+  // DANE: kept for ten years past its expiry.
+  mtasts::cache::CachedDane dane;
+  dane.destination = "dane.example";
+  dane.level = mtasts::dane::Level::dane_only;
+  dane.fetched_at = now - 10;
+  dane.expires_at = now + 300;
+  dane.keep_until = now + 10LL * 365 * 86400;
+  primary->danes[dane.destination] = dane;
+
+  LogCapture log;
+  TieredStore tiered(std::move(primary), std::move(local));
+  std::map<std::string, std::string> loaded;
+  tiered.load_all([&](CachedPolicy p) { loaded[p.domain] = p.txt_id; });
+  CHECK(loaded == std::map<std::string, std::string>{{"lying.example", "id0"}});
+  CHECK(log.count("policy text says mode none, the record mode enforce") >= 1);
+  std::size_t danes = 0;
+  tiered.load_all_dane([&](mtasts::cache::CachedDane) { ++danes; });
+  CHECK(danes == 0);
+
+  auto got = fetch(tiered, "lying.example");
+  REQUIRE(got.has_value());
+  CHECK(got->txt_id == "id0");
+  CHECK_FALSE(fetch(tiered, "stretched.example").has_value());
+  CHECK_FALSE(fetch(tiered, "future.example").has_value());
+  CHECK_FALSE(fetch_dane(tiered, "dane.example").has_value());
+  // Each logged once with its reason, not once per read.
+  CHECK(log.count("'stretched.example'") == 1);
+  CHECK(log.count("'future.example'") == 1);
 }
