@@ -30,9 +30,10 @@
 #include "config/config.hpp"
 #include "daemon/control.hpp"
 #include "daemon/daemon.hpp"
-#include "resolver/answer_table.hpp"
+#include "resolver/answer.hpp"
 #include "resolver/dane_discovery.hpp"
 #include "resolver/discovery.hpp"
+#include "resolver/network.hpp"
 #include "socketmap/netstring.hpp"
 #include "sts/answer.hpp"
 #include "sts/query_key.hpp"
@@ -157,8 +158,10 @@ int resolve(const mtasts::config::Config& config, const std::string& key,
   std::optional<mtasts::resolver::DiscoveryResult> result;
   std::optional<mtasts::resolver::DaneDiscovery> dane;
   {
-    mtasts::dns::Resolver dns(io, mtasts::daemon::resolver_options(config));
-    mtasts::http::Fetcher https(io, mtasts::daemon::fetcher_options(config));
+    mtasts::dns::Resolver resolver(io, mtasts::daemon::resolver_options(config));
+    mtasts::http::Fetcher fetcher(io, mtasts::daemon::fetcher_options(config));
+    mtasts::resolver::NetworkDns dns(resolver);
+    mtasts::resolver::NetworkHttps https(fetcher);
     mtasts::resolver::DiscoveryOptions options;
     options.fetch_timeout = mtasts::daemon::resolver_settings(config).fetch_timeout;
     mtasts::resolver::discover(dns, https, parsed.domain, {}, options,
@@ -175,18 +178,19 @@ int resolve(const mtasts::config::Config& config, const std::string& key,
     std::fprintf(stderr, "mta-stsctl: discovery did not complete\n");
     return kError;
   }
+  bool enforced = false;
   if (result->policy) {
     answer = mtasts::sts::render_policy_answer(*result->policy, parsed.domain, zone->answer);
+    enforced = mtasts::resolver::sts_enforced(*result->policy, zone->answer);
   }
   if (dane) {
-    using mtasts::resolver::DaneState;
-    const auto state = dane->verdict == mtasts::dane::Verdict::dane_only ? DaneState::all
-                       : dane->verdict == mtasts::dane::Verdict::dane    ? DaneState::partial
-                       : dane->verdict == mtasts::dane::Verdict::none    ? DaneState::none
-                                                                         : DaneState::failed;
-    const auto on_failure = config.dane.on_failure == "sts" ? mtasts::resolver::DaneFailure::sts
-                                                            : mtasts::resolver::DaneFailure::temp;
-    answer = std::string(mtasts::resolver::select_answer(state, answer, on_failure));
+    // The daemon's own precedence (DANE first, RFC 8461 §2).
+    std::optional<mtasts::dane::Level> level;
+    if (dane->verdict != mtasts::dane::Verdict::temp) level = mtasts::dane::level_of(dane->verdict);
+    const auto combined =
+        mtasts::resolver::combine(level, mtasts::resolver::Answer::sts(enforced, answer),
+                                  mtasts::daemon::dane_on_failure(config));
+    answer = std::string(combined.text());
   }
   const auto outcome = mtasts::resolver::to_string(result->outcome);
   // The DANE step: MX hosts, their DNSSEC status, TLSA records and usability.

@@ -15,6 +15,8 @@
 #include "cache/sqlite_store.hpp"
 #include "cache/tiered_store.hpp"
 #include "daemon/control.hpp"
+#include "daemon/policy_handler.hpp"
+#include "resolver/refresher.hpp"
 #include "util/clock.hpp"
 
 namespace mtasts::daemon {
@@ -113,11 +115,14 @@ resolver::ResolverSettings resolver_settings(const config::Config& config) {
   return settings;
 }
 
+dane::OnFailure dane_on_failure(const config::Config& config) {
+  return config.dane.on_failure == "sts" ? dane::OnFailure::sts : dane::OnFailure::temp;
+}
+
 resolver::DaneSettings dane_settings(const config::Config& config) {
   resolver::DaneSettings settings;
   settings.enabled = config.dane.enabled;
-  settings.on_failure = config.dane.on_failure == "sts" ? resolver::DaneSettings::OnFailure::sts
-                                                        : resolver::DaneSettings::OnFailure::temp;
+  settings.on_failure = dane_on_failure(config);
   settings.min_ttl = config.dane.min_ttl;
   settings.max_ttl = config.dane.max_ttl;
   settings.stale_ttl = config.dane.stale_ttl;
@@ -166,26 +171,39 @@ int run(const config::Config& config) {
     spdlog::critical("cannot start: {}", e.what());
     return 1;
   }
-  resolver::DaneResolver dane(io, *dns, clock, dane_settings(config), store.get());
-  resolver::PolicyResolver policies(io, *dns, *https, clock, zones(config),
+  resolver::AsioTimers timers(io);
+  resolver::NetworkDns dns_port(*dns);
+  resolver::NetworkHttps https_port(*https);
+  resolver::DaneResolver dane(timers, dns_port, clock, dane_settings(config), store.get());
+  resolver::PolicyResolver policies(timers, dns_port, https_port, clock, zones(config),
                                     resolver_settings(config), store.get(), &dane);
+  resolver::Refresher refresher(timers, clock, policies);
+  PolicyHandler handler(policies);
   if (store) {
     const auto started = std::chrono::steady_clock::now();
     const auto loaded = policies.load_store();
     const auto loaded_dane = dane.load_store();
-    spdlog::info("loaded {} cached policies and {} DANE results from {} in {} ms", loaded,
-                 loaded_dane, store->describe(),
-                 std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::steady_clock::now() - started)
-                     .count());
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - started)
+                             .count();
+    if (loaded.in_memory < loaded.stored) {
+      spdlog::info(
+          "loaded {} cached policies ({} kept in memory, cache_size {}; the rest answer from the "
+          "store) and {} DANE results from {} in {} ms",
+          loaded.stored, loaded.in_memory, config.cache.cache_size, loaded_dane, store->describe(),
+          elapsed);
+    } else {
+      spdlog::info("loaded {} cached policies and {} DANE results from {} in {} ms", loaded.stored,
+                   loaded_dane, store->describe(), elapsed);
+    }
   }
   dane.probe();
   {
     const auto& p = config.proactive_policy_fetching;
-    policies.start_proactive(
+    refresher.start(
         resolver::ProactiveSettings{p.enabled, p.interval, p.grace_ratio, p.concurrency_limit});
   }
-  socketmap::Server server(io, server_options(config), policies);
+  socketmap::Server server(io, server_options(config), handler);
   try {
     server.start();
   } catch (const std::exception& e) {

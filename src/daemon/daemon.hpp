@@ -23,6 +23,7 @@ dns::ResolverOptions resolver_options(const config::Config& config);
 http::FetcherOptions fetcher_options(const config::Config& config);
 std::vector<resolver::Zone> zones(const config::Config& config);  // [0] = default zone
 resolver::ResolverSettings resolver_settings(const config::Config& config);
+dane::OnFailure dane_on_failure(const config::Config& config);
 socketmap::ServerOptions server_options(const config::Config& config);
 
 // The persistence tier for config.cache (nullptr for the memory-only types);

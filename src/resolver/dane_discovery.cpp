@@ -87,7 +87,7 @@ void finish_host(const std::shared_ptr<Run>& run, std::size_t i, HostRun& h) {
   if (--run->remaining == 0) run->finish();
 }
 
-void lookup_tlsa(dns::Resolver& dns, const std::shared_ptr<Run>& run, std::uint16_t port) {
+void lookup_tlsa(DnsPort& dns, const std::shared_ptr<Run>& run, std::uint16_t port) {
   auto& hosts = run->result.evidence.hosts;
   if (hosts.empty()) return run->finish();
   run->remaining = hosts.size();
@@ -96,14 +96,14 @@ void lookup_tlsa(dns::Resolver& dns, const std::shared_ptr<Run>& run, std::uint1
     auto done = [run, i, state] {
       if (state->address && state->tlsa) finish_host(run, i, *state);
     };
-    dns.query_secure(hosts[i].host, kTypeA, [run, state, done](dns::SecureResult r) {
+    dns.secure(hosts[i].host, kTypeA, [run, state, done](dns::SecureResult r) {
       run->result.saw_authenticated = run->result.saw_authenticated || r.authenticated;
       state->address = std::move(r);
       done();
     });
     // RFC 7672 §2.2.3 (RFC 6698 §3): the TLSA owner is _port._tcp.HOST.
     const std::string owner = fmt::format("_{}._tcp.{}", port, hosts[i].host);
-    dns.query_secure(owner, kTypeTlsa, [run, state, done](dns::SecureResult r) {
+    dns.secure(owner, kTypeTlsa, [run, state, done](dns::SecureResult r) {
       run->result.saw_authenticated = run->result.saw_authenticated || r.authenticated;
       state->tlsa = std::move(r);
       done();
@@ -142,7 +142,7 @@ std::optional<DaneTarget> parse_dane_destination(std::string_view destination) {
                     static_cast<std::uint16_t>(port)};
 }
 
-void discover_dane(dns::Resolver& dns, const DaneTarget& target,
+void discover_dane(DnsPort& dns, const DaneTarget& target,
                    std::function<void(DaneDiscovery)> done) {
   auto run = std::make_shared<Run>();
   run->done = std::move(done);
@@ -153,7 +153,7 @@ void discover_dane(dns::Resolver& dns, const DaneTarget& target,
     run->result.evidence.hosts.push_back({target.name, dane::HostTlsa::State::failed, {}, {}});
     return lookup_tlsa(dns, run, target.port);
   }
-  dns.query_secure(
+  dns.secure(
       target.name, kTypeMx,
       [&dns, run, port = target.port, domain = target.name](dns::SecureResult mx) {
         auto& evidence = run->result.evidence;

@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "dane/verdict.hpp"
-#include "dns/resolver.hpp"
+#include "resolver/network.hpp"
 
 namespace mtasts::resolver {
 
@@ -37,7 +37,6 @@ struct DaneDiscovery {
   bool overloaded = false;         // not looked up at all (no slot): not a DNS failure
 };
 
-void discover_dane(dns::Resolver& dns, const DaneTarget& target,
-                   std::function<void(DaneDiscovery)> done);
+void discover_dane(DnsPort& dns, const DaneTarget& target, std::function<void(DaneDiscovery)> done);
 
 }  // namespace mtasts::resolver

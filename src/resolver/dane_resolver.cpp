@@ -5,8 +5,6 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "dns/ldns.hpp"
 
@@ -19,37 +17,19 @@ namespace {
 constexpr std::uint64_t kInertAfter = 10;
 }  // namespace
 
-struct DaneResolver::Waiter {
-  Waiter(boost::asio::io_context& io, std::function<void(DaneOutcome)> d)
-      : done(std::move(d)), timer(io) {}
-  std::function<void(DaneOutcome)> done;
-  boost::asio::steady_timer timer;
-  bool answered = false;
-};
-
-struct DaneResolver::Flight {
-  std::vector<std::shared_ptr<Waiter>> waiters;
-};
-
-DaneResolver::DaneResolver(boost::asio::io_context& io, dns::Resolver& dns,
-                           const util::Clock& clock, DaneSettings settings,
-                           cache::PolicyStore* store)
-    : io_(io),
-      dns_(dns),
+DaneResolver::DaneResolver(Timers& timers, DnsPort& dns, const util::Clock& clock,
+                           DaneSettings settings, cache::PolicyStore* store)
+    : dns_(dns),
       clock_(clock),
       settings_(settings),
       store_(store),
       cache_(settings.cache_size),
+      flights_(timers, FlightLimits{settings.max_concurrent, settings.max_queued}),
       alive_(std::make_shared<bool>(true)) {
   if (settings_.min_ttl > settings_.max_ttl) settings_.min_ttl = settings_.max_ttl;
 }
 
-DaneResolver::~DaneResolver() {
-  *alive_ = false;
-  for (auto& [destination, flight] : flights_) {
-    for (auto& waiter : flight->waiters) waiter->timer.cancel();
-  }
-}
+DaneResolver::~DaneResolver() { *alive_ = false; }
 
 std::size_t DaneResolver::load_store() {
   if (store_ == nullptr || !settings_.enabled) return 0;
@@ -65,7 +45,7 @@ std::size_t DaneResolver::load_store() {
 
 void DaneResolver::probe() {
   if (!settings_.enabled) return;
-  dns_.query_secure(".", LDNS_RR_TYPE_DNSKEY, [this, alive = alive_](dns::SecureResult r) {
+  dns_.secure(".", LDNS_RR_TYPE_DNSKEY, [this, alive = alive_](dns::SecureResult r) {
     if (!*alive || r.status != dns::Status::ok) return;
     if (r.authenticated) {
       note_validation(true);
@@ -103,83 +83,45 @@ void DaneResolver::note_validation(bool authenticated) {
       unauthenticated_);
 }
 
-DaneResolver::Flight& DaneResolver::join(const DaneTarget& target, const std::string& destination,
-                                         bool& fresh) {
-  auto it = flights_.find(destination);
-  fresh = it == flights_.end();
-  if (!fresh) return *it->second;
-  it = flights_.emplace(destination, std::make_unique<Flight>()).first;
-  if (store_ == nullptr || cache_.result(destination) != nullptr) {
-    launch(target, destination);
-  } else {
-    // Another daemon of the fleet may know it (Redis), or memory dropped it.
-    // Posted: a store may answer at once, and the caller's waiter must be in
-    // the flight before anything completes it.
-    boost::asio::post(io_, [this, alive = alive_, target, destination] {
-      if (!*alive) return;
-      store_->fetch_dane(destination, [this, alive = alive_, target,
-                                       destination](std::optional<cache::CachedDane> stored) {
-        if (!*alive) return;
-        const auto now = clock_.now();
-        if (stored && stored->destination == destination && stored->usable_when_failing(now) &&
-            stored->expired(now)) {
-          // Too old to answer, still good as the fallback if the lookup fails.
-          cache_.store(std::move(*stored));
-        } else if (stored && stored->destination == destination && !stored->expired(now)) {
-          ++stats_.store_hits;
-          DaneOutcome outcome{true, stored->level, false, stored->summary + " (from store)"};
-          cache_.store(std::move(*stored));
-          answer_flight(destination, outcome);
-          return;
-        }
-        launch(target, destination);
-      });
-    });
-  }
-  return *it->second;
-}
-
-void DaneResolver::launch(const DaneTarget& target, const std::string& destination) {
-  if (running_ >= settings_.max_concurrent && queued_.size() < settings_.max_queued) {
-    queued_.push_back(target);  // a slot frees when a running lookup completes
-    return;
-  }
-  if (running_ >= settings_.max_concurrent) {
-    // Bounded work: a flood of cold destinations must not pile up lookups.
-    boost::asio::post(io_, [this, alive = alive_, destination] {
-      if (!*alive) return;
-      DaneDiscovery overloaded;
-      overloaded.overloaded = true;
-      overloaded.reason =
-          fmt::format("overloaded: {} DANE lookups running, {} queued", running_, queued_.size());
-      complete(destination, std::move(overloaded));
-    });
-    return;
-  }
-  ++running_;
-  ++stats_.lookups;
-  // Posted, so a lookup that fails at once still completes after the caller
-  // registered its waiter.
-  boost::asio::post(io_, [this, alive = alive_, target, destination] {
+void DaneResolver::begin(const DaneTarget& target, const std::string& destination) {
+  if (store_ == nullptr || cache_.result(destination) != nullptr)
+    return lookup(target, destination);
+  // Another daemon of the fleet may know it (Redis), or memory dropped it.
+  store_->fetch_dane(destination, [this, alive = alive_, target,
+                                   destination](std::optional<cache::CachedDane> stored) {
     if (!*alive) return;
-    discover_dane(dns_, target, [this, alive, destination](DaneDiscovery d) {
-      if (!*alive) return;
-      if (running_ > 0) --running_;
-      note_validation(d.saw_authenticated);
-      complete(destination, std::move(d));
-      launch_queued();
-    });
+    const auto now = clock_.now();
+    if (stored && stored->destination == destination && stored->usable_when_failing(now) &&
+        stored->expired(now)) {
+      // Too old to answer, still good as the fallback if the lookup fails.
+      cache_.store(std::move(*stored));
+    } else if (stored && stored->destination == destination && !stored->expired(now)) {
+      ++stats_.store_hits;
+      DaneOutcome outcome{true, stored->level, false, stored->summary + " (from store)"};
+      cache_.store(std::move(*stored));
+      return flights_.finish(destination, outcome);
+    }
+    lookup(target, destination);
   });
 }
 
-void DaneResolver::launch_queued() {
-  while (running_ < settings_.max_concurrent && !queued_.empty()) {
-    auto target = std::move(queued_.front());
-    queued_.pop_front();
-    const auto destination = dane_destination(target);
-    // Its waiters may all have timed out; the result still serves the next query.
-    if (flights_.find(destination) != flights_.end()) launch(target, destination);
-  }
+void DaneResolver::lookup(const DaneTarget& target, const std::string& destination) {
+  const auto admitted = flights_.admit(destination, [this, alive = alive_, target, destination] {
+    if (!*alive) return;
+    ++stats_.lookups;
+    discover_dane(dns_, target, [this, alive, destination](DaneDiscovery d) {
+      if (!*alive) return;
+      note_validation(d.saw_authenticated);
+      complete(destination, std::move(d));
+    });
+  });
+  if (admitted != SingleFlight<DaneOutcome>::Admission::refused) return;
+  // Bounded work: a flood of cold destinations must not pile up lookups.
+  DaneDiscovery overloaded;
+  overloaded.overloaded = true;
+  overloaded.reason = fmt::format("overloaded: {} DANE lookups running, {} queued",
+                                  flights_.running(), flights_.queued());
+  complete(destination, std::move(overloaded));
 }
 
 DaneOutcome DaneResolver::fallback(const std::string& destination, std::string reason) {
@@ -219,53 +161,30 @@ void DaneResolver::complete(const std::string& destination, DaneDiscovery d) {
     spdlog::warn("{}: DANE lookup failed: {}", destination, reason);
     outcome = fallback(destination, fmt::format("DANE lookup failed: {}", reason));
   }
-  answer_flight(destination, outcome);
+  flights_.finish(destination, outcome);
 }
 
-// Ends the destination's flight: every waiter not yet answered by its own
-// deadline gets the outcome, once.
-void DaneResolver::answer_flight(const std::string& destination, const DaneOutcome& outcome) {
-  auto it = flights_.find(destination);
-  if (it == flights_.end()) return;
-  auto flight = std::move(it->second);
-  flights_.erase(it);
-  for (auto& w : flight->waiters) {
-    if (w->answered) continue;
-    w->answered = true;
-    w->timer.cancel();
-    auto callback = std::move(w->done);
-    callback(outcome);
-  }
-}
-
-void DaneResolver::resolve(const DaneTarget& target, std::chrono::steady_clock::time_point deadline,
+void DaneResolver::resolve(const DaneTarget& target, MonoTime deadline,
                            std::function<void(DaneOutcome)> done) {
   const std::string destination = dane_destination(target);
-  bool fresh = false;
-  auto& flight = join(target, destination, fresh);
-  auto waiter = std::make_shared<Waiter>(io_, std::move(done));
-  flight.waiters.push_back(waiter);
-  waiter->timer.expires_at(deadline);
-  waiter->timer.async_wait([this, alive = alive_, weak = std::weak_ptr<Waiter>(waiter),
-                            destination](const boost::system::error_code& ec) {
-    if (ec || !*alive) return;
-    auto w = weak.lock();
-    if (!w || w->answered) return;
-    w->answered = true;
-    auto callback = std::move(w->done);
-    callback(fallback(destination, "no DANE result in time (lookup continues)"));
-  });
+  const bool opened = flights_.open(destination);
+  flights_.wait(destination, deadline,
+                [this, destination, done = std::move(done)](const DaneOutcome* outcome) {
+                  if (outcome != nullptr) return done(*outcome);
+                  done(fallback(destination, "no DANE result in time (lookup continues)"));
+                });
+  // Begun after the waiter is in: a store that answers at once ends the flight.
+  if (opened) begin(target, destination);
 }
 
 bool DaneResolver::refresh(const DaneTarget& target) {
   const std::string destination = dane_destination(target);
   // Background work keeps half the slots free for queries that wait.
-  if (flights_.find(destination) != flights_.end() ||
-      running_ >= settings_.max_concurrent / 2 + 1) {
+  if (flights_.active(destination) || flights_.running() >= settings_.max_concurrent / 2 + 1) {
     return false;
   }
-  flights_.emplace(destination, std::make_unique<Flight>());
-  launch(target, destination);
+  flights_.open(destination);
+  lookup(target, destination);
   return true;
 }
 

@@ -13,22 +13,20 @@
 #include <string_view>
 #include <unordered_map>
 
-#include <boost/asio/io_context.hpp>
-
 #include "cache/store.hpp"
-#include "dns/resolver.hpp"
+#include "dane/precedence.hpp"
 #include "resolver/dane_cache.hpp"
 #include "resolver/dane_discovery.hpp"
+#include "resolver/network.hpp"
+#include "resolver/single_flight.hpp"
+#include "resolver/timers.hpp"
 #include "util/clock.hpp"
-#include "util/string_map.hpp"
 
 namespace mtasts::resolver {
 
 struct DaneSettings {
   bool enabled = true;
-  // With no usable DANE result and lookups failing: defer the mail (temp) or let
-  // MTA-STS decide alone (sts), which an attacker who breaks DNS could exploit.
-  enum class OnFailure { temp, sts } on_failure = OnFailure::temp;
+  dane::OnFailure on_failure = dane::OnFailure::temp;
   std::uint32_t min_ttl = 60;  // s: DNS TTLs are bounded to [min_ttl, max_ttl]
   std::uint32_t max_ttl = 3600;
   std::uint32_t stale_ttl = 3600;       // s past expiry a result still answers while lookups fail
@@ -51,8 +49,8 @@ struct DaneStats {
 
 class DaneResolver {
  public:
-  DaneResolver(boost::asio::io_context& io, dns::Resolver& dns, const util::Clock& clock,
-               DaneSettings settings, cache::PolicyStore* store);
+  DaneResolver(Timers& timers, DnsPort& dns, const util::Clock& clock, DaneSettings settings,
+               cache::PolicyStore* store);
   ~DaneResolver();
   DaneResolver(const DaneResolver&) = delete;
   DaneResolver& operator=(const DaneResolver&) = delete;
@@ -67,9 +65,8 @@ class DaneResolver {
   DaneCache::Lookup peek(std::string_view destination, std::int64_t now) {
     return cache_.lookup(destination, now);
   }
-  // done runs exactly once, on the io_context, at the latest at deadline.
-  void resolve(const DaneTarget& target, std::chrono::steady_clock::time_point deadline,
-               std::function<void(DaneOutcome)> done);
+  // done runs exactly once, never before resolve returns, at the latest at deadline.
+  void resolve(const DaneTarget& target, MonoTime deadline, std::function<void(DaneOutcome)> done);
   // A background lookup; false when one is in flight or the slots are full.
   bool refresh(const DaneTarget& target);
   // Queues background lookups for results that protect mail and expire within
@@ -84,25 +81,20 @@ class DaneResolver {
   std::size_t in_flight() const { return flights_.size(); }
 
  private:
-  struct Waiter;
-  struct Flight;
-  Flight& join(const DaneTarget& target, const std::string& destination, bool& fresh);
-  void launch(const DaneTarget& target, const std::string& destination);
+  // The flight's work: the store first (another daemon may know, or memory
+  // dropped it), then the DNS lookups.
+  void begin(const DaneTarget& target, const std::string& destination);
+  void lookup(const DaneTarget& target, const std::string& destination);
   void complete(const std::string& destination, DaneDiscovery discovery);
-  void answer_flight(const std::string& destination, const DaneOutcome& outcome);
-  void launch_queued();
   DaneOutcome fallback(const std::string& destination, std::string reason);
   void note_validation(bool authenticated);
 
-  boost::asio::io_context& io_;
-  dns::Resolver& dns_;
+  DnsPort& dns_;
   const util::Clock& clock_;
   DaneSettings settings_;
   cache::PolicyStore* store_;
   DaneCache cache_;
-  util::StringMap<std::unique_ptr<Flight>> flights_;
-  std::size_t running_ = 0;
-  std::deque<DaneTarget> queued_;
+  SingleFlight<DaneOutcome> flights_;
   DaneStats stats_;
   bool validating_ = false;            // some answer carried the AD bit
   bool inert_ = false;                 // warned: the resolver does not validate

@@ -27,8 +27,8 @@ namespace {
 
 // State shared by the steps of one discovery; the callbacks keep it alive.
 struct Run {
-  dns::Resolver& dns;
-  http::Fetcher& https;
+  DnsPort& dns;
+  HttpsPort& https;
   std::string domain;
   std::string known_id;
   DiscoveryOptions options;
@@ -56,8 +56,10 @@ void on_txt(const std::shared_ptr<Run>& run, dns::TxtResult txt) {
                        fmt::format("TXT lookup of {} failed: {}", qname, txt.error));
   }
   if (txt.status == dns::Status::no_data) {
-    run->step("txt", false, fmt::format("{}: {}", qname, txt.error.empty() ? "no record" : txt.error));
-    return run->finish(DiscoveryResult::Outcome::no_policy, fmt::format("no TXT record at {}", qname));
+    run->step("txt", false,
+              fmt::format("{}: {}", qname, txt.error.empty() ? "no record" : txt.error));
+    return run->finish(DiscoveryResult::Outcome::no_policy,
+                       fmt::format("no TXT record at {}", qname));
   }
   // §3.1: records without the STSv1 prefix are discarded; exactly one must remain.
   auto parsed = sts::select_txt_record(txt.records);
@@ -74,7 +76,7 @@ void on_txt(const std::shared_ptr<Run>& run, dns::TxtResult txt) {
   }
   const std::string host = "mta-sts." + run->domain;
   // One resolver for everything: libcurl gets the addresses we resolved.
-  run->dns.query_addresses(host, [run, host](dns::AddressResult addresses) {
+  run->dns.addresses(host, [run, host](dns::AddressResult addresses) {
     if (addresses.status != dns::Status::ok || addresses.addresses.empty()) {
       const std::string why =
           addresses.status == dns::Status::no_data ? "no address record" : addresses.error;
@@ -113,13 +115,13 @@ void fetch_policy(const std::shared_ptr<Run>& run, std::vector<std::string> addr
     if (!sts::is_text_plain(fetched.content_type)) {
       run->step("fetch", false,
                 fmt::format("{}: HTTP 200 but Content-Type '{}'", url, fetched.content_type));
-      return run->finish(DiscoveryResult::Outcome::fetch_failed,
-                         fmt::format("{} has Content-Type '{}', not text/plain", url,
-                                     fetched.content_type));
+      return run->finish(
+          DiscoveryResult::Outcome::fetch_failed,
+          fmt::format("{} has Content-Type '{}', not text/plain", url, fetched.content_type));
     }
-    run->step("fetch", true,
-              fmt::format("{}: HTTP 200, {} bytes, {}", url, fetched.body.size(),
-                          fetched.content_type));
+    run->step(
+        "fetch", true,
+        fmt::format("{}: HTTP 200, {} bytes, {}", url, fetched.body.size(), fetched.content_type));
     auto parsed = sts::parse_policy(fetched.body);
     if (!parsed.policy) {
       run->step("policy", false, parsed.error);
@@ -141,12 +143,12 @@ void fetch_policy(const std::shared_ptr<Run>& run, std::vector<std::string> addr
 
 }  // namespace
 
-void discover(dns::Resolver& dns, http::Fetcher& https, const std::string& domain,
+void discover(DnsPort& dns, HttpsPort& https, const std::string& domain,
               const std::string& known_id, const DiscoveryOptions& options,
               std::function<void(DiscoveryResult)> done) {
   auto run = std::make_shared<Run>(Run{dns, https, domain, known_id, options, std::move(done), {}});
   // §3.1: the TXT record lives at _mta-sts.DOMAIN; CNAMEs are followed by the DNS layer.
-  dns.query_txt("_mta-sts." + domain, [run](dns::TxtResult txt) { on_txt(run, std::move(txt)); });
+  dns.txt("_mta-sts." + domain, [run](dns::TxtResult txt) { on_txt(run, std::move(txt)); });
 }
 
 }  // namespace mtasts::resolver

@@ -11,8 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "dns/resolver.hpp"
-#include "http/fetcher.hpp"
+#include "resolver/network.hpp"
 #include "sts/policy.hpp"
 
 namespace mtasts::resolver {
@@ -37,6 +36,7 @@ struct DiscoveryResult {
   std::optional<sts::Policy> policy;
   std::string reason;  // one line for the log: why no policy / what failed
   std::vector<DiscoveryStep> steps;
+  bool overloaded = false;  // not attempted: no discovery slot (ours, not the domain's)
 };
 
 std::string_view to_string(DiscoveryResult::Outcome outcome);
@@ -47,7 +47,7 @@ struct DiscoveryOptions {
 
 // known_id: the id of a cached policy; when the TXT record still carries it, the
 // discovery ends with Outcome::unchanged and no fetch.
-void discover(dns::Resolver& dns, http::Fetcher& https, const std::string& domain,
+void discover(DnsPort& dns, HttpsPort& https, const std::string& domain,
               const std::string& known_id, const DiscoveryOptions& options,
               std::function<void(DiscoveryResult)> done);
 

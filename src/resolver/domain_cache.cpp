@@ -1,5 +1,7 @@
 #include "resolver/domain_cache.hpp"
 
+#include "resolver/answer.hpp"
+
 namespace mtasts::resolver {
 
 DomainCache::DomainCache(std::size_t capacity, std::vector<sts::AnswerOptions> answer_classes)
@@ -52,13 +54,15 @@ DomainCache::Lookup DomainCache::lookup(std::string_view domain, std::size_t ans
       // after cache_grace runs in the background (stale-while-revalidate).
       positive_lru_.splice(positive_lru_.begin(), positive_lru_, entry->lru);
       result.kind = Lookup::Kind::hit;
-      result.answer = entry->answers[answer_class < entry->answers.size() ? answer_class : 0];
-      result.revalidate =
-          now >= policy.checked_at + static_cast<std::int64_t>(cache_grace) &&
-          now >= entry->retry_after;
+      const std::size_t index = answer_class < entry->answers.size() ? answer_class : 0;
+      result.answer = entry->answers[index];
+      result.enforced = sts_enforced(policy.policy, classes_[index]);
+      result.revalidate = now >= policy.checked_at + static_cast<std::int64_t>(cache_grace) &&
+                          now >= entry->retry_after;
       // Past half its lifetime, refetch even when the id is unchanged, so a
       // policy does not expire while its domain is still sending us mail.
-      const bool aging = now >= policy.fetched_at + static_cast<std::int64_t>(policy.policy.max_age) / 2;
+      const bool aging =
+          now >= policy.fetched_at + static_cast<std::int64_t>(policy.policy.max_age) / 2;
       result.known_id = aging ? std::string_view{} : std::string_view{policy.txt_id};
       return result;
     }
@@ -74,13 +78,16 @@ DomainCache::Lookup DomainCache::lookup(std::string_view domain, std::size_t ans
   return result;
 }
 
-void DomainCache::store_policy(cache::CachedPolicy policy) {
+std::string DomainCache::store_policy(cache::CachedPolicy policy) {
   auto& entry = find_or_create(policy.domain);
   if (!entry.policy) make_positive(entry);
   entry.answers.clear();
   entry.answers.reserve(classes_.size());
+  std::string capped;
   for (const auto& options : classes_) {
-    entry.answers.push_back(sts::render_policy_answer(policy.policy, policy.domain, options));
+    auto rendered = sts::render_policy_answer_checked(policy.policy, policy.domain, options);
+    if (capped.empty()) capped = sts::describe_capped_answer(rendered, policy.domain, options);
+    entry.answers.push_back(std::move(rendered.text));
   }
   // The answers are rendered and the stores hold the text as fetched: memory
   // keeps only what lookups, refreshes and mta-stsctl read. The body and its
@@ -92,6 +99,7 @@ void DomainCache::store_policy(cache::CachedPolicy policy) {
   entry.negative_until = 0;
   entry.retry_after = 0;
   entry.failures = 0;
+  return capped;
 }
 
 void DomainCache::confirm(std::string_view domain, std::int64_t now) {

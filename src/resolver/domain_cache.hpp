@@ -40,6 +40,8 @@ class DomainCache {
     bool revalidate = false;
     // The id to compare with on revalidation; empty forces a refetch.
     std::string_view known_id;
+    // hit: the answer authenticates every MX ("OK secure ..."), see sts_enforced.
+    bool enforced = false;
   };
 
   // cache_grace: seconds after the last check before the TXT id is checked again.
@@ -48,8 +50,10 @@ class DomainCache {
 
   // A policy was fetched (or loaded from a store): replaces what was there,
   // including a cached policy of another mode (§8.3: a new `none` policy wins).
-  // Memory keeps the rendered answers, not the body or its lines.
-  void store_policy(cache::CachedPolicy policy);
+  // Memory keeps the rendered answers, not the body or its lines. Returns ""
+  // or, when an answer had to leave attributes out to stay within Postfix's
+  // reply limit, the line to log (once, by the caller).
+  std::string store_policy(cache::CachedPolicy policy);
   // The TXT id is unchanged (§3.1): the cached policy stays current.
   void confirm(std::string_view domain, std::int64_t now);
   // A refresh failed while a policy is cached: keep serving it (§3.3) and do not

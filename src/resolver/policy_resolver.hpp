@@ -1,33 +1,37 @@
 #pragma once
-// The policy lifecycle behind every socketmap answer: zones, the memory cache,
-// single-flight discovery per domain, a bound on concurrent discoveries, per-query
-// deadlines, background revalidation, negative caching and §3.3 back-off.
+// The policy lifecycle behind every answer: zones, the memory cache over the
+// store, single-flight discovery per domain within bounds, per-query deadlines,
+// background revalidation, negative caching and §3.3 back-off, DANE first.
+// It knows nothing of the socketmap protocol: the daemon's handler parses the
+// key and hands the answer's text back to Postfix.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include "cache/store.hpp"
-#include "dns/resolver.hpp"
-#include "http/fetcher.hpp"
+#include "resolver/answer.hpp"
 #include "resolver/dane_resolver.hpp"
 #include "resolver/discovery.hpp"
 #include "resolver/domain_cache.hpp"
-#include "socketmap/server.hpp"
+#include "resolver/network.hpp"
+#include "resolver/single_flight.hpp"
+#include "resolver/timers.hpp"
 #include "sts/answer.hpp"
+#include "sts/query_key.hpp"
 #include "util/clock.hpp"
 #include "util/string_map.hpp"
 
 namespace mtasts::resolver {
+
+// Receives the answer's socketmap text exactly once; the view is valid only
+// during the call.
+using AnswerCallback = std::function<void(std::string_view answer)>;
 
 struct Zone {
   std::string name;  // socketmap name; "" for the default zone
@@ -46,16 +50,6 @@ struct ResolverSettings {
   std::chrono::milliseconds fetch_timeout{4000};
 };
 
-// proactive_policy_fetching (postfix-mta-sts-resolver's keys; RFC 8461 §3.3, §10.2):
-// cached policies are re-checked in the background, so none expires merely
-// because no mail went to its domain for a while.
-struct ProactiveSettings {
-  bool enabled = true;
-  std::uint32_t interval = 86400;       // s: a policy is re-checked once it is this old /
-  double grace_ratio = 2.0;             //    grace_ratio since its last check
-  std::size_t concurrency_limit = 100;  // background discoveries at once
-};
-
 struct ResolverStats {
   std::uint64_t dane_only = 0, dane = 0, dane_temp = 0;
   std::uint64_t queries = 0, hits = 0, negative_hits = 0, misses = 0, discoveries = 0,
@@ -63,80 +57,95 @@ struct ResolverStats {
                 rejected_keys = 0;
 };
 
-class PolicyResolver final : public socketmap::RequestHandler {
+class PolicyResolver {
  public:
   // zones[0] is the default zone, used for unknown socketmap names.
-  PolicyResolver(boost::asio::io_context& io, dns::Resolver& dns, http::Fetcher& https,
-                 const util::Clock& clock, std::vector<Zone> zones, ResolverSettings settings,
+  PolicyResolver(Timers& timers, DnsPort& dns, HttpsPort& https, const util::Clock& clock,
+                 std::vector<Zone> zones, ResolverSettings settings,
                  cache::PolicyStore* store = nullptr, DaneResolver* dane = nullptr);
-  ~PolicyResolver() override;
+  ~PolicyResolver();
+  PolicyResolver(const PolicyResolver&) = delete;
+  PolicyResolver& operator=(const PolicyResolver&) = delete;
 
-  // Loads the store's policies into memory (start-up). Returns how many.
-  std::size_t load_store();
+  struct Loaded {
+    std::size_t stored = 0;     // unexpired policies the store handed over
+    std::size_t in_memory = 0;  // of those, kept in memory (cache_size bounds it)
+  };
+  // Loads the store's policies into memory (start-up).
+  Loaded load_store();
 
-  // Starts the background sweeps (no-op when disabled).
-  void start_proactive(ProactiveSettings settings);
-  // One sweep now; returns how many domains it queued (also used by the timer).
-  std::size_t sweep();
-
-  void handle(std::string_view name, std::string_view key, socketmap::ReplyCallback done) override;
+  // The zone a socketmap name selects (0, the default zone, for unknown names).
+  std::size_t zone_index(std::string_view map_name) const;
+  // The answer for a key the handler parsed as Kind::domain; done runs exactly
+  // once, at once for cached domains, at the latest at the zone's timeout.
+  void answer(std::size_t zone, const sts::QueryKey& query, AnswerCallback done);
+  // A key that is not a domain (answered NOTFOUND by the handler), for stats.
+  void count_rejected_key() {
+    ++stats_.queries;
+    ++stats_.rejected_keys;
+  }
 
   // Admin operations (mta-stsctl through the control socket).
   // Forgets a domain in memory and in the store; true when memory had it.
-  // dane_destination: the DANE cache key of the next hop (the domain itself,
-  // "[host]:port" or "domain:port", see dane_destination()).
+  // dane_destination: the DANE cache key of the next hop (see dane_destination()).
   bool purge(const std::string& domain, const std::string& dane_destination);
-  // Starts a background discovery for a domain that has no unexpired cached
-  // policy (cache warming); false when it is cached, already in flight, or
-  // the discovery slots are full.
+  // Starts a background discovery (store first) for a domain that has no
+  // unexpired policy in memory; false when it is cached, already in flight, or
+  // the discovery slots and queue are full.
   bool prefetch(const std::string& domain);
+  // A background check of a cached policy (proactive refresh, RFC 8461 §3.3,
+  // §10.2); finished runs when it ends. False when the domain is in flight or no
+  // discovery slot is free (background work never queues).
+  bool refresh(const std::string& domain, std::string known_id, std::function<void()> finished);
+  // Told whenever a discovery slot frees up.
+  void on_slot_freed(std::function<void()> fn) { flights_.on_slot_freed(std::move(fn)); }
+  bool slot_free() const { return flights_.slot_free(); }
 
   const ResolverStats& stats() const { return stats_; }
   const DomainCache& cache() const { return cache_; }
   const DaneResolver* dane() const { return dane_; }
-  // The cache's answer class of zone `zone` (index into the zones given).
+  DaneResolver* dane() { return dane_; }
   std::size_t answer_class(std::size_t zone) const {
     return zone < zone_class_.size() ? zone_class_[zone] : 0;
   }
   std::size_t in_flight() const { return flights_.size(); }
+  std::size_t running() const { return flights_.running(); }
+  std::size_t queued() const { return flights_.queued(); }
 
  private:
-  struct Waiter;
-  struct Flight;
+  // What ends a flight: a discovery, or the store answering before it.
+  using Flights = SingleFlight<DiscoveryResult>;
 
-  using Deadline = std::chrono::steady_clock::time_point;
-  std::size_t zone_index(std::string_view name) const;
-  // The MTA-STS answer. partial_dane: DANE covers some MX hosts, so anything
-  // short of an enforced policy becomes "OK dane" (decisions: DANE first).
-  // A cold discovery waits until deadline (default: the zone's timeout from now).
-  void sts_answer(const std::string& domain, std::size_t zone, bool partial_dane,
-                  std::optional<Deadline> deadline, socketmap::ReplyCallback done);
-  // The answer once DANE's level for the destination is known.
-  void decide(dane::Level level, const std::string& domain, std::size_t zone, Deadline deadline,
-              std::string_view why, socketmap::ReplyCallback done);
-  // DANE lookups failed and no result is usable.
-  void dane_failed(const std::string& domain, std::size_t zone, Deadline deadline,
-                   std::string_view why, socketmap::ReplyCallback done);
-  void wait_for(const std::string& domain, std::size_t zone, bool partial_dane, Deadline deadline,
-                socketmap::ReplyCallback done);
-  // The domain's policy discovery, started unless one is in flight: the store
-  // first, then the network. nullptr when overloaded or already finished.
-  Flight* ensure_flight(const std::string& domain);
-  void start_flight(const std::string& domain, std::string known_id);
-  void schedule(const std::string& domain);
-  void launch(const std::string& domain);
-  void finish_flight(const std::string& domain, DiscoveryResult result);
-  void apply(const std::string& domain, const DiscoveryResult& result, std::int64_t now);
-  void answer_waiters(Flight& flight, const std::string& domain, const DiscoveryResult& result);
-  void launch_queued();
-  void pump_proactive();
-  void arm_sweep(std::chrono::seconds delay);
-  void arm_dane_sweep();
+  // The MTA-STS answer, with DANE's level for the destination known (none or dane).
+  void sts_answer(const std::string& domain, std::size_t zone, dane::Level dane,
+                  std::optional<MonoTime> deadline, AnswerCallback done);
+  void decide(dane::Level level, const std::string& domain, std::size_t zone, MonoTime deadline,
+              std::string_view why, AnswerCallback done);
+  void dane_failed(const std::string& domain, std::size_t zone, MonoTime deadline,
+                   std::string_view why, AnswerCallback done);
+  void wait_for(const std::string& domain, std::size_t zone, dane::Level dane, MonoTime deadline,
+                AnswerCallback done);
+  void reply(const std::string& domain, Answer answer, std::string_view why,
+             const AnswerCallback& done);
 
-  boost::asio::io_context& io_;
-  dns::Resolver& dns_;
-  http::Fetcher& https_;
+  // A flight's work: a cold domain reads the store first, then the network.
+  void open_cold(const std::string& domain);
+  void open_refresh(const std::string& domain);
+  void begin_cold(const std::string& domain);
+  void discover_network(const std::string& domain, std::string known_id);
+  // The discovery's result, applied: on a failure with nothing in memory the
+  // store is asked before "no policy" is recorded (§3.3: the store is the truth
+  // until max_age).
+  void settle(const std::string& domain, DiscoveryResult result);
+  void apply_failure(const std::string& domain, const DiscoveryResult& result,
+                     const cache::CachedPolicy& kept, std::int64_t now);
+  void learn(const std::string& domain, const DiscoveryResult& result, std::int64_t now);
+  bool usable(const std::optional<cache::CachedPolicy>& stored, const std::string& domain) const;
+
+  DnsPort& dns_;
+  HttpsPort& https_;
   const util::Clock& clock_;
+  Timers& timers_;
   std::vector<Zone> zones_;
   std::vector<std::size_t> zone_class_;  // zone index -> answer class in the cache
   util::StringMap<std::size_t> zone_by_name_;
@@ -144,15 +153,11 @@ class PolicyResolver final : public socketmap::RequestHandler {
   cache::PolicyStore* store_;
   DaneResolver* dane_;  // null or disabled: MTA-STS only
   DomainCache cache_;
-  util::StringMap<std::unique_ptr<Flight>> flights_;
-  std::deque<std::string> queued_;  // domains whose flight waits for a discovery slot
-  std::size_t running_ = 0;
+  Flights flights_;
+  // Domains whose flight is a refresh of a policy memory held (network only, no
+  // store read): a query that finds memory empty meanwhile reads the store itself.
+  util::StringMap<bool> refreshing_;
   ResolverStats stats_;
-  ProactiveSettings proactive_;
-  std::unique_ptr<boost::asio::steady_timer> sweep_timer_;
-  std::unique_ptr<boost::asio::steady_timer> dane_timer_;
-  std::deque<DomainCache::RefreshCandidate> refresh_queue_;
-  std::size_t proactive_running_ = 0;
   std::shared_ptr<bool> alive_;
 };
 

@@ -66,7 +66,9 @@ struct Fixture {
   DnsTestServer server;
   boost::asio::io_context io;
   util::ManualClock clock;
+  resolver::AsioTimers timers{io};
   std::unique_ptr<dns::Resolver> dns;
+  std::unique_ptr<resolver::NetworkDns> port;
   std::unique_ptr<resolver::DaneResolver> dane;
 
   explicit Fixture(resolver::DaneSettings settings = {}) {
@@ -80,7 +82,8 @@ struct Fixture {
     options.timeout = 500ms;
     options.tries = 1;
     dns = std::make_unique<dns::Resolver>(io, options);
-    dane = std::make_unique<resolver::DaneResolver>(io, *dns, clock, settings, nullptr);
+    port = std::make_unique<resolver::NetworkDns>(*dns);
+    dane = std::make_unique<resolver::DaneResolver>(timers, *port, clock, settings, nullptr);
   }
 
   resolver::DaneOutcome resolve(const std::string& domain) {

@@ -1,0 +1,207 @@
+#pragma once
+// In-memory DNS, HTTPS, store and time for the policy lifecycle's unit tests:
+// no sockets, no sleeping. Answers arrive through the fake timers (posted, or
+// after a delay), so single flight, deadlines and queues behave as on the
+// event loop; a name set to hang never answers until released.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cache/store.hpp"
+#include "resolver/network.hpp"
+#include "resolver/timers.hpp"
+#include "sts/policy.hpp"
+#include "util/clock.hpp"
+
+namespace mtasts::resolver::testing {
+
+// Wall clock and monotonic timers that move together.
+struct FakeTime {
+  util::ManualClock wall{1'700'000'000};
+  ManualTimers timers;
+  void advance(std::chrono::milliseconds by) {
+    // The wall clock follows in whole seconds; timers fire in order.
+    elapsed_ms_ += by.count();
+    wall.set(1'700'000'000 + elapsed_ms_ / 1000);
+    timers.advance(by);
+  }
+  void advance_s(std::int64_t seconds) { advance(std::chrono::milliseconds(seconds * 1000)); }
+  std::int64_t elapsed_ms_ = 0;
+};
+
+class FakeDns final : public DnsPort {
+ public:
+  explicit FakeDns(Timers& timers) : timers_(timers) {}
+
+  // _mta-sts.DOMAIN TXT "v=STSv1; id=ID;" and mta-sts.DOMAIN's address.
+  void publish(const std::string& domain, const std::string& id) {
+    dns::TxtResult txt;
+    txt.status = dns::Status::ok;
+    txt.records = {"v=STSv1; id=" + id + ";"};
+    txt_["_mta-sts." + domain] = txt;
+    dns::AddressResult a;
+    a.status = dns::Status::ok;
+    a.addresses = {"192.0.2.1"};
+    addresses_["mta-sts." + domain] = a;
+  }
+  void unpublish(const std::string& domain) {
+    dns::TxtResult txt;
+    txt.status = dns::Status::no_data;
+    txt.error = "NXDOMAIN";
+    txt_["_mta-sts." + domain] = txt;
+  }
+  void fail(const std::string& domain) {  // SERVFAIL on the TXT lookup
+    dns::TxtResult txt;
+    txt.status = dns::Status::temp_fail;
+    txt.error = "SERVFAIL";
+    txt_["_mta-sts." + domain] = txt;
+  }
+  void hang(const std::string& name) { hanging_.insert(name); }
+  void release(const std::string& name) {
+    hanging_.erase(name);
+    auto held = std::move(held_[name]);
+    held_.erase(name);
+    for (auto& fn : held) timers_.post(std::move(fn));
+  }
+  int asked(const std::string& name) const {
+    auto it = asked_.find(name);
+    return it == asked_.end() ? 0 : it->second;
+  }
+
+  void txt(const std::string& name, std::function<void(dns::TxtResult)> done) override {
+    dns::TxtResult r;
+    r.status = dns::Status::no_data;
+    r.error = "NXDOMAIN";
+    if (auto it = txt_.find(name); it != txt_.end()) r = it->second;
+    deliver(name, [r, done = std::move(done)] { done(r); });
+  }
+  void addresses(const std::string& name, std::function<void(dns::AddressResult)> done) override {
+    dns::AddressResult r;
+    r.status = dns::Status::no_data;
+    if (auto it = addresses_.find(name); it != addresses_.end()) r = it->second;
+    deliver(name, [r, done = std::move(done)] { done(r); });
+  }
+  void secure(const std::string& name, int, std::function<void(dns::SecureResult)> done) override {
+    dns::SecureResult r;
+    r.status = dns::Status::no_data;
+    deliver(name, [r, done = std::move(done)] { done(r); });
+  }
+
+ private:
+  void deliver(const std::string& name, std::function<void()> fn) {
+    ++asked_[name];
+    if (hanging_.count(name) != 0) {
+      held_[name].push_back(std::move(fn));
+      return;
+    }
+    timers_.post(std::move(fn));
+  }
+
+  Timers& timers_;
+  std::map<std::string, dns::TxtResult> txt_;
+  std::map<std::string, dns::AddressResult> addresses_;
+  std::set<std::string> hanging_;
+  std::map<std::string, std::vector<std::function<void()>>> held_;
+  std::map<std::string, int> asked_;
+};
+
+class FakeHttps final : public HttpsPort {
+ public:
+  explicit FakeHttps(Timers& timers) : timers_(timers) {}
+
+  void serve(const std::string& domain, const std::string& body) {
+    http::FetchResult r;
+    r.transferred = true;
+    r.status = 200;
+    r.content_type = "text/plain";
+    r.body = body;
+    pages_["mta-sts." + domain] = r;
+  }
+  void refuse(const std::string& domain) {
+    http::FetchResult r;
+    r.error = "connect failed: Connection refused";
+    pages_["mta-sts." + domain] = r;
+  }
+  void hang(const std::string& domain) { hanging_.insert("mta-sts." + domain); }
+  int fetched(const std::string& domain) const {
+    auto it = fetched_.find("mta-sts." + domain);
+    return it == fetched_.end() ? 0 : it->second;
+  }
+
+  void fetch(http::FetchRequest request, std::function<void(http::FetchResult)> done) override {
+    ++fetched_[request.host];
+    if (hanging_.count(request.host) != 0) {
+      // Like a server that never answers: the transfer times out.
+      auto timeout = request.timeout;
+      timers_.at(timers_.now() + timeout, [done = std::move(done), timeout] {
+        http::FetchResult r;
+        r.error = "timeout after " + std::to_string(timeout.count()) + " ms";
+        done(r);
+      });
+      return;
+    }
+    http::FetchResult r;
+    r.error = "connect failed: Connection refused";
+    if (auto it = pages_.find(request.host); it != pages_.end()) r = it->second;
+    timers_.post([r, done = std::move(done)] { done(r); });
+  }
+
+ private:
+  Timers& timers_;
+  std::map<std::string, http::FetchResult> pages_;
+  std::set<std::string> hanging_;
+  std::map<std::string, int> fetched_;
+};
+
+// A store that keeps records in maps and answers on the event loop.
+class FakeStore final : public cache::PolicyStore {
+ public:
+  explicit FakeStore(Timers& timers) : timers_(timers) {}
+  std::map<std::string, cache::CachedPolicy> policies;
+  std::map<std::string, cache::CachedDane> dane;
+  int fetches = 0;
+
+  std::string describe() const override { return "fake store"; }
+  void load_all(const std::function<void(cache::CachedPolicy)>& sink) override {
+    for (const auto& [d, p] : policies) sink(p);
+  }
+  void fetch(const std::string& domain,
+             std::function<void(std::optional<cache::CachedPolicy>)> done) override {
+    ++fetches;
+    std::optional<cache::CachedPolicy> found;
+    if (auto it = policies.find(domain); it != policies.end()) found = it->second;
+    timers_.post([found, done = std::move(done)] { done(found); });
+  }
+  void save(const cache::CachedPolicy& policy) override { policies[policy.domain] = policy; }
+  void remove(const std::string& domain) override {
+    policies.erase(domain);
+    dane.erase(domain);
+  }
+  void load_all_dane(const std::function<void(cache::CachedDane)>& sink) override {
+    for (const auto& [d, r] : dane) sink(r);
+  }
+  void fetch_dane(const std::string& destination,
+                  std::function<void(std::optional<cache::CachedDane>)> done) override {
+    std::optional<cache::CachedDane> found;
+    if (auto it = dane.find(destination); it != dane.end()) found = it->second;
+    timers_.post([found, done = std::move(done)] { done(found); });
+  }
+  void save_dane(const cache::CachedDane& result) override { dane[result.destination] = result; }
+  void flush() override {}
+
+ private:
+  Timers& timers_;
+};
+
+inline std::string policy_body(const std::string& mode, const std::string& mx,
+                               std::uint32_t max_age = 86400) {
+  return "version: STSv1\nmode: " + mode + "\nmx: " + mx + "\nmax_age: " + std::to_string(max_age) +
+         "\n";
+}
+
+}  // namespace mtasts::resolver::testing

@@ -1,0 +1,390 @@
+// The policy lifecycle (PolicyResolver, Refresher) against in-memory DNS,
+// HTTPS, store and time: single flight, queue bounds, per-query deadlines,
+// negative caching, back-off, TXT id checks, stale-while-revalidate, proactive
+// refresh, the store read on a memory miss, and the store as the truth until
+// max_age (issue 16). No sockets, no sleeping.
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lifecycle_fakes.hpp"
+#include "resolver/policy_resolver.hpp"
+#include "resolver/refresher.hpp"
+#include "sts/query_key.hpp"
+
+namespace {
+
+using namespace mtasts;
+using namespace mtasts::resolver;
+using namespace mtasts::resolver::testing;
+using namespace std::chrono_literals;
+
+const std::string kSecure = "OK secure match=mx.a.test servername=hostname";
+
+struct World {
+  FakeTime time;
+  FakeDns dns{time.timers};
+  FakeHttps https{time.timers};
+  std::unique_ptr<FakeStore> store;
+  std::unique_ptr<PolicyResolver> policies;
+
+  explicit World(ResolverSettings settings = {}, bool with_store = false) {
+    if (with_store) store = std::make_unique<FakeStore>(time.timers);
+    Zone zone;
+    zone.timeout = 3000ms;
+    policies = std::make_unique<PolicyResolver>(time.timers, dns, https, time.wall,
+                                                std::vector<Zone>{zone}, settings, store.get());
+  }
+
+  void publish(const std::string& domain, const std::string& id,
+               const std::string& mode = "enforce", std::uint32_t max_age = 86400) {
+    dns.publish(domain, id);
+    https.serve(domain, policy_body(mode, "mx." + domain, max_age));
+  }
+
+  // Asks; the answer may come at once (cache) or once time moves.
+  std::shared_ptr<std::optional<std::string>> ask(const std::string& domain) {
+    auto answer = std::make_shared<std::optional<std::string>>();
+    policies->answer(0, sts::parse_query_key(domain),
+                     [answer](std::string_view text) { *answer = std::string(text); });
+    return answer;
+  }
+  // Asks and lets the lifecycle run until the answer (at most the zone timeout).
+  std::string query(const std::string& domain) {
+    auto answer = ask(domain);
+    for (int i = 0; i < 40 && !*answer; ++i) time.advance(100ms);
+    REQUIRE(answer->has_value());
+    return **answer;
+  }
+  void settle() { time.advance(10ms); }
+};
+
+std::string secure_for(const std::string& domain) {
+  return "OK secure match=mx." + domain + " servername=hostname";
+}
+
+cache::CachedPolicy stored_policy(const std::string& domain, const std::string& id,
+                                  std::int64_t fetched_at, std::uint32_t max_age = 86400) {
+  cache::CachedPolicy p;
+  p.domain = domain;
+  p.txt_id = id;
+  p.body = policy_body("enforce", "mx." + domain, max_age);
+  p.policy = *sts::parse_policy(p.body).policy;
+  p.fetched_at = fetched_at;
+  p.checked_at = fetched_at;
+  p.expires_at = fetched_at + max_age;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("a cold domain is discovered once and then answered from memory") {
+  World w;
+  w.publish("a.test", "1");
+  CHECK(w.query("a.test") == kSecure);
+  CHECK(w.dns.asked("_mta-sts.a.test") == 1);
+  auto again = w.ask("a.test");
+  REQUIRE(again->has_value());  // synchronously: a hit does no I/O
+  CHECK(**again == kSecure);
+  CHECK(w.dns.asked("_mta-sts.a.test") == 1);
+  CHECK(w.policies->stats().hits == 1);
+}
+
+TEST_CASE("single flight: concurrent queries for one domain share one discovery") {
+  World w;
+  w.publish("a.test", "1");
+  std::vector<std::shared_ptr<std::optional<std::string>>> answers;
+  for (int i = 0; i < 5; ++i) answers.push_back(w.ask("a.test"));
+  CHECK(w.policies->in_flight() == 1);
+  w.settle();
+  for (const auto& a : answers) CHECK(a->value_or("") == kSecure);
+  CHECK(w.dns.asked("_mta-sts.a.test") == 1);
+  CHECK(w.https.fetched("a.test") == 1);
+  CHECK(w.policies->stats().discoveries == 1);
+}
+
+TEST_CASE(
+    "a query waits at most its zone's timeout; the discovery carries on and serves the next") {
+  ResolverSettings settings;
+  settings.fetch_timeout = 5000ms;
+  World w(settings);
+  w.publish("a.test", "1");
+  w.dns.hang("_mta-sts.a.test");
+  auto first = w.ask("a.test");
+  w.time.advance(2900ms);
+  CHECK_FALSE(first->has_value());
+  w.time.advance(100ms);  // the 3 s zone timeout
+  CHECK(first->value_or("") == "NOTFOUND ");
+  CHECK(w.policies->stats().timeouts == 1);
+  CHECK(w.policies->in_flight() == 1);  // still running
+  w.dns.release("_mta-sts.a.test");
+  w.settle();
+  CHECK(w.policies->in_flight() == 0);
+  auto second = w.ask("a.test");
+  CHECK(second->value_or("") == kSecure);
+}
+
+TEST_CASE("no policy is remembered for negative_ttl, then asked again") {
+  ResolverSettings settings;
+  settings.negative_ttl = 300;
+  World w(settings);
+  w.dns.unpublish("a.test");
+  CHECK(w.query("a.test") == "NOTFOUND ");
+  CHECK(w.query("a.test") == "NOTFOUND ");
+  CHECK(w.dns.asked("_mta-sts.a.test") == 1);
+  CHECK(w.policies->stats().negative_hits == 1);
+  w.time.advance_s(301);
+  CHECK(w.query("a.test") == "NOTFOUND ");
+  CHECK(w.dns.asked("_mta-sts.a.test") == 2);
+}
+
+TEST_CASE("a DNS temporary failure is remembered only for temp_failure_ttl") {
+  ResolverSettings settings;
+  settings.temp_failure_ttl = 30;
+  settings.negative_ttl = 3000;
+  World w(settings);
+  w.dns.fail("a.test");
+  CHECK(w.query("a.test") == "NOTFOUND ");
+  w.time.advance_s(31);
+  w.publish("a.test", "1");
+  CHECK(w.query("a.test") == kSecure);
+}
+
+TEST_CASE("revalidation: an unchanged TXT id costs no fetch, answers never wait for it") {
+  ResolverSettings settings;
+  settings.cache_grace = 60;
+  World w(settings);
+  w.publish("a.test", "1");
+  CHECK(w.query("a.test") == kSecure);
+  w.time.advance_s(61);
+  auto hit = w.ask("a.test");  // stale-while-revalidate: answered before any lookup ran
+  CHECK(hit->value_or("") == kSecure);
+  CHECK(w.policies->stats().revalidations == 1);
+  w.settle();
+  CHECK(w.dns.asked("_mta-sts.a.test") == 2);
+  CHECK(w.https.fetched("a.test") == 1);  // §3.1: same id, no fetch
+  // A new id: the next revalidation fetches and the new policy answers.
+  w.time.advance_s(61);
+  w.dns.publish("a.test", "2");
+  w.https.serve("a.test", policy_body("enforce", "mx2.a.test"));
+  CHECK(w.query("a.test") == kSecure);  // the cached answer, while refetching
+  w.settle();
+  CHECK(w.https.fetched("a.test") == 2);
+  CHECK(w.query("a.test") == "OK secure match=mx2.a.test servername=hostname");
+}
+
+TEST_CASE("back-off: a failing refresh keeps the cached policy and waits retry_interval") {
+  ResolverSettings settings;
+  settings.cache_grace = 60;
+  settings.retry_interval = 300;
+  World w(settings);
+  w.publish("a.test", "1");
+  CHECK(w.query("a.test") == kSecure);
+  w.dns.publish("a.test", "2");
+  w.https.refuse("a.test");
+  w.time.advance_s(61);
+  CHECK(w.query("a.test") == kSecure);
+  w.settle();
+  CHECK(w.https.fetched("a.test") == 2);
+  CHECK(w.query("a.test") == kSecure);  // §3.3: kept
+  w.time.advance_s(100);
+  CHECK(w.query("a.test") == kSecure);
+  w.settle();
+  CHECK(w.https.fetched("a.test") == 2);  // within the back-off: no attempt
+  w.time.advance_s(201);
+  CHECK(w.query("a.test") == kSecure);
+  w.settle();
+  CHECK(w.https.fetched("a.test") == 3);
+}
+
+TEST_CASE("queue bounds: beyond max_concurrent plus max_queued a cold domain is overloaded") {
+  ResolverSettings settings;
+  settings.max_concurrent = 1;
+  settings.max_queued = 1;
+  World w(settings);
+  for (const auto* d : {"a.test", "b.test", "c.test"}) {
+    w.publish(d, "1");
+    w.dns.hang(std::string("_mta-sts.") + d);
+  }
+  auto a = w.ask("a.test");
+  auto b = w.ask("b.test");
+  auto c = w.ask("c.test");
+  w.time.advance(1ms);
+  CHECK(w.policies->running() == 1);
+  CHECK(w.policies->queued() == 1);
+  CHECK(c->value_or("") == "NOTFOUND ");  // at once, not after the timeout
+  CHECK(w.policies->stats().overloaded == 1);
+  CHECK(w.dns.asked("_mta-sts.c.test") == 0);
+  // Overload is ours: c.test is not remembered as having no policy.
+  w.dns.release("_mta-sts.a.test");
+  w.dns.release("_mta-sts.b.test");
+  w.dns.release("_mta-sts.c.test");
+  w.settle();
+  CHECK(a->value_or("") == secure_for("a.test"));
+  w.settle();
+  CHECK(b->value_or("") == secure_for("b.test"));
+  CHECK(w.query("c.test") == secure_for("c.test"));
+}
+
+TEST_CASE("a memory miss reads the store before the network") {
+  World w({}, true);
+  w.store->policies["a.test"] = stored_policy("a.test", "1", w.time.wall.now() - 10);
+  CHECK(w.query("a.test") == kSecure);
+  CHECK(w.dns.asked("_mta-sts.a.test") == 0);
+  CHECK(w.policies->stats().store_hits == 1);
+  // An expired stored policy is not answered (§5.1): the network decides.
+  w.store->policies["b.test"] = stored_policy("b.test", "1", w.time.wall.now() - 100, 50);
+  CHECK(w.query("b.test") == "NOTFOUND ");
+  CHECK(w.dns.asked("_mta-sts.b.test") == 1);
+}
+
+TEST_CASE("issue 16: a refresh failing after its domain was evicted keeps the stored policy") {
+  ResolverSettings settings;
+  settings.cache_size = 2;
+  settings.cache_grace = 60;
+  World w(settings, true);
+  w.publish("a.test", "1");
+  CHECK(w.query("a.test") == kSecure);  // learned: in memory and in the store
+  REQUIRE(w.store->policies.count("a.test") == 1);
+  // a.test publishes a new id while its policy host hangs.
+  w.time.advance_s(61);
+  w.dns.publish("a.test", "2");
+  w.https.hang("a.test");
+  CHECK(w.query("a.test") == kSecure);  // starts the revalidation
+  w.time.advance(10ms);
+  // Other domains push a.test out of memory while the fetch hangs.
+  for (const auto* d : {"b.test", "c.test", "d.test"}) {
+    w.publish(d, "1");
+    CHECK(w.query(d) == secure_for(d));
+  }
+  REQUIRE(w.policies->cache().policy("a.test", w.time.wall.now()) == nullptr);
+  w.time.advance(5000ms);  // the fetch times out
+  // The store still holds it for a day: never NOTFOUND.
+  CHECK(w.query("a.test") == kSecure);
+  CHECK(w.policies->cache().policy("a.test", w.time.wall.now()) != nullptr);
+}
+
+TEST_CASE("issue 16: prefetch of an evicted stored domain takes the store, not the blocked host") {
+  ResolverSettings settings;
+  settings.cache_size = 1;
+  World w(settings, true);
+  w.store->policies["a.test"] = stored_policy("a.test", "1", w.time.wall.now() - 10);
+  w.dns.publish("a.test", "1");
+  w.https.refuse("a.test");
+  CHECK(w.policies->prefetch("a.test"));
+  w.settle();
+  CHECK(w.dns.asked("_mta-sts.a.test") == 0);
+  CHECK(w.query("a.test") == kSecure);
+}
+
+TEST_CASE("issue 16: an evicted stored domain is answered from the store while overloaded") {
+  ResolverSettings settings;
+  settings.max_concurrent = 1;
+  settings.max_queued = 0;
+  World w(settings, true);
+  w.publish("busy.test", "1");
+  w.dns.hang("_mta-sts.busy.test");
+  auto busy = w.ask("busy.test");
+  w.time.advance(1ms);
+  REQUIRE(w.policies->running() == 1);
+  w.store->policies["a.test"] = stored_policy("a.test", "1", w.time.wall.now() - 10);
+  CHECK(w.query("a.test") == kSecure);
+  CHECK(w.policies->stats().overloaded == 0);
+}
+
+TEST_CASE("issue 16: a failed discovery with nothing in memory asks the store before 'no policy'") {
+  World w({}, true);
+  w.dns.fail("a.test");
+  auto answer = w.ask("a.test");
+  // The policy arrives in the store (another fleet member) while DNS fails.
+  w.store->policies["a.test"] = stored_policy("a.test", "1", w.time.wall.now());
+  w.settle();
+  // The first store read saw nothing; the second, after the failure, finds it.
+  CHECK(answer->value_or("") == kSecure);
+  CHECK(w.store->fetches == 2);
+}
+
+TEST_CASE("load_store counts what the store had and what memory kept") {
+  ResolverSettings settings;
+  settings.cache_size = 2;
+  World w(settings, true);
+  for (const auto* d : {"a.test", "b.test", "c.test"}) {
+    w.store->policies[d] = stored_policy(d, "1", w.time.wall.now() - 10);
+  }
+  w.store->policies["old.test"] = stored_policy("old.test", "1", w.time.wall.now() - 100, 50);
+  const auto loaded = w.policies->load_store();
+  CHECK(loaded.stored == 3);
+  CHECK(loaded.in_memory == 2);
+}
+
+TEST_CASE("purge forgets memory and store; the next query discovers again") {
+  World w({}, true);
+  w.publish("a.test", "1");
+  CHECK(w.query("a.test") == kSecure);
+  CHECK(w.policies->purge("a.test", "a.test"));
+  CHECK(w.store->policies.count("a.test") == 0);
+  w.dns.unpublish("a.test");
+  CHECK(w.query("a.test") == "NOTFOUND ");
+}
+
+TEST_CASE("testing mode answers NOTFOUND unless the zone is strict") {
+  World w;
+  w.publish("a.test", "1", "testing");
+  CHECK(w.query("a.test") == "NOTFOUND ");
+}
+
+TEST_CASE("proactive refresh re-checks policies before they expire, within its limit") {
+  ResolverSettings settings;
+  World w(settings);
+  Refresher refresher(w.time.timers, w.time.wall, *w.policies, 42);
+  for (const auto* d : {"a.test", "b.test", "c.test"}) {
+    w.publish(d, "1", "enforce", 86400);
+    CHECK(w.query(d) == secure_for(d));
+  }
+  ProactiveSettings proactive;
+  proactive.interval = 3600;
+  proactive.concurrency_limit = 1;
+  refresher.start(proactive);
+  w.dns.hang("_mta-sts.a.test");
+  w.dns.hang("_mta-sts.b.test");
+  w.dns.hang("_mta-sts.c.test");
+  w.time.advance_s(3601);
+  CHECK(refresher.sweep() == 3);
+  CHECK(refresher.running() == 1);  // concurrency_limit
+  CHECK(refresher.queued() >= 2);
+  w.dns.release("_mta-sts.a.test");
+  w.dns.release("_mta-sts.b.test");
+  w.dns.release("_mta-sts.c.test");
+  for (int i = 0; i < 5; ++i) w.settle();
+  CHECK(refresher.running() == 0);
+  CHECK(refresher.queued() == 0);
+  CHECK(w.policies->stats().proactive >= 3);
+}
+
+TEST_CASE(
+    "issue 16: a query for a domain evicted during its refresh reads the store, not the hang") {
+  ResolverSettings settings;
+  settings.cache_size = 2;
+  settings.cache_grace = 60;
+  settings.fetch_timeout = 10000ms;
+  World w(settings, true);
+  w.publish("a.test", "1");
+  CHECK(w.query("a.test") == kSecure);
+  w.time.advance_s(61);
+  w.dns.publish("a.test", "2");
+  w.https.hang("a.test");
+  CHECK(w.query("a.test") == kSecure);  // starts the refresh, which hangs 10 s
+  w.time.advance(10ms);
+  for (const auto* d : {"b.test", "c.test", "d.test"}) {
+    w.publish(d, "1");
+    CHECK(w.query(d) == secure_for(d));
+  }
+  REQUIRE(w.policies->cache().policy("a.test", w.time.wall.now()) == nullptr);
+  REQUIRE(w.policies->in_flight() == 1);
+  auto answer = w.ask("a.test");
+  w.time.advance(10ms);  // the store answers; the 3 s zone timeout is far
+  CHECK(answer->value_or("") == kSecure);
+}
