@@ -117,7 +117,7 @@ in_root() {
   chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     MTASTSD_SKIP_SANITIZERS=1 MTASTSD_SKIP_TSAN=1 MTASTSD_SKIP_FUZZ=1 MTASTSD_SKIP_RELEASES=1 \
-    ${CI:+CI=$CI} /bin/sh -c "cd /root/mta-stsd && $1"
+    ${CI:+CI=$CI} /bin/sh -c "cd /root/mta-stsd || exit 2; $1"
 }
 in_netns() {
   ip netns del "$netns" 2>/dev/null || true
@@ -127,7 +127,7 @@ in_netns() {
   ip netns exec "$netns" chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     MTASTSD_SKIP_SANITIZERS=1 MTASTSD_SKIP_TSAN=1 MTASTSD_SKIP_FUZZ=1 MTASTSD_SKIP_RELEASES=1 \
-    ${CI:+CI=$CI} /bin/sh -c "cd /root/mta-stsd && $1" || rc=$?
+    ${CI:+CI=$CI} /bin/sh -c "cd /root/mta-stsd || exit 2; $1" || rc=$?
   ip netns del "$netns" 2>/dev/null || true
   return "$rc"
 }
@@ -138,8 +138,10 @@ if [ "$mode" = test ]; then
   in_root "scripts/install-deps.sh --test"
   echo "== $release: install-deps.sh --test: $(($(date +%s) - t1)) s"
   t2=$(date +%s)
-  in_netns "scripts/test.sh"
-  echo "== $release: test.sh: $(($(date +%s) - t2)) s"
+  rc=0
+  in_netns "scripts/test.sh" || rc=$?
+  echo "== $release: test.sh: $(($(date +%s) - t2)) s$([ $rc = 0 ] || echo ", FAILED (exit $rc)")"
+  [ $rc = 0 ] || exit $rc
 else
   # The README's first command, less its last step (the daemon in the foreground),
   # which runs below in the namespace and is asked through mta-stsctl.

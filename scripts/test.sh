@@ -10,8 +10,9 @@
 #   fuzz       build-fuzz/: every libFuzzer target for MTASTSD_FUZZ_SECONDS (default 20) each
 #   trixie     the test command again on a fresh Debian 13 root (scripts/test-release.sh:
 #              debootstrap, chroot, a network namespace of its own; release stage only)
-#   bookworm   the README's first command on a fresh Debian 12 root (build and start the
-#              daemon; MTASTSD_SKIP_BOOKWORM=1 skips it)
+#   bookworm   only with MTASTSD_BOOKWORM=1: the README's first command on a fresh Debian 12
+#              root (install, build, start the daemon, ask it; ~8 min on an idle 2-core
+#              machine, too long for CI's 60-minute budget, so run it by hand)
 # MTASTSD_SKIP_SANITIZERS, _TSAN, _FUZZ, _RELEASES (trixie and bookworm) =1 skip stages.
 # The README's build/ is never touched: every stage builds in its own directory.
 set -eu
@@ -65,7 +66,9 @@ if [ "${MTASTSD_SKIP_FUZZ:-0}" != "1" ]; then
 fi
 if [ "${MTASTSD_SKIP_RELEASES:-0}" != "1" ]; then
   stage trixie scripts/test-release.sh trixie test
-  [ "${MTASTSD_SKIP_BOOKWORM:-0}" = "1" ] || stage bookworm scripts/test-release.sh bookworm run
+  if [ "${MTASTSD_BOOKWORM:-0}" = "1" ]; then
+    stage bookworm scripts/test-release.sh bookworm run
+  fi
 fi
 secs=$(($(date +%s) - T_ALL))
 echo "=== wall time per stage"

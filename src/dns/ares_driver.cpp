@@ -70,6 +70,12 @@ std::shared_ptr<AresDriver> AresDriver::create(boost::asio::io_context& io,
 #if MTASTS_ARES_DNSREC
   opts.qcache_max_ttl = 0;  // no query cache
   mask |= ARES_OPT_QUERY_CACHE;
+  // One UDP socket per query. c-ares 1.34 closes a socket on which a malformed
+  // answer arrives and fails every query still waiting on it (1.18 dropped the
+  // packet): one hostile domain's answer must not fail the lookups of others.
+  // A fresh source port per query is also what RFC 5452 asks for.
+  opts.udp_max_queries = 1;
+  mask |= ARES_OPT_UDP_MAX_QUERIES;
 #endif
   const int rc = ares_init_options(&driver->channel_, &opts, mask);
   if (rc != ARES_SUCCESS) {

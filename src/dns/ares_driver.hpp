@@ -10,7 +10,8 @@
 // deprecates ares_send) and the servers are read as text (ares_get_servers_csv,
 // 1.24; ares_get_servers_ports is deprecated); since 1.23 c-ares caches answers
 // by default, which we turn off: the daemon caches what it learns itself, and a
-// DNS lookup must ask the nameserver (as 1.18 always does).
+// DNS lookup must ask the nameserver (as 1.18 always does); and a malformed
+// answer fails every query sharing its UDP socket, so each query gets its own.
 #if ARES_VERSION >= 0x011c00
 #define MTASTS_ARES_DNSREC 1
 #else
