@@ -178,6 +178,11 @@ SqliteStore::~SqliteStore() {
   }
   wake_.notify_all();
   if (writer_.joinable()) writer_.join();
+  if (db_.load() == nullptr && !queue_.empty()) {
+    // Answered from memory meanwhile; after a restart discovery learns them again.
+    spdlog::warn("cache database {}: {} changes not written: the file never became writable", path_,
+                 queue_.size());
+  }
   sqlite3_close_v2(db_.exchange(nullptr));
   sqlite3_close_v2(fallback_);
 }
