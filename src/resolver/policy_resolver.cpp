@@ -14,11 +14,7 @@ std::vector<sts::AnswerOptions> answer_classes(const std::vector<Zone>& zones,
   for (const auto& zone : zones) {
     std::size_t index = 0;
     for (; index < classes.size(); ++index) {
-      const auto& c = classes[index];
-      if (c.strict_testing == zone.answer.strict_testing &&
-          c.require_sni == zone.answer.require_sni && c.tlsrpt == zone.answer.tlsrpt) {
-        break;
-      }
+      if (classes[index] == zone.answer) break;
     }
     if (index == classes.size()) classes.push_back(zone.answer);
     zone_class.push_back(index);
@@ -324,51 +320,56 @@ void PolicyResolver::discover_network(const std::string& domain, std::string kno
 void PolicyResolver::settle(const std::string& domain, DiscoveryResult result) {
   using Outcome = DiscoveryResult::Outcome;
   const auto now = clock_.now();
-  switch (result.outcome) {
-    case Outcome::policy:
-      learn(domain, result, now);
-      return flights_.finish(domain, result);
-    case Outcome::unchanged:
-      spdlog::debug("{}: policy id unchanged", domain);
-      cache_.confirm(domain, now);
-      return flights_.finish(domain, result);
-    case Outcome::no_policy:
-    case Outcome::fetch_failed:
-    case Outcome::temp_failure:
-      break;
-  }
-  if (const auto* cached = cache_.policy(domain, now)) {
-    apply_failure(domain, result, *cached, now);
+  if (result.outcome == Outcome::policy) {
+    learn(domain, result, now);
     return flights_.finish(domain, result);
   }
-  auto remember_none = [this, domain](const DiscoveryResult& failed, std::int64_t at) {
-    const std::uint32_t wait = failed.outcome == Outcome::temp_failure ? settings_.temp_failure_ttl
-                               : failed.outcome == Outcome::no_policy  ? settings_.negative_ttl
-                                                                       : settings_.retry_interval;
-    spdlog::info("{}: no usable MTA-STS policy ({}: {}); remembered for {}s", domain,
-                 to_string(failed.outcome), failed.reason, wait);
-    cache_.store_negative(domain, at, at + wait);
-  };
+  // Unchanged id or a failure: both are about the policy we hold.
+  if (const auto* cached = cache_.policy(domain, now)) {
+    keep(domain, result, *cached, now);
+    return flights_.finish(domain, result);
+  }
   if (store_ == nullptr) {
-    remember_none(result, now);
+    if (result.outcome != Outcome::unchanged) remember_none(domain, result, now);
     return flights_.finish(domain, result);
   }
   // Nothing in memory, but memory is not the whole cache: a policy evicted
   // (cache_size) while this discovery ran still protects the domain until its
   // max_age (RFC 8461 §3.3, §5.1). Only the store can say "no policy".
-  store_->fetch(domain, [this, alive = alive_, domain, remember_none,
+  store_->fetch(domain, [this, alive = alive_, domain,
                          result = std::move(result)](std::optional<cache::CachedPolicy> stored) {
     if (!*alive) return;
     const auto at = clock_.now();
     if (usable(stored, domain)) {
       ++stats_.store_hits;
       cache_.store_policy(std::move(*stored));
-      apply_failure(domain, result, *cache_.policy(domain, at), at);
-    } else {
-      remember_none(result, at);
+      keep(domain, result, *cache_.policy(domain, at), at);
+    } else if (result.outcome != Outcome::unchanged) {
+      remember_none(domain, result, at);
     }
     flights_.finish(domain, result);
   });
+}
+
+void PolicyResolver::keep(const std::string& domain, const DiscoveryResult& result,
+                          const cache::CachedPolicy& kept, std::int64_t now) {
+  if (result.outcome == DiscoveryResult::Outcome::unchanged) {
+    spdlog::debug("{}: policy id unchanged", domain);
+    cache_.confirm(domain, now);
+    return;
+  }
+  apply_failure(domain, result, kept, now);
+}
+
+void PolicyResolver::remember_none(const std::string& domain, const DiscoveryResult& failed,
+                                   std::int64_t now) {
+  using Outcome = DiscoveryResult::Outcome;
+  const std::uint32_t wait = failed.outcome == Outcome::temp_failure ? settings_.temp_failure_ttl
+                             : failed.outcome == Outcome::no_policy  ? settings_.negative_ttl
+                                                                     : settings_.retry_interval;
+  spdlog::info("{}: no usable MTA-STS policy ({}: {}); remembered for {}s", domain,
+               to_string(failed.outcome), failed.reason, wait);
+  cache_.store_negative(domain, now, now + wait);
 }
 
 void PolicyResolver::apply_failure(const std::string& domain, const DiscoveryResult& result,

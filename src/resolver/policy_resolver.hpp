@@ -137,8 +137,12 @@ class PolicyResolver {
   // store is asked before "no policy" is recorded (§3.3: the store is the truth
   // until max_age).
   void settle(const std::string& domain, DiscoveryResult result);
+  // An unchanged id confirms the policy held; a failure keeps it (§3.3).
+  void keep(const std::string& domain, const DiscoveryResult& result,
+            const cache::CachedPolicy& kept, std::int64_t now);
   void apply_failure(const std::string& domain, const DiscoveryResult& result,
                      const cache::CachedPolicy& kept, std::int64_t now);
+  void remember_none(const std::string& domain, const DiscoveryResult& failed, std::int64_t now);
   void learn(const std::string& domain, const DiscoveryResult& result, std::int64_t now);
   bool usable(const std::optional<cache::CachedPolicy>& stored, const std::string& domain) const;
 

@@ -128,6 +128,7 @@ class FakeHttps final : public HttpsPort {
     pages_["mta-sts." + domain] = r;
   }
   void hang(const std::string& domain) { hanging_.insert("mta-sts." + domain); }
+  void unhang(const std::string& domain) { hanging_.erase("mta-sts." + domain); }
   int fetched(const std::string& domain) const {
     auto it = fetched_.find("mta-sts." + domain);
     return it == fetched_.end() ? 0 : it->second;
@@ -164,6 +165,8 @@ class FakeStore final : public cache::PolicyStore {
   explicit FakeStore(Timers& timers) : timers_(timers) {}
   std::map<std::string, cache::CachedPolicy> policies;
   std::map<std::string, cache::CachedDane> dane;
+  // Every policy ever saved, per domain: what an answer may have come from.
+  std::map<std::string, std::vector<cache::CachedPolicy>> history;
   int fetches = 0;
 
   std::string describe() const override { return "fake store"; }
@@ -177,7 +180,10 @@ class FakeStore final : public cache::PolicyStore {
     if (auto it = policies.find(domain); it != policies.end()) found = it->second;
     timers_.post([found, done = std::move(done)] { done(found); });
   }
-  void save(const cache::CachedPolicy& policy) override { policies[policy.domain] = policy; }
+  void save(const cache::CachedPolicy& policy) override {
+    policies[policy.domain] = policy;
+    history[policy.domain].push_back(policy);
+  }
   void remove(const std::string& domain) override {
     policies.erase(domain);
     dane.erase(domain);

@@ -388,3 +388,27 @@ TEST_CASE(
   w.time.advance(10ms);  // the store answers; the 3 s zone timeout is far
   CHECK(answer->value_or("") == kSecure);
 }
+
+TEST_CASE("issue 16: a refresh ending 'id unchanged' after an eviction answers from the store") {
+  ResolverSettings settings;
+  settings.cache_size = 2;
+  settings.cache_grace = 60;
+  World w(settings, true);
+  w.publish("a.test", "1");
+  CHECK(w.query("a.test") == kSecure);
+  w.time.advance_s(61);
+  w.dns.hang("_mta-sts.a.test");  // the TXT check of the refresh hangs
+  CHECK(w.query("a.test") == kSecure);
+  for (const auto* d : {"b.test", "c.test", "d.test"}) {
+    w.publish(d, "1");
+    CHECK(w.query(d) == secure_for(d));
+  }
+  REQUIRE(w.policies->cache().policy("a.test", w.time.wall.now()) == nullptr);
+  // "id unchanged" arrives with memory empty and a query waiting on the refresh
+  // (its own store read queued behind the DNS answer).
+  w.dns.release("_mta-sts.a.test");
+  auto answer = w.ask("a.test");
+  w.settle();
+  CHECK(answer->value_or("") == kSecure);
+  CHECK(w.https.fetched("a.test") == 1);
+}
