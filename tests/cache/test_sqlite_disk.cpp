@@ -2,7 +2,7 @@
 // by the test (the test suite runs as root). The daemon must keep every policy
 // it has and say what is wrong, once.
 #include <doctest/doctest.h>
-#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/mount.h>
@@ -16,7 +16,6 @@
 #include <filesystem>
 #include <future>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,19 +48,34 @@ struct Tmpfs {
   }
 };
 
+// Keeps what is logged in a string, read under the sink's own mutex: the
+// writer thread logs while the test reads (an ostream sink's buffer would race).
+class StringSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  std::string text() {
+    std::lock_guard lock(mutex_);
+    return text_;
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t line;
+    formatter_->format(msg, line);
+    text_.append(line.data(), line.size());
+  }
+  void flush_() override {}
+
+ private:
+  std::string text_;
+};
+
 // Captures what the store logs.
 struct LogCapture {
-  std::ostringstream text;
+  std::shared_ptr<StringSink> sink = std::make_shared<StringSink>();
   std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
-  LogCapture() {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text);
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
-  }
+  LogCapture() { spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink)); }
   ~LogCapture() { spdlog::set_default_logger(previous); }
-  std::string str() {
-    spdlog::default_logger()->flush();
-    return text.str();
-  }
+  std::string str() { return sink->text(); }
   std::size_t count(const std::string& needle) {
     const auto all = str();
     std::size_t n = 0;
