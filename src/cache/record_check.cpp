@@ -110,22 +110,6 @@ std::int64_t wall_clock_now() {
       .count();
 }
 
-std::string escape_for_log(std::string_view text, std::size_t max) {
-  std::string out;
-  const auto shown = text.substr(0, max);
-  out.reserve(shown.size() + 8);
-  for (const char ch : shown) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += ch;
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-  }
-  if (text.size() > max) out += fmt::format("...({} bytes)", text.size());
-  return out;
-}
-
 bool LogOnce::first(std::string_view name, std::string_view reason) {
   std::string key;
   key.reserve(name.size() + reason.size() + 1);

@@ -49,11 +49,6 @@ std::optional<std::string> check_dane_record(const CachedDane& record, std::int6
 // Unix seconds from the system clock: what the stores check against.
 std::int64_t wall_clock_now();
 
-// A name from a store, fit for a log line: printable ASCII kept, backslash,
-// control bytes and non-ASCII (so non-UTF-8 too) written \xHH, cut after
-// `max` bytes. A record's name cannot then forge or break log lines.
-std::string escape_for_log(std::string_view text, std::size_t max = 261);
-
 // Remembers what was already logged, so an unusable record read on every
 // memory miss is logged once, not once per query. Bounded: past kMaxRemembered
 // names it starts over (a name may then be logged once more). Thread-safe.

@@ -13,6 +13,7 @@
 #include "cache/redis_asio_adapter.hpp"
 #include "cache/redis_sync_client.hpp"
 #include "cache/redis_value.hpp"
+#include "util/log_text.hpp"
 
 namespace mtasts::cache {
 
@@ -416,7 +417,7 @@ void RedisStore::fetch(const std::string& domain,
                 // Read again on every memory miss: logged once.
                 if (!policy && rejected_.first(options_.key_prefix + domain, why)) {
                   spdlog::warn("redis {}: ignoring unusable value for '{}': {}", describe(),
-                               escape_for_log(domain), why);
+                               util::log_text(domain), why);
                 }
                 done(std::move(policy));
               });
@@ -436,7 +437,7 @@ void RedisStore::fetch_dane(const std::string& destination,
                 auto dane = decode_redis_dane_value(destination, *value, wall_clock_now(), why);
                 if (!dane && rejected_.first(options_.dane_key_prefix + destination, why)) {
                   spdlog::warn("redis {}: ignoring unusable DANE value for '{}': {}", describe(),
-                               escape_for_log(destination), why);
+                               util::log_text(destination), why);
                 }
                 done(std::move(dane));
               });
@@ -614,7 +615,7 @@ void RedisStore::load_keys(const LoadKind& kind) {
         if (logged < kMaxLoggedBadValues && rejected_.first(kind.prefix + name, why)) {
           ++logged;
           spdlog::warn("redis {}: skipping unusable {} for '{}': {}", describe(), kind.value,
-                       escape_for_log(name, kMaxDestinationLength), why);
+                       util::log_text(name, kMaxDestinationLength), why);
         }
         continue;
       }

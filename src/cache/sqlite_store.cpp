@@ -15,6 +15,7 @@
 
 #include "cache/record_check.hpp"
 #include "dane/level.hpp"
+#include "util/log_text.hpp"
 
 namespace mtasts::cache {
 
@@ -520,7 +521,7 @@ void SqliteStore::load_all(const std::function<void(CachedPolicy)>& sink) {
       if (logged < kMaxLoggedBadRows && rejected_.first(policy.domain, *why)) {
         ++logged;
         spdlog::warn("cache database {}: skipping unusable row for '{}': {}", path_,
-                     escape_for_log(policy.domain), *why);
+                     util::log_text(policy.domain), *why);
       }
       continue;
     }
@@ -554,7 +555,7 @@ void SqliteStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
       if (logged < kMaxLoggedBadRows && rejected_.first("dane:" + dane.destination, *why)) {
         ++logged;
         spdlog::warn("cache database {}: skipping unusable DANE row for '{}': {}", path_,
-                     escape_for_log(dane.destination), *why);
+                     util::log_text(dane.destination), *why);
       }
       continue;
     }
@@ -583,7 +584,7 @@ void SqliteStore::fetch(const std::string& domain,
           // Read again on every memory miss: logged once.
           if (rejected_.first(domain, *why)) {
             spdlog::warn("cache database {}: ignoring unusable row for '{}': {}", path_,
-                         escape_for_log(domain), *why);
+                         util::log_text(domain), *why);
           }
         } else {
           found = std::move(policy);
@@ -608,7 +609,7 @@ void SqliteStore::fetch_dane(const std::string& destination,
         if (auto why = read_dane_row(select.stmt, dane, wall_clock_now())) {
           if (rejected_.first("dane:" + destination, *why)) {
             spdlog::warn("cache database {}: ignoring unusable DANE row for '{}': {}", path_,
-                         escape_for_log(destination), *why);
+                         util::log_text(destination), *why);
           }
         } else {
           found = std::move(dane);
@@ -627,7 +628,7 @@ bool SqliteStore::writable(const std::string& name, const char* plural) {
     spdlog::warn(
         "cache database {} cannot be written for now: {} and later {} are kept in memory only "
         "until it can be",
-        path_, escape_for_log(name), plural);
+        path_, util::log_text(name), plural);
   }
   return true;
 }

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "cache/record_check.hpp"
+#include "util/log_text.hpp"
 
 namespace mtasts::cache {
 
@@ -33,7 +34,7 @@ std::string state(const CachedPolicy& p) {
   std::string mx;
   for (const auto& pattern : p.policy.mx) mx += (mx.empty() ? "" : ",") + pattern;
   return fmt::format("mode {} id={} mx={} fetched_at={}", sts::to_string(p.policy.mode),
-                     escape_for_log(p.txt_id), escape_for_log(mx, 1024), p.fetched_at);
+                     util::log_text(p.txt_id), util::log_text(mx, 1024), p.fetched_at);
 }
 
 }  // namespace
@@ -70,7 +71,7 @@ struct TieredStore::Common {
     if (auto why = check_policy_record(*record, now)) {
       if (logged.first(tier + " " + record->domain, *why)) {
         spdlog::warn("{}: ignoring unusable policy for '{}': {}", tier,
-                     escape_for_log(record->domain), *why);
+                     util::log_text(record->domain), *why);
       }
       return std::nullopt;
     }
@@ -83,7 +84,7 @@ struct TieredStore::Common {
     if (auto why = check_dane_record(*record, now)) {
       if (logged.first(tier + " dane " + record->destination, *why)) {
         spdlog::warn("{}: ignoring unusable DANE result for '{}': {}", tier,
-                     escape_for_log(record->destination), *why);
+                     util::log_text(record->destination), *why);
       }
       return std::nullopt;
     }
@@ -107,7 +108,7 @@ struct TieredStore::Common {
         spdlog::warn(
             "{}: the shared store {} has {} where this daemon's own copy has {} ({}): not "
             "accepted from the shared store without our own fetch confirming it",
-            escape_for_log(local->domain), primary_name, offered, state(*local), *why);
+            util::log_text(local->domain), primary_name, offered, state(*local), *why);
       }
       return local;
     }

@@ -1,6 +1,6 @@
 // mta-stsctl: the admin's tool. `query` asks a running mta-stsd like postmap does;
 // `resolve` runs a fresh discovery and explains every step; list, show, purge,
-// prefetch and stats talk to the daemon's control socket (daemon/control.hpp).
+// prefetch and stats talk to the daemon's control socket (control/protocol.hpp).
 #include <netdb.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -28,12 +28,12 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "daemon/control.hpp"
-#include "daemon/daemon.hpp"
+#include "control/protocol.hpp"
 #include "resolver/answer.hpp"
 #include "resolver/dane_discovery.hpp"
 #include "resolver/discovery.hpp"
 #include "resolver/network.hpp"
+#include "setup/setup.hpp"
 #include "socketmap/netstring.hpp"
 #include "sts/answer.hpp"
 #include "sts/query_key.hpp"
@@ -149,7 +149,7 @@ int resolve(const mtasts::config::Config& config, const std::string& key,
     }
     return kNotFound;
   }
-  auto zones = mtasts::daemon::zones(config);
+  auto zones = mtasts::setup::zones(config);
   const mtasts::resolver::Zone* zone = &zones[0];
   for (const auto& z : zones) {
     if (!zone_name.empty() && z.name == zone_name) zone = &z;
@@ -158,12 +158,12 @@ int resolve(const mtasts::config::Config& config, const std::string& key,
   std::optional<mtasts::resolver::DiscoveryResult> result;
   std::optional<mtasts::resolver::DaneDiscovery> dane;
   {
-    mtasts::dns::Resolver resolver(io, mtasts::daemon::resolver_options(config));
-    mtasts::http::Fetcher fetcher(io, mtasts::daemon::fetcher_options(config));
+    mtasts::dns::Resolver resolver(io, mtasts::setup::resolver_options(config));
+    mtasts::http::Fetcher fetcher(io, mtasts::setup::fetcher_options(config));
     mtasts::resolver::NetworkDns dns(resolver);
     mtasts::resolver::NetworkHttps https(fetcher);
     mtasts::resolver::DiscoveryOptions options;
-    options.fetch_timeout = mtasts::daemon::resolver_settings(config).fetch_timeout;
+    options.fetch_timeout = mtasts::setup::resolver_settings(config).fetch_timeout;
     mtasts::resolver::discover(dns, https, parsed.domain, {}, options,
                                [&](mtasts::resolver::DiscoveryResult r) { result = std::move(r); });
     // DANE first (RFC 8461 §2), looked up alongside as the daemon does.
@@ -189,7 +189,7 @@ int resolve(const mtasts::config::Config& config, const std::string& key,
     if (dane->verdict != mtasts::dane::Verdict::temp) level = mtasts::dane::level_of(dane->verdict);
     const auto combined =
         mtasts::resolver::combine(level, mtasts::resolver::Answer::sts(enforced, answer),
-                                  mtasts::daemon::dane_on_failure(config));
+                                  mtasts::setup::dane_on_failure(config));
     answer = std::string(combined.text());
   }
   const auto outcome = mtasts::resolver::to_string(result->outcome);
@@ -297,7 +297,7 @@ std::optional<std::string> control_path(const ControlTarget& target) {
   if ((runtime == nullptr || *runtime == '\0') && ::stat("/run/mta-stsd/control.sock", &st) == 0) {
     return std::string("/run/mta-stsd/control.sock");
   }
-  return mtasts::daemon::default_control_socket_path();
+  return mtasts::control::default_control_socket_path();
 }
 
 // One connection to the control socket; requests and replies are lines.
@@ -433,7 +433,7 @@ int list_policies(const ControlTarget& target, bool json) {
   ControlClient client;
   if (!client.connect(*path, target.timeout_s) || !client.send("list")) return kError;
   // The reply may hold a million policies: it is taken apart as it arrives.
-  mtasts::daemon::JsonArrayElements splitter;
+  mtasts::control::JsonArrayElements splitter;
   struct Row {
     std::string domain, mode, id, fetched, expires, source;
   };

@@ -27,7 +27,7 @@
 #include "config/config.hpp"
 #include "config/nameserver.hpp"
 #include "config/yaml_scalar.hpp"
-#include "sts/excerpt.hpp"
+#include "util/log_text.hpp"
 
 namespace mtasts::config {
 namespace {
@@ -88,7 +88,7 @@ std::string describe(const YAML::Node& node) {
   if (node.IsSequence()) return "a list";
   if (is_null_value(node)) return "nothing";
   if (node.Scalar().empty()) return "\"\"";
-  return sts::excerpt(node.Scalar());
+  return util::log_text(node.Scalar(), 64);
 }
 
 // Sees parser events before yaml-cpp builds nodes: where a second document

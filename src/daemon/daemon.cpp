@@ -11,12 +11,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 
-#include "cache/redis_store.hpp"
-#include "cache/sqlite_store.hpp"
-#include "cache/tiered_store.hpp"
+#include "cache/store.hpp"
 #include "daemon/control.hpp"
 #include "daemon/policy_handler.hpp"
 #include "resolver/refresher.hpp"
+#include "setup/setup.hpp"
+#include "socketmap/server.hpp"
 #include "util/clock.hpp"
 
 namespace mtasts::daemon {
@@ -29,133 +29,13 @@ std::chrono::milliseconds seconds_to_ms(double seconds) {
 
 }  // namespace
 
-std::string default_cache_path() {
-  // systemd's StateDirectory= tells us where state belongs; an installed daemon
-  // has its directory; run from a source tree, the cache stays in ./var/.
-  if (const char* state = ::getenv("STATE_DIRECTORY"); state != nullptr && *state != '\0') {
-    std::string dir = state;
-    if (auto colon = dir.find(':'); colon != std::string::npos) dir.resize(colon);
-    return dir + "/cache.db";
-  }
-  if (::access(MTASTSD_DEFAULT_STATE_DIR, W_OK) == 0) {
-    return std::string(MTASTSD_DEFAULT_STATE_DIR) + "/cache.db";
-  }
-  return "var/mta-stsd/cache.db";
-}
-
-std::unique_ptr<cache::PolicyStore> make_store(const config::CacheConfig& cache,
-                                               boost::asio::io_context& io) {
-  if (cache.type == "internal" || cache.type == "memory") return nullptr;
-  const std::string sqlite_path = cache.filename.empty() ? default_cache_path() : cache.filename;
-  const auto busy = seconds_to_ms(cache.timeout);
-  if (cache.type == "sqlite") return std::make_unique<cache::SqliteStore>(sqlite_path, busy);
-  if (cache.type == "redis") {
-    cache::RedisOptions options;
-    options.url = cache.url;
-    options.connect_timeout = seconds_to_ms(cache.socket_connect_timeout);
-    options.command_timeout = seconds_to_ms(cache.socket_timeout);
-    // The fleet shares Redis; the local SQLite copy keeps what this daemon
-    // learned across a restart while Redis is down.
-    return std::make_unique<cache::TieredStore>(
-        std::make_unique<cache::RedisStore>(io, std::move(options)),
-        std::make_unique<cache::SqliteStore>(sqlite_path, busy));
-  }
-  throw std::runtime_error("cache.type '" + cache.type + "' is not supported by mta-stsd " +
-                           MTASTSD_VERSION + " (use internal, memory, sqlite or redis)");
-}
-
-dns::ResolverOptions resolver_options(const config::Config& config) {
-  dns::ResolverOptions options;
-  options.nameservers = config.nameservers;
-  // Two tries must fit in the shortest zone budget, so a dead server still
-  // leaves time for the answer (but never less than 500 ms a try).
-  double shortest = config.default_zone.timeout;
-  for (const auto& [name, zone] : config.zones) shortest = std::min(shortest, zone.timeout);
-  options.timeout = std::clamp(seconds_to_ms(shortest / 3), std::chrono::milliseconds(500),
-                               std::chrono::milliseconds(2000));
-  options.tries = 2;
-  return options;
-}
-
-http::FetcherOptions fetcher_options(const config::Config& config) {
-  http::FetcherOptions options;
-  options.ca_file = config.ca_file;
-  options.max_concurrent = std::max<std::size_t>(1, config.max_concurrent_resolutions);
-  return options;
-}
-
-std::vector<resolver::Zone> zones(const config::Config& config) {
-  auto make = [](const std::string& name, const config::ZoneConfig& zone) {
-    resolver::Zone z;
-    z.name = name;
-    z.answer.strict_testing = zone.strict_testing;
-    z.answer.require_sni = zone.require_sni;
-    z.answer.tlsrpt = zone.tlsrpt;
-    z.timeout = seconds_to_ms(zone.timeout);
-    return z;
-  };
-  std::vector<resolver::Zone> result{make("", config.default_zone)};
-  for (const auto& [name, zone] : config.zones) result.push_back(make(name, zone));
-  return result;
-}
-
-resolver::ResolverSettings resolver_settings(const config::Config& config) {
-  resolver::ResolverSettings settings;
-  settings.cache_grace = config.cache_grace;
-  settings.negative_ttl = config.negative_ttl;
-  settings.retry_interval = config.retry_interval;
-  settings.cache_size = config.cache.cache_size;
-  settings.max_concurrent = std::max<std::size_t>(1, config.max_concurrent_resolutions);
-  settings.max_queued = settings.max_concurrent * 16;
-  // A discovery may outlive the query that started it (its result is cached), so
-  // the fetch gets the longest zone budget.
-  double longest = config.default_zone.timeout;
-  for (const auto& [name, zone] : config.zones) longest = std::max(longest, zone.timeout);
-  settings.fetch_timeout = seconds_to_ms(longest);
-  return settings;
-}
-
-dane::OnFailure dane_on_failure(const config::Config& config) {
-  return config.dane.on_failure == "sts" ? dane::OnFailure::sts : dane::OnFailure::temp;
-}
-
-resolver::DaneSettings dane_settings(const config::Config& config) {
-  resolver::DaneSettings settings;
-  settings.enabled = config.dane.enabled;
-  settings.on_failure = dane_on_failure(config);
-  settings.min_ttl = config.dane.min_ttl;
-  settings.max_ttl = config.dane.max_ttl;
-  settings.stale_ttl = config.dane.stale_ttl;
-  settings.max_concurrent = std::max<std::size_t>(1, config.max_concurrent_resolutions);
-  settings.max_queued = settings.max_concurrent * 16;
-  settings.cache_size = config.cache.cache_size;
-  return settings;
-}
-
-socketmap::ServerOptions server_options(const config::Config& config) {
-  socketmap::ServerOptions options;
-  options.host = config.host;
-  options.port = config.port;
-  options.unix_path = config.path;
-  options.unix_mode = config.mode;
-  options.reuse_port = config.reuse_port;
-  // The limit is on the key (Postfix's socketmap_max_query_size); the payload
-  // also carries the map name and a space.
-  options.max_request_bytes = config.max_request_bytes + 256;
-  options.max_key_bytes = config.max_request_bytes;
-  options.idle_timeout = seconds_to_ms(config.idle_timeout);
-  options.request_timeout = seconds_to_ms(config.request_timeout);
-  options.max_connections = config.max_connections;
-  return options;
-}
-
 int run(const config::Config& config) {
   ::signal(SIGPIPE, SIG_IGN);
   boost::asio::io_context io(1);
   // Declared after io: destroyed before it, as the Redis store requires.
   std::unique_ptr<cache::PolicyStore> store;
   try {
-    store = make_store(config.cache, io);
+    store = setup::make_store(config.cache, io);
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     return 1;
@@ -165,8 +45,8 @@ int run(const config::Config& config) {
   std::unique_ptr<dns::Resolver> dns;
   std::unique_ptr<http::Fetcher> https;
   try {
-    dns = std::make_unique<dns::Resolver>(io, resolver_options(config));
-    https = std::make_unique<http::Fetcher>(io, fetcher_options(config));
+    dns = std::make_unique<dns::Resolver>(io, setup::resolver_options(config));
+    https = std::make_unique<http::Fetcher>(io, setup::fetcher_options(config));
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     return 1;
@@ -174,9 +54,9 @@ int run(const config::Config& config) {
   resolver::AsioTimers timers(io);
   resolver::NetworkDns dns_port(*dns);
   resolver::NetworkHttps https_port(*https);
-  resolver::DaneResolver dane(timers, dns_port, clock, dane_settings(config), store.get());
-  resolver::PolicyResolver policies(timers, dns_port, https_port, clock, zones(config),
-                                    resolver_settings(config), store.get(), &dane);
+  resolver::DaneResolver dane(timers, dns_port, clock, setup::dane_settings(config), store.get());
+  resolver::PolicyResolver policies(timers, dns_port, https_port, clock, setup::zones(config),
+                                    setup::resolver_settings(config), store.get(), &dane);
   resolver::Refresher refresher(timers, clock, policies);
   PolicyHandler handler(policies);
   if (store) {
@@ -203,7 +83,7 @@ int run(const config::Config& config) {
     refresher.start(
         resolver::ProactiveSettings{p.enabled, p.interval, p.grace_ratio, p.concurrency_limit});
   }
-  socketmap::Server server(io, server_options(config), handler);
+  socketmap::Server server(io, setup::server_options(config), handler);
   try {
     server.start();
   } catch (const std::exception& e) {

@@ -9,6 +9,7 @@
 #include "daemon/control.hpp"
 
 using namespace mtasts::daemon;
+using namespace mtasts::control;
 using Command = ControlRequest::Command;
 
 TEST_CASE("control requests: commands and arguments") {

@@ -1,0 +1,166 @@
+#include "control/protocol.hpp"
+
+#include <unistd.h>
+
+#include <array>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "util/json.hpp"
+
+namespace mtasts::control {
+
+using util::json_escape;
+
+// ----- paths ---------------------------------------------------------------------------
+
+std::string default_control_socket_path() {
+  // Mirrors default_cache_path(): systemd's RuntimeDirectory= first (it may list
+  // several directories, colon-separated), then the installed location, then a
+  // directory next to where a source-tree daemon runs.
+  if (const char* runtime = ::getenv("RUNTIME_DIRECTORY"); runtime != nullptr && *runtime != '\0') {
+    std::string dir = runtime;
+    if (auto colon = dir.find(':'); colon != std::string::npos) dir.resize(colon);
+    return dir + "/control.sock";
+  }
+  if (::access("/run/mta-stsd", W_OK) == 0) return "/run/mta-stsd/control.sock";
+  return "var/mta-stsd/control.sock";
+}
+
+std::string control_socket_path(const config::Config& config) {
+  if (config.control_socket == "none") return "";
+  if (config.control_socket.empty()) return default_control_socket_path();
+  return config.control_socket;
+}
+
+// ----- protocol ------------------------------------------------------------------------
+
+namespace {
+
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && is_blank(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_blank(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+// Echoed in error replies: short, so garbage does not come back at length.
+std::string shorten(std::string_view text) {
+  constexpr std::size_t kMax = 64;
+  if (text.size() <= kMax) return std::string(text);
+  return std::string(text.substr(0, kMax)) + "...";
+}
+
+}  // namespace
+
+ControlParse parse_control_request(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  line = trim(line);
+  if (line.empty()) return {std::nullopt, "empty request"};
+  std::size_t end = 0;
+  while (end < line.size() && !is_blank(line[end])) ++end;
+  const std::string_view word = line.substr(0, end);
+  const std::string_view argument = trim(line.substr(end));
+
+  struct Known {
+    std::string_view name;
+    ControlRequest::Command command;
+    bool takes_domain;
+  };
+  static constexpr std::array<Known, 5> kCommands{{
+      {"list", ControlRequest::Command::list, false},
+      {"show", ControlRequest::Command::show, true},
+      {"purge", ControlRequest::Command::purge, true},
+      {"prefetch", ControlRequest::Command::prefetch, true},
+      {"stats", ControlRequest::Command::stats, false},
+  }};
+  for (const auto& known : kCommands) {
+    if (word != known.name) continue;
+    if (!known.takes_domain) {
+      if (!argument.empty()) return {std::nullopt, fmt::format("{} takes no argument", word)};
+      return {ControlRequest{known.command, {}}, {}};
+    }
+    if (argument.empty()) return {std::nullopt, fmt::format("usage: {} DOMAIN", word)};
+    for (char c : argument) {
+      if (is_blank(c)) return {std::nullopt, fmt::format("{} takes one domain", word)};
+    }
+    return {ControlRequest{known.command, std::string(argument)}, {}};
+  }
+  return {std::nullopt,
+          fmt::format("unknown command {} (list, show DOMAIN, purge DOMAIN, prefetch DOMAIN, "
+                      "stats)",
+                      json_escape(shorten(word)))};
+}
+
+void append_policy_fields(std::string& out, const cache::CachedPolicy& p) {
+  fmt::format_to(std::back_inserter(out),
+                 "\"domain\": {}, \"mode\": {}, \"id\": {}, \"fetched\": {}, \"expires\": {}, "
+                 "\"checked\": {}, \"max_age\": {}, \"mx\": [",
+                 json_escape(p.domain), json_escape(sts::to_string(p.policy.mode)),
+                 json_escape(p.txt_id), p.fetched_at, p.expires_at, p.checked_at, p.policy.max_age);
+  for (std::size_t i = 0; i < p.policy.mx.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += json_escape(p.policy.mx[i]);
+  }
+  // Only the memory tier is listed: a policy the LRU dropped is still in the
+  // store and comes back on the next query for its domain.
+  out += "], \"source\": \"memory\"";
+}
+
+std::string policy_json(const cache::CachedPolicy& policy) {
+  std::string out = "{";
+  append_policy_fields(out, policy);
+  out += '}';
+  return out;
+}
+
+std::string error_json(std::string_view message) {
+  return "{\"error\": " + json_escape(message) + "}";
+}
+
+std::vector<std::string> JsonArrayElements::feed(std::string_view piece) {
+  std::vector<std::string> done;
+  for (char c : piece) {
+    const bool was_in_string = in_string_;
+    if (in_string_) {
+      if (escaped_) {
+        escaped_ = false;
+      } else if (c == '\\') {
+        escaped_ = true;
+      } else if (c == '"') {
+        in_string_ = false;
+      }
+    } else if (c == '"') {
+      in_string_ = true;
+    }
+    const bool structural = !was_in_string && c != '"';
+    if (depth_ >= 3) {  // inside an element
+      element_ += c;
+      if (structural && (c == '{' || c == '[')) {
+        ++depth_;
+      } else if (structural && (c == '}' || c == ']')) {
+        if (--depth_ == 2) done.push_back(std::exchange(element_, {}));
+      }
+      continue;
+    }
+    if (structural && depth_ == 2 && (c == '{' || c == '[')) {
+      depth_ = 3;
+      element_.assign(1, c);
+    } else if (structural && depth_ == 2 && c == ',') {
+      // the separator between two elements taken out
+    } else if (structural && (c == '{' || c == '[')) {
+      ++depth_;
+      rest_ += c;
+    } else if (structural && (c == '}' || c == ']')) {
+      if (depth_ > 0) --depth_;
+      rest_ += c;
+    } else {
+      rest_ += c;
+    }
+  }
+  return done;
+}
+
+}  // namespace mtasts::control
