@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cache/store.hpp"
@@ -86,10 +87,55 @@ class FakeDns final : public DnsPort {
     if (auto it = addresses_.find(name); it != addresses_.end()) r = it->second;
     deliver(name, [r, done = std::move(done)] { done(r); });
   }
-  void secure(const std::string& name, int, std::function<void(dns::SecureResult)> done) override {
+  void secure(const std::string& name, int type,
+              std::function<void(dns::SecureResult)> done) override {
+    // Unsigned by default: an unauthenticated NXDOMAIN.
     dns::SecureResult r;
     r.status = dns::Status::no_data;
-    deliver(name, [r, done = std::move(done)] { done(r); });
+    if (auto it = secure_.find({name, type}); it != secure_.end()) r = it->second;
+    deliver(name + "/" + std::to_string(type), [r, done = std::move(done)] { done(r); });
+  }
+
+  // DNSSEC-signed answers (RFC 7672): MX hosts of a domain, each with a usable
+  // DANE-EE TLSA record or an authenticated denial of one.
+  static constexpr int kA = 1, kMx = 15, kTlsa = 52;
+  void sign_mx(const std::string& domain, const std::vector<std::string>& hosts,
+               const std::vector<bool>& with_tlsa) {
+    dns::SecureResult mx;
+    mx.status = dns::Status::ok;
+    mx.authenticated = true;
+    mx.ttl = 300;
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+      mx.records.push_back({static_cast<std::uint16_t>(10 * (i + 1)), hosts[i]});
+      dns::SecureResult a;
+      a.status = dns::Status::ok;
+      a.authenticated = true;
+      a.ttl = 300;
+      a.records.push_back({0, "192.0.2.25"});
+      secure_[{hosts[i], kA}] = a;
+      dns::SecureResult tlsa;
+      tlsa.authenticated = true;
+      tlsa.ttl = 300;
+      if (with_tlsa[i]) {
+        tlsa.status = dns::Status::ok;
+        std::string rdata = {3, 1, 1};  // DANE-EE, SPKI, SHA-256 (RFC 7672 §3.1)
+        rdata.append(32, '\x5a');
+        tlsa.records.push_back({0, rdata});
+      } else {
+        tlsa.status = dns::Status::no_data;
+      }
+      secure_[{"_25._tcp." + hosts[i], kTlsa}] = tlsa;
+    }
+    secure_[{domain, kMx}] = mx;
+  }
+  void fail_mx(const std::string& domain) {
+    dns::SecureResult mx;
+    mx.status = dns::Status::temp_fail;
+    mx.error = "SERVFAIL";
+    secure_[{domain, kMx}] = mx;
+  }
+  static std::string mx_query(const std::string& domain) {
+    return domain + "/" + std::to_string(kMx);
   }
 
  private:
@@ -105,6 +151,7 @@ class FakeDns final : public DnsPort {
   Timers& timers_;
   std::map<std::string, dns::TxtResult> txt_;
   std::map<std::string, dns::AddressResult> addresses_;
+  std::map<std::pair<std::string, int>, dns::SecureResult> secure_;
   std::set<std::string> hanging_;
   std::map<std::string, std::vector<std::function<void()>>> held_;
   std::map<std::string, int> asked_;
