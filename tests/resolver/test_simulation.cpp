@@ -79,7 +79,11 @@ class Simulation {
     settings_.retry_interval = 120;
     settings_.temp_failure_ttl = 30;
     settings_.fetch_timeout = 5000ms;
-    for (int i = 0; i < 12; ++i) domains_.push_back({"d" + std::to_string(i) + ".test"});
+    for (int i = 0; i < 12; ++i) {
+      Domain d;
+      d.name = "d" + std::to_string(i) + ".test";
+      domains_.push_back(d);
+    }
     start();
   }
   ~Simulation() {

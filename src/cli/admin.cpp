@@ -1,0 +1,167 @@
+#include "cli/client.hpp"
+#include "cli/commands.hpp"
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+namespace mtasts::cli {
+
+int list_policies(const ControlTarget& target, bool json) {
+  const auto path = control_path(target);
+  if (!path) return kError;
+  ControlClient client;
+  if (!client.connect(*path, target.timeout_s) || !client.send("list")) return kError;
+  // The reply may hold a million policies: it is taken apart as it arrives.
+  mtasts::control::JsonArrayElements splitter;
+  struct Row {
+    std::string domain, mode, id, fetched, expires, source;
+  };
+  std::vector<Row> rows;
+  bool malformed = false;
+  const bool read = client.read_reply([&](std::string_view piece) {
+    if (json) std::fwrite(piece.data(), 1, piece.size(), stdout);
+    for (const auto& element : splitter.feed(piece)) {
+      if (json || malformed) continue;
+      const auto tree = ControlClient::parse(element);
+      if (!tree) {
+        malformed = true;
+        continue;
+      }
+      rows.push_back(Row{tree->get<std::string>("domain", ""), tree->get<std::string>("mode", ""),
+                         tree->get<std::string>("id", ""), iso_utc(number(*tree, "fetched")),
+                         iso_utc(number(*tree, "expires")), tree->get<std::string>("source", "")});
+    }
+  });
+  if (!read || malformed) return kError;
+  const auto rest = ControlClient::parse(splitter.rest());
+  if (!rest) return kError;
+  if (reported_error(*rest)) return kError;
+  if (json) return kFound;
+  std::sort(rows.begin(), rows.end(),
+            [](const Row& a, const Row& b) { return a.domain < b.domain; });
+  std::size_t widths[4] = {6, 4, 2, 20};
+  for (const auto& row : rows) {
+    widths[0] = std::max(widths[0], row.domain.size());
+    widths[1] = std::max(widths[1], row.mode.size());
+    widths[2] = std::max(widths[2], row.id.size());
+  }
+  auto print = [&](const std::string& domain, const std::string& mode, const std::string& id,
+                   const std::string& fetched, const std::string& expires,
+                   const std::string& source) {
+    std::printf("%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", static_cast<int>(widths[0]), domain.c_str(),
+                static_cast<int>(widths[1]), mode.c_str(), static_cast<int>(widths[2]), id.c_str(),
+                static_cast<int>(widths[3]), fetched.c_str(), static_cast<int>(widths[3]),
+                expires.c_str(), source.c_str());
+  };
+  print("DOMAIN", "MODE", "ID", "FETCHED", "EXPIRES", "SOURCE");
+  for (const auto& row : rows)
+    print(row.domain, row.mode, row.id, row.fetched, row.expires, row.source);
+  std::printf("%zu policies; %lld domains remembered without a policy\n", rows.size(),
+              static_cast<long long>(number(*rest, "negative")));
+  return kFound;
+}
+
+int show_policy(const ControlTarget& target, const std::string& domain, bool json) {
+  const auto path = control_path(target);
+  if (!path) return kError;
+  ControlClient client;
+  if (!client.connect(*path, target.timeout_s)) return kError;
+  const auto reply = client.request("show " + domain);
+  if (!reply) return kError;
+  const auto error = reply->get_optional<std::string>("error");
+  // The DANE result is kept apart from the policy: shown either way.
+  auto print_dane = [&] {
+    const auto dane = reply->get_child_optional("dane");
+    if (!dane || dane->get_optional<std::string>("level") == boost::none) return;
+    std::printf("dane     %s (%s), expires %s\n", dane->get<std::string>("level", "").c_str(),
+                dane->get<std::string>("summary", "").c_str(),
+                iso_utc(number(*dane, "expires")).c_str());
+  };
+  if (json) {
+    std::fputs(client.last_raw().c_str(), stdout);
+  } else if (error && *error == "not cached") {
+    std::printf("%s: not cached\n", reply->get<std::string>("domain", domain).c_str());
+    print_dane();
+  } else if (!error) {
+    const std::int64_t fetched = number(*reply, "fetched"), expires = number(*reply, "expires"),
+                       checked = number(*reply, "checked");
+    std::printf("domain   %s\nmode     %s\nid       %s\nmax_age  %lld\nmx       %s\n",
+                reply->get<std::string>("domain", "").c_str(),
+                reply->get<std::string>("mode", "").c_str(),
+                reply->get<std::string>("id", "").c_str(),
+                static_cast<long long>(number(*reply, "max_age")),
+                joined(strings(*reply, "mx"), " ").c_str());
+    std::printf("fetched  %s\nchecked  %s\nexpires  %s\nsource   %s\n", iso_utc(fetched).c_str(),
+                iso_utc(checked).c_str(), iso_utc(expires).c_str(),
+                reply->get<std::string>("source", "").c_str());
+    if (const auto answers = reply->get_child_optional("answers")) {
+      for (const auto& [unused, zone] : *answers) {
+        const std::string name = zone.get<std::string>("zone", "null");
+        std::printf("answer   [%s] %s\n", name == "null" ? "default_zone" : name.c_str(),
+                    zone.get<std::string>("answer", "").c_str());
+      }
+    }
+    print_dane();
+  }
+  if (!error) return kFound;
+  if (*error == "not cached") return kNotFound;
+  if (!json) std::fprintf(stderr, "mta-stsctl: %s\n", error->c_str());
+  return kError;
+}
+
+int purge_policy(const ControlTarget& target, const std::string& domain) {
+  const auto path = control_path(target);
+  if (!path) return kError;
+  ControlClient client;
+  if (!client.connect(*path, target.timeout_s)) return kError;
+  const auto reply = client.request("purge " + domain);
+  if (!reply || reported_error(*reply)) return kError;
+  const std::string name = reply->get<std::string>("domain", domain);
+  if (reply->get<bool>("purged", false)) {
+    std::printf("%s: purged\n", name.c_str());
+    return kFound;
+  }
+  std::printf("%s: was not cached in memory (removed from the store if it was there)\n",
+              name.c_str());
+  return kNotFound;
+}
+
+int show_stats(const ControlTarget& target, bool json) {
+  const auto path = control_path(target);
+  if (!path) return kError;
+  ControlClient client;
+  if (!client.connect(*path, target.timeout_s)) return kError;
+  const auto reply = client.request("stats");
+  if (!reply || reported_error(*reply)) return kError;
+  if (json) {
+    std::fputs(client.last_raw().c_str(), stdout);
+    return kFound;
+  }
+  for (const auto& [key, value] : *reply) {
+    std::printf("%-15s %s\n", key.c_str(), value.data().c_str());
+  }
+  return kFound;
+}
+
+// The domains of a prefetch file: one a line, `#` starts a comment.
+
+}  // namespace mtasts::cli
