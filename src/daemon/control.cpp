@@ -29,9 +29,9 @@ namespace mtasts::daemon {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
+using control::append_policy_fields;
 using control::ControlParse;
 using control::ControlRequest;
-using control::append_policy_fields;
 using control::error_json;
 using control::kMaxControlLine;
 using control::parse_control_request;
@@ -115,7 +115,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
  private:
   // Answers the next buffered request line, or reads more.
   void next_request() {
-    if (closed_ || writing_ || reading_) return;
+    if (closed_ || writing_ || reading_ || recalling_) return;
     const std::size_t max_line = state_->options.max_line;
     const auto newline = input_.find('\n');
     if ((newline != std::string::npos && newline > max_line) ||
@@ -205,6 +205,20 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     std::string reply;
     switch (request.command) {
       case Command::show:
+        if (policies->cache().policy(domain, now) == nullptr) {
+          // Memory is not the whole cache: a policy dropped for cache_size is
+          // read back from the store first, so show never says "not cached"
+          // for a policy that still protects the domain.
+          recalling_ = true;
+          policies->recall(domain, [self = shared_from_this(), domain, dane_key] {
+            self->recalling_ = false;
+            const auto* current = self->state_->policies;
+            if (self->closed_ || current == nullptr) return;
+            self->send(self->show_json(*current, domain, dane_key, self->state_->clock->now()) +
+                       "\n");
+          });
+          return;
+        }
         reply = show_json(*policies, domain, dane_key, now);
         break;
       case Command::purge: {
@@ -404,6 +418,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
   std::string output_;
   std::vector<std::string> list_domains_;
   std::size_t list_next_ = 0;
+  bool recalling_ = false;  // a show waits for the store: later requests wait too
   bool list_first_ = true;
   bool listing_ = false;
   bool reading_ = false;

@@ -429,6 +429,19 @@ bool PolicyResolver::prefetch(const std::string& domain) {
   return true;
 }
 
+void PolicyResolver::recall(const std::string& domain, std::function<void()> done) {
+  if (store_ == nullptr || cache_.policy(domain, clock_.now()) != nullptr) return done();
+  store_->fetch(domain, [this, alive = alive_, domain,
+                         done = std::move(done)](std::optional<cache::CachedPolicy> stored) {
+    if (!*alive) return;
+    if (usable(stored, domain)) {
+      ++stats_.store_hits;
+      cache_.store_policy(std::move(*stored));
+    }
+    done();
+  });
+}
+
 bool PolicyResolver::refresh(const std::string& domain, std::string known_id,
                              std::function<void()> finished) {
   if (flights_.active(domain) || !flights_.slot_free()) return false;

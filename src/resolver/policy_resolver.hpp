@@ -93,6 +93,10 @@ class PolicyResolver {
   // unexpired policy in memory; false when it is cached, already in flight, or
   // the discovery slots and queue are full.
   bool prefetch(const std::string& domain);
+  // Brings a policy memory dropped back from the store (mta-stsctl show):
+  // done runs once memory holds whatever unexpired policy the store had, at
+  // once when memory has one already or there is no store.
+  void recall(const std::string& domain, std::function<void()> done);
   // A background check of a cached policy (proactive refresh, RFC 8461 §3.3,
   // §10.2); finished runs when it ends. False when the domain is in flight or no
   // discovery slot is free (background work never queues).

@@ -283,6 +283,38 @@ def check_paths(c, binary, d):
          r.returncode == 2 and missing in r.stderr, "%d %r" % (r.returncode, r.stderr))
 
 
+class StoreDaemon(harness.Daemon):
+    """A second daemon with an SQLite store and room for two policies in memory."""
+    def __init__(self, binary, workdir, world):
+        super().__init__(binary, workdir, "ctl-store", control=True,
+                         query_timeout=ZONE_TIMEOUT + 6)
+        self.write_config(f"""\
+cache: {{type: sqlite, options: {{filename: {workdir}/ctl-store.db, cache_size: 2}}}}
+default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
+proactive_policy_fetching: {{enabled: false}}
+""", "%s:%d" % (world.dns_addr, world.dns_port), world.ca_file)
+
+
+def check_show_stored(c, w, binary, workdir, daemon_binary):
+    """Memory is not the whole cache: show reads a policy memory dropped back from the
+    store, never "not cached" for a policy that still protects its domain."""
+    for stale in ("ctl-store.db", "ctl-store.db-wal", "ctl-store.db-shm"):
+        harness.remove(os.path.join(workdir, stale))
+    d = StoreDaemon(daemon_binary, workdir, w)
+    if not c.ok("store daemon starts", d.start(), procs.log_tail(d.log)):
+        return
+    first, others = BULK[1], (BULK[2], BULK[3])  # the two others push `first` out of memory
+    for name in (first,) + others:
+        c.eq("store daemon: query %s" % name, S.ok_answer(["mail." + name], name), d.query(name))
+    time.sleep(0.5)  # the SQLite writer commits within 200 ms (see mta-stsd.yml(5))
+    r = ctl(binary, d, "show", first)
+    c.ok("show of a policy memory dropped: exit 0, read back from the store",
+         r.returncode == 0 and "mode     enforce" in r.stdout, "%d %r" % (r.returncode, r.stdout))
+    r = ctl(binary, d, "show", NOPOLICY)
+    c.eq("store daemon: show %s: still not cached" % NOPOLICY, 1, r.returncode)
+    c.eq("store daemon: SIGTERM: exit 0", 0, d.stop())
+
+
 def body(run):
     c, args = run.checks, run.args
     w = build_world(args.workdir, procs.free_address(HTTPS_ADDRESSES, 443))
@@ -304,6 +336,7 @@ def body(run):
     check_paths(c, args.ctl, d)
     c.eq("SIGTERM: exit 0", 0, d.stop())
     c.ok("SIGTERM: the control socket file is removed", not os.path.exists(d.control))
+    check_show_stored(c, w, args.ctl, args.workdir, args.daemon)
 
 
 if __name__ == "__main__":

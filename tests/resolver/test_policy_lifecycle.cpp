@@ -412,3 +412,24 @@ TEST_CASE("issue 16: a refresh ending 'id unchanged' after an eviction answers f
   CHECK(answer->value_or("") == kSecure);
   CHECK(w.https.fetched("a.test") == 1);
 }
+
+TEST_CASE("recall brings a policy memory dropped back from the store (mta-stsctl show)") {
+  ResolverSettings settings;
+  settings.cache_size = 1;
+  World w(settings, true);
+  w.publish("a.test", "1");
+  w.publish("b.test", "1");
+  CHECK(w.query("a.test") == kSecure);
+  CHECK(w.query("b.test") == secure_for("b.test"));
+  REQUIRE(w.policies->cache().policy("a.test", w.time.wall.now()) == nullptr);
+  bool done = false;
+  w.policies->recall("a.test", [&] { done = true; });
+  w.settle();
+  CHECK(done);
+  CHECK(w.policies->cache().policy("a.test", w.time.wall.now()) != nullptr);
+  bool none = false;
+  w.policies->recall("nothing.test", [&] { none = true; });
+  w.settle();
+  CHECK(none);
+  CHECK(w.policies->cache().policy("nothing.test", w.time.wall.now()) == nullptr);
+}
