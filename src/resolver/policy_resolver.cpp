@@ -248,15 +248,12 @@ void PolicyResolver::wait_for(const std::string& domain, std::size_t zone, dane:
     // The flight is a refresh of a policy memory has dropped since (cache_size):
     // the store still has it until max_age; waiting on the network instead would
     // answer NOTFOUND if the policy host hangs.
-    store_->fetch(domain,
-                  [this, alive = alive_, domain](std::optional<cache::CachedPolicy> stored) {
-                    if (!*alive || !usable(stored, domain)) return;
-                    ++stats_.store_hits;
-                    cache_.store_policy(std::move(*stored));
-                    DiscoveryResult from_store;
-                    from_store.reason = "policy from " + store_->describe() + "; refresh continues";
-                    flights_.answer_waiters(domain, from_store);
-                  });
+    recall(domain, [this, domain] {
+      if (cache_.policy(domain, clock_.now()) == nullptr) return;
+      DiscoveryResult from_store;
+      from_store.reason = "policy from " + store_->describe() + "; refresh continues";
+      flights_.answer_waiters(domain, from_store);
+    });
   }
 }
 
@@ -270,9 +267,12 @@ void PolicyResolver::open_cold(const std::string& domain) {
   if (flights_.open(domain)) begin_cold(domain);
 }
 
-bool PolicyResolver::usable(const std::optional<cache::CachedPolicy>& stored,
-                            const std::string& domain) const {
-  return stored && stored->domain == domain && !stored->expired(clock_.now());
+bool PolicyResolver::adopt(std::optional<cache::CachedPolicy>& stored, const std::string& domain) {
+  if (!stored || stored->domain != domain || stored->expired(clock_.now())) return false;
+  ++stats_.store_hits;
+  spdlog::debug("{}: policy id={} read from {}", domain, stored->txt_id, store_->describe());
+  cache_.store_policy(std::move(*stored));
+  return true;
 }
 
 void PolicyResolver::begin_cold(const std::string& domain) {
@@ -283,10 +283,7 @@ void PolicyResolver::begin_cold(const std::string& domain) {
   // never answered "overloaded".
   store_->fetch(domain, [this, alive = alive_, domain](std::optional<cache::CachedPolicy> stored) {
     if (!*alive) return;
-    if (!usable(stored, domain)) return discover_network(domain, {});
-    ++stats_.store_hits;
-    spdlog::debug("{}: policy id={} read from {}", domain, stored->txt_id, store_->describe());
-    cache_.store_policy(std::move(*stored));
+    if (!adopt(stored, domain)) return discover_network(domain, {});
     DiscoveryResult from_store;
     from_store.reason = "policy from " + store_->describe();
     flights_.finish(domain, from_store);
@@ -340,9 +337,7 @@ void PolicyResolver::settle(const std::string& domain, DiscoveryResult result) {
                          result = std::move(result)](std::optional<cache::CachedPolicy> stored) {
     if (!*alive) return;
     const auto at = clock_.now();
-    if (usable(stored, domain)) {
-      ++stats_.store_hits;
-      cache_.store_policy(std::move(*stored));
+    if (adopt(stored, domain)) {
       keep(domain, result, *cache_.policy(domain, at), at);
     } else if (result.outcome != Outcome::unchanged) {
       remember_none(domain, result, at);
@@ -434,10 +429,7 @@ void PolicyResolver::recall(const std::string& domain, std::function<void()> don
   store_->fetch(domain, [this, alive = alive_, domain,
                          done = std::move(done)](std::optional<cache::CachedPolicy> stored) {
     if (!*alive) return;
-    if (usable(stored, domain)) {
-      ++stats_.store_hits;
-      cache_.store_policy(std::move(*stored));
-    }
+    adopt(stored, domain);
     done();
   });
 }

@@ -148,7 +148,9 @@ class PolicyResolver {
                      const cache::CachedPolicy& kept, std::int64_t now);
   void remember_none(const std::string& domain, const DiscoveryResult& failed, std::int64_t now);
   void learn(const std::string& domain, const DiscoveryResult& result, std::int64_t now);
-  bool usable(const std::optional<cache::CachedPolicy>& stored, const std::string& domain) const;
+  // A record the store handed back: kept in memory when it is the domain's and
+  // unexpired (§5.1). True when it was.
+  bool adopt(std::optional<cache::CachedPolicy>& stored, const std::string& domain);
 
   DnsPort& dns_;
   HttpsPort& https_;
