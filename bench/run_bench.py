@@ -124,6 +124,7 @@ def start_daemon(args, procs, workdir, w):
         f.write("tls: {ca_file: %s}\n" % w.ca_file)
         # Every answer is logged at info; a busy server runs at warn, and so does the benchmark.
         f.write("log_level: %s\n" % (args.log_level or "warn"))
+        f.write("privileges: {allow_root: true}\n")  # the benchmark runs as root
     log = os.path.join(workdir, "mta-stsd.log")
     proc = procs.ManagedProcess("mta-stsd", [os.path.abspath(args.daemon), "-c", config], log,
                                 cwd=workdir)

@@ -215,6 +215,7 @@ def start_daemon(args, workdir, w, dane, tag):
         f.write('resolver: {nameservers: ["%s:%d"]}\n' % (w.dns_addr, w.dns_port))
         f.write("tls: {ca_file: %s}\n" % trust_file(args, workdir, w))
         f.write("log_level: %s\n" % args.log_level)
+        f.write("privileges: {allow_root: true}\n")  # the benchmark runs as root
     log = os.path.join(workdir, "mta-stsd-%s.log" % tag)
     proc = procs.ManagedProcess("mta-stsd", [os.path.abspath(args.daemon), "-c", config], log, cwd=workdir)
     if not procs.wait_tcp(DAEMON_ADDR, port, 15, proc):

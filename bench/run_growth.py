@@ -126,6 +126,7 @@ def write_config(path, port, db, count, log_level):
         f.write("dane: {enabled: false}\n")
         f.write('resolver: {nameservers: ["%s:53"]}\n' % ADDR)
         f.write("log_level: %s\n" % log_level)
+        f.write("privileges: {allow_root: true}\n")  # the benchmark runs as root
 
 
 class Daemon:

@@ -17,9 +17,20 @@ here="$(cd "$(dirname "$0")" && pwd)"
 BUILD="build-essential cmake pkg-config ca-certificates
   libboost-dev libc-ares-dev libcurl4-openssl-dev libssl-dev libfmt-dev libspdlog-dev
   libyaml-cpp-dev libcli11-dev libidn2-dev libsqlite3-dev libhiredis-dev libsystemd-dev
-  libldns-dev"
+  libldns-dev nlohmann-json3-dev"
 TEST="doctest-dev nsd nginx-light postfix redis-server unbound openssl iproute2 python3
-  ldnsutils dnsutils procps iptables"
+  ldnsutils dnsutils procps iptables prometheus"
+# tests/e2e/run_takeover.py: the real daemon mta-stsd replaces learns the policies
+# mta-stsd must take over (its service is not started, see below).
+TEST="$TEST postfix-mta-sts-resolver"
+# tests/e2e/run_startup.py: systemd-socket-activate and systemd-analyze (socket
+# activation and the units); the package does not make systemd the init.
+TEST="$TEST systemd"
+# scripts/test.sh's valkey stage: the Redis tests again against Valkey, which
+# Debian 13 packages (bookworm does not).
+if [ -r /etc/os-release ] && ! grep -q '^VERSION_CODENAME=bookworm' /etc/os-release; then
+  TEST="$TEST valkey-server"
+fi
 if [ "${MTASTSD_SKIP_FUZZ:-0}" != "1" ]; then
   # scripts/fuzz.sh and its ASan+UBSan runtimes. The runtimes and libFuzzer are in
   # libclang-rt-N-dev, only recommended by clang (and recommends are not installed).
@@ -65,8 +76,9 @@ if [ -n "$ours" ]; then
   # tests start private instances; a mail server's port 53 stays its own).
   for p in $missing; do
     case "$p" in
-      nsd | unbound | redis-server) svc="$p" ;;
+      nsd | unbound | redis-server | valkey-server | prometheus) svc="$p" ;;
       nginx-light) svc=nginx ;;
+      postfix-mta-sts-resolver) svc="$p" ;;
       *) continue ;;
     esac
     if [ -d /run/systemd/system ]; then

@@ -95,6 +95,10 @@ rm -rf "$root"
 cp -a "$base" "$root"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 mkdir -p "$cache" "$root/dev" "$root/proc" "$root/sys"
+# The root is a mount point of its own, as a container's is: inside a chroot whose /
+# is a plain directory, `unshare --mount --propagation private` (the syslog tests'
+# private /dev) fails with EINVAL.
+mount --bind "$root" "$root"
 mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys" && mount --make-rslave "$root/sys"
 mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev"

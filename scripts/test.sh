@@ -4,6 +4,8 @@
 # scripts/install-deps.sh --test. Stages, each timed:
 #   release    build-test/: release build (with -Werror), unit and end-to-end tests
 #              against real nsd, nginx, unbound, redis and Postfix's postmap
+#   valkey     where valkey-server is installed (Debian 13: install-deps.sh --test adds
+#              it): the Redis unit tests and e2e_redis again, against Valkey
 #   asan       build-asan/: the same under AddressSanitizer and UndefinedBehaviorSanitizer
 #   tsan       build-tsan/: ThreadSanitizer over the code that runs threads (the SQLite
 #              store's writer, the Redis store) and its end-to-end tests
@@ -57,7 +59,17 @@ tsan_suite() {
       -R '^(unit_cache|e2e_persistence|e2e_redis)$'
 }
 
+valkey_suite() {
+  # The same binaries, Valkey instead of redis-server (redis_test_support.hpp and
+  # run_redis.py read MTASTSD_REDIS_SERVER). redis-cli speaks to it as well.
+  MTASTSD_REDIS_SERVER=/usr/bin/valkey-server build-test/tests/unit_cache \
+    --source-file='*redis*'
+  MTASTSD_REDIS_SERVER=/usr/bin/valkey-server \
+    ctest --test-dir build-test --output-on-failure --timeout 900 -R '^e2e_redis$'
+}
+
 stage release run_suite build-test -DMTASTSD_BENCH=ON
+[ ! -x /usr/bin/valkey-server ] || stage valkey valkey_suite
 [ "${MTASTSD_SKIP_SANITIZERS:-0}" = "1" ] || stage asan asan_suite
 [ "${MTASTSD_SKIP_TSAN:-0}" = "1" ] || stage tsan tsan_suite
 if [ "${MTASTSD_SKIP_FUZZ:-0}" != "1" ]; then

@@ -16,7 +16,8 @@ struct CachedDane {
   dane::Level level = dane::Level::none;
   std::string summary;          // one line for logs and mta-stsctl: MX hosts, DNSSEC status, TLSA
   std::int64_t fetched_at = 0;  // unix seconds of the lookup
-  std::int64_t expires_at = 0;  // fetched_at + the smallest DNS TTL seen, bounded (dane.min_ttl..max_ttl)
+  std::int64_t expires_at =
+      0;  // fetched_at + the smallest DNS TTL seen, bounded (dane.min_ttl..max_ttl)
   std::int64_t keep_until = 0;  // expires_at + dane.stale_ttl: still used while fresh lookups fail
 
   bool expired(std::int64_t now) const { return now >= expires_at; }

@@ -4,14 +4,17 @@
 #include <hiredis/hiredis.h>
 #include <poll.h>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <stdexcept>
+#include <unordered_set>
 
 #include "cache/record_check.hpp"
 #include "cache/redis_asio_adapter.hpp"
 #include "cache/redis_sync_client.hpp"
+#include "cache/redis_takeover.hpp"
 #include "cache/redis_value.hpp"
 #include "util/log_text.hpp"
 
@@ -85,7 +88,9 @@ RedisStore::~RedisStore() {
     redisAsyncFree(context);  // pending lookups get a null reply: finish_fetch posts them
   }
   for (auto& [id, fetch] : fetches_) {
-    boost::asio::post(io_, [complete = std::move(fetch.complete)] { complete(std::nullopt); });
+    boost::asio::post(io_, [complete = std::move(fetch.complete)] {
+      complete({std::nullopt, "the store is shutting down"});
+    });
   }
   fetches_.clear();
 }
@@ -304,13 +309,16 @@ void RedisStore::handle_reply(redisAsyncContext* context, ReplyKind kind, std::u
     case ReplyKind::fetch: {
       auto it = fetches_.find(id);
       if (it == fetches_.end()) return;  // already timed out
-      std::optional<std::string_view> value;
-      if (reply != nullptr && reply->type == REDIS_REPLY_STRING) {
-        value = std::string_view(reply->str, reply->len);
-      } else if (reply != nullptr && reply->type == REDIS_REPLY_ERROR) {
+      RawRead read;
+      if (reply == nullptr) {
+        read.failure = "the connection was lost";
+      } else if (reply->type == REDIS_REPLY_STRING) {
+        read.value = std::string_view(reply->str, reply->len);
+      } else if (reply->type == REDIS_REPLY_ERROR) {
+        read.failure = "GET refused: " + reply_text(reply);
         spdlog::debug("redis {}: GET {}: {}", describe(), it->second.name, reply_text(reply));
       }
-      finish_fetch(id, value);
+      finish_fetch(id, std::move(read));
       return;
     }
     case ReplyKind::write: {
@@ -364,17 +372,19 @@ void RedisStore::handle_reply(redisAsyncContext* context, ReplyKind kind, std::u
   }
 }
 
-void RedisStore::finish_fetch(std::uint64_t id, std::optional<std::string_view> value) {
+void RedisStore::finish_fetch(std::uint64_t id, RawRead read) {
   auto node = fetches_.extract(id);
   if (node.empty()) return;
   auto& pending = node.mapped();
   if (pending.timer) pending.timer->cancel();
   if (stopping_) {
     // The owner is being torn down: never call back into it from its destructor.
-    boost::asio::post(io_, [complete = std::move(pending.complete)] { complete(std::nullopt); });
+    boost::asio::post(io_, [complete = std::move(pending.complete)] {
+      complete({std::nullopt, "the store is shutting down"});
+    });
     return;
   }
-  pending.complete(value);
+  pending.complete(std::move(read));
 }
 
 // One GET under the short lookup deadline; complete runs exactly once.
@@ -382,19 +392,21 @@ void RedisStore::start_fetch(const std::string& key, const std::string& name,
                              FetchCompletion complete) {
   const std::uint64_t id = next_id_++;
   if (!send(ReplyKind::fetch, id, {"GET", key})) {
-    complete(std::nullopt);
+    complete({std::nullopt, "not connected"});
     return;
   }
   auto timer = std::make_unique<boost::asio::steady_timer>(
       io_, std::min(options_.command_timeout, kFetchTimeoutCap));
-  timer->async_wait(
-      [this, id, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
-        if (alive.expired() || ec == boost::asio::error::operation_aborted) return;
-        if (auto it = fetches_.find(id); it != fetches_.end()) {
-          spdlog::debug("redis {}: lookup of '{}' timed out", describe(), it->second.name);
-        }
-        finish_fetch(id, std::nullopt);
-      });
+  timer->async_wait([this, id,
+                     alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
+    if (alive.expired() || ec == boost::asio::error::operation_aborted) return;
+    if (auto it = fetches_.find(id); it != fetches_.end()) {
+      spdlog::debug("redis {}: lookup of '{}' timed out", describe(), it->second.name);
+    }
+    finish_fetch(id, {std::nullopt,
+                      fmt::format("no reply within {} ms",
+                                  std::min(options_.command_timeout, kFetchTimeoutCap).count())});
+  });
   fetches_.emplace(id, PendingFetch{name, std::move(complete), std::move(timer)});
   arm_timer();
 }
@@ -402,45 +414,52 @@ void RedisStore::start_fetch(const std::string& key, const std::string& name,
 // ---- the PolicyStore operations ------------------------------------------------
 
 // The completions below decode only a value handed over by handle_reply, so
-// `this` is alive whenever they use it; teardown calls them with nothing.
-void RedisStore::fetch(const std::string& domain,
-                       std::function<void(std::optional<CachedPolicy>)> done) {
-  if (state_ != LinkState::ready || domain.empty() || domain.size() > kMaxDomainLength) {
-    done(std::nullopt);
-    return;
-  }
+// `this` is alive whenever they use it; teardown calls them with no value and a
+// failure, which they word without `this` (the store may be gone by then).
+void RedisStore::fetch(const std::string& domain, std::function<void(PolicyRead)> done) {
+  if (domain.empty() || domain.size() > kMaxDomainLength) return done(PolicyRead::absent());
+  if (state_ != LinkState::ready) return done(PolicyRead::failed(unreachable()));
   start_fetch(options_.key_prefix + domain, domain,
-              [this, domain, done = std::move(done)](std::optional<std::string_view> value) {
-                if (!value) return done(std::nullopt);
+              [this, domain, where = describe(), done = std::move(done)](RawRead read) {
+                if (!read.value) {
+                  if (read.failure.empty()) return done(PolicyRead::absent());
+                  return done(PolicyRead::failed(fmt::format("redis {}: {}", where, read.failure)));
+                }
                 std::string why;
-                auto policy = decode_redis_value(domain, *value, wall_clock_now(), why);
+                auto policy = decode_redis_value(domain, *read.value, wall_clock_now(), why);
                 // Read again on every memory miss: logged once.
                 if (!policy && rejected_.first(options_.key_prefix + domain, why)) {
                   spdlog::warn("redis {}: ignoring unusable value for '{}': {}", describe(),
                                util::log_text(domain), why);
                 }
-                done(std::move(policy));
+                done(PolicyRead::answered(std::move(policy)));
               });
 }
 
-void RedisStore::fetch_dane(const std::string& destination,
-                            std::function<void(std::optional<CachedDane>)> done) {
-  if (state_ != LinkState::ready || destination.empty() ||
-      destination.size() > kMaxDestinationLength) {
-    done(std::nullopt);
-    return;
+void RedisStore::fetch_dane(const std::string& destination, std::function<void(DaneRead)> done) {
+  if (destination.empty() || destination.size() > kMaxDestinationLength) {
+    return done(DaneRead::absent());
   }
+  if (state_ != LinkState::ready) return done(DaneRead::failed(unreachable()));
   start_fetch(options_.dane_key_prefix + destination, destination,
-              [this, destination, done = std::move(done)](std::optional<std::string_view> value) {
-                if (!value) return done(std::nullopt);
+              [this, destination, where = describe(), done = std::move(done)](RawRead read) {
+                if (!read.value) {
+                  if (read.failure.empty()) return done(DaneRead::absent());
+                  return done(DaneRead::failed(fmt::format("redis {}: {}", where, read.failure)));
+                }
                 std::string why;
-                auto dane = decode_redis_dane_value(destination, *value, wall_clock_now(), why);
+                auto dane =
+                    decode_redis_dane_value(destination, *read.value, wall_clock_now(), why);
                 if (!dane && rejected_.first(options_.dane_key_prefix + destination, why)) {
                   spdlog::warn("redis {}: ignoring unusable DANE value for '{}': {}", describe(),
                                util::log_text(destination), why);
                 }
-                done(std::move(dane));
+                done(DaneRead::answered(std::move(dane)));
               });
+}
+
+std::string RedisStore::unreachable() const {
+  return fmt::format("redis {}: not connected", describe());
 }
 
 void RedisStore::save_dane(const CachedDane& dane) {
@@ -531,15 +550,31 @@ void RedisStore::send_write(Write write) {
   in_flight_.emplace_back(id, std::move(write));
 }
 
-void RedisStore::load_all(const std::function<void(CachedPolicy)>& sink) {
-  load_keys(LoadKind{options_.key_prefix, "policies", "value",
-                     [&, now = wall_clock_now()](const std::string& domain, std::string_view value,
-                                                 std::string& why) {
-                       auto policy = decode_redis_value(domain, value, now, why);
-                       if (!policy) return false;
-                       sink(std::move(*policy));
-                       return true;
-                     }});
+bool RedisStore::load_all(const std::function<void(CachedPolicy)>& sink) {
+  std::unordered_set<std::string> own;  // domains with a policy under our own key
+  const bool complete =
+      load_keys(LoadKind{options_.key_prefix, "policies", "value",
+                         [&, now = wall_clock_now()](const std::string& domain,
+                                                     std::string_view value, std::string& why) {
+                           auto policy = decode_redis_value(domain, value, now, why);
+                           if (!policy) return false;
+                           own.insert(policy->domain);
+                           sink(std::move(*policy));
+                           return true;
+                         }});
+  // Then what postfix-mta-sts-resolver left on the same server (redis_takeover.hpp):
+  // answered from now on, and written under our own key for the fleet.
+  if (load_unreachable_at_) return false;
+  RedisSyncClient client(endpoint_, options_.connect_timeout, options_.command_timeout);
+  if (!client.ok()) return false;  // load_keys just read it: a moment's failure, logged there
+  take_over_resolver_keys(
+      client, describe(), options_.key_prefix, options_.dane_key_prefix, wall_clock_now(),
+      [&](const std::string& domain) { return own.count(domain) > 0; },
+      [&](CachedPolicy policy) {
+        save(policy);
+        sink(std::move(policy));
+      });
+  return complete;
 }
 
 void RedisStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
@@ -553,13 +588,13 @@ void RedisStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
                      }});
 }
 
-void RedisStore::load_keys(const LoadKind& kind) {
+bool RedisStore::load_keys(const LoadKind& kind) {
   const auto started = Clock::now();
   if (load_unreachable_at_ && started - *load_unreachable_at_ < kUnreachableMemory) {
     // The other start-up load just waited for this server in vain.
     spdlog::info("redis {}: not loading {} at start: unreachable moments ago", describe(),
                  kind.plural);
-    return;
+    return false;
   }
   // Bounded as a whole too, so a server that trickles replies cannot stall start-up.
   const auto budget = options_.connect_timeout + 6 * options_.command_timeout;
@@ -568,7 +603,7 @@ void RedisStore::load_keys(const LoadKind& kind) {
     load_unreachable_at_ = Clock::now();
     spdlog::warn("redis {}: cannot load {} at start ({}); starting with what memory has",
                  describe(), kind.plural, client.error());
-    return;
+    return false;
   }
   load_unreachable_at_.reset();
   const std::string pattern = glob_escape(kind.prefix) + "*";
@@ -579,7 +614,7 @@ void RedisStore::load_keys(const LoadKind& kind) {
     if (Clock::now() - started > budget) {
       spdlog::warn("redis {}: loading took too long; stopped after {} {}", describe(), loaded,
                    kind.plural);
-      return;
+      return false;
     }
     auto scan = client.command({"SCAN", cursor, "MATCH", pattern, "COUNT", count});
     if (!scan || scan->type != REDIS_REPLY_ARRAY || scan->elements != 2 ||
@@ -587,7 +622,7 @@ void RedisStore::load_keys(const LoadKind& kind) {
         scan->element[1]->type != REDIS_REPLY_ARRAY) {
       spdlog::warn("redis {}: SCAN failed ({}); stopped after {} {}", describe(),
                    scan ? reply_text(scan.get()) : client.error(), loaded, kind.plural);
-      return;
+      return false;
     }
     cursor.assign(scan->element[0]->str, scan->element[0]->len);
     const redisReply* keys = scan->element[1];
@@ -603,7 +638,7 @@ void RedisStore::load_keys(const LoadKind& kind) {
     if (!values || values->type != REDIS_REPLY_ARRAY || values->elements != mget.size() - 1) {
       spdlog::warn("redis {}: MGET failed ({}); stopped after {} {}", describe(),
                    values ? reply_text(values.get()) : client.error(), loaded, kind.plural);
-      return;
+      return false;
     }
     for (std::size_t i = 0; i < values->elements; ++i) {
       const redisReply* value = values->element[i];
@@ -626,6 +661,7 @@ void RedisStore::load_keys(const LoadKind& kind) {
     spdlog::warn("redis {}: {} unusable {}s skipped in all", describe(), bad, kind.value);
   }
   spdlog::info("redis {}: loaded {} {}", describe(), loaded, kind.plural);
+  return true;
 }
 
 // ---- flush ---------------------------------------------------------------------

@@ -64,15 +64,13 @@ class RedisStore final : public PolicyStore {
   // Blocking, on its own short-lived connection (the loop is not running yet):
   // SCAN + MGET, each step bounded by the timeouts. Unreachable: one warning, and
   // the other load (policies or DANE results) right after does not wait again.
-  void load_all(const std::function<void(CachedPolicy)>& sink) override;
-  void fetch(const std::string& domain,
-             std::function<void(std::optional<CachedPolicy>)> done) override;
+  bool load_all(const std::function<void(CachedPolicy)>& sink) override;
+  void fetch(const std::string& domain, std::function<void(PolicyRead)> done) override;
   void save(const CachedPolicy& policy) override;
   // One DEL of both keys: the domain's policy and its DANE result.
   void remove(const std::string& domain) override;
   void load_all_dane(const std::function<void(CachedDane)>& sink) override;
-  void fetch_dane(const std::string& destination,
-                  std::function<void(std::optional<CachedDane>)> done) override;
+  void fetch_dane(const std::string& destination, std::function<void(DaneRead)> done) override;
   void save_dane(const CachedDane& dane) override;
   // Shutdown: at most kFlushBudget. Must run on the io_context's thread (or after
   // it stopped). It cannot run the io_context from inside a handler, so it drives
@@ -95,7 +93,13 @@ class RedisStore final : public PolicyStore {
   };
   // Runs once: with the stored value, or std::nullopt (miss, error, timeout,
   // teardown). Decodes and calls the caller's done.
-  using FetchCompletion = std::function<void(std::optional<std::string_view>)>;
+  // A GET's outcome: the value, no key (value empty, failure empty), or why there
+  // is no answer (not connected, timed out, an error reply, the link lost).
+  struct RawRead {
+    std::optional<std::string_view> value;
+    std::string failure;
+  };
+  using FetchCompletion = std::function<void(RawRead)>;
   struct PendingFetch {
     std::string name;  // domain or destination, for logs
     FetchCompletion complete;
@@ -120,8 +124,9 @@ class RedisStore final : public PolicyStore {
   void link_gone(const std::string& why);
   void handle_reply(redisAsyncContext* context, ReplyKind kind, std::uint64_t id, void* reply);
   void start_fetch(const std::string& key, const std::string& name, FetchCompletion complete);
-  void finish_fetch(std::uint64_t id, std::optional<std::string_view> value);
-  void load_keys(const LoadKind& kind);
+  void finish_fetch(std::uint64_t id, RawRead read);
+  std::string unreachable() const;
+  bool load_keys(const LoadKind& kind);  // false: not read to the end
   bool send(ReplyKind kind, std::uint64_t id, const std::vector<std::string_view>& args);
   void enqueue(Write write);
   void pump_writes();

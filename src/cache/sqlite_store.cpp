@@ -14,6 +14,8 @@
 #include <filesystem>
 
 #include "cache/record_check.hpp"
+#include "cache/sqlite_statement.hpp"
+#include "cache/sqlite_takeover.hpp"
 #include "dane/level.hpp"
 #include "util/log_text.hpp"
 
@@ -33,46 +35,10 @@ constexpr const char* kCreateDaneTable =
     "  fetched_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
     "  keep_until INTEGER NOT NULL) WITHOUT ROWID";
 
-// Statement wrapper: finalized on every path. No SQL, no statement.
-struct Statement {
-  sqlite3_stmt* stmt = nullptr;
-  Statement(sqlite3* db, const char* sql) {
-    if (sql == nullptr || sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK) {
-      stmt = nullptr;
-    }
-  }
-  ~Statement() { sqlite3_finalize(stmt); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-};
-
-bool exec(sqlite3* db, const char* sql, std::string& error) {
-  char* message = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
-    error = message != nullptr ? message : sqlite3_errmsg(db);
-    sqlite3_free(message);
-    return false;
-  }
-  return true;
-}
-
-// Copies a TEXT column into `out` (empty for NULL). sqlite3_column_bytes after
-// sqlite3_column_text: the length of the text as returned.
-void read_text(sqlite3_stmt* stmt, int column, std::string& out) {
-  const auto* text = sqlite3_column_text(stmt, column);
-  if (text == nullptr) {
-    out.clear();
-    return;
-  }
-  out.assign(reinterpret_cast<const char*>(text),
-             static_cast<std::size_t>(sqlite3_column_bytes(stmt, column)));
-}
-
-std::string text_column(sqlite3_stmt* stmt, int column) {
-  std::string out;
-  read_text(stmt, column, out);
-  return out;
-}
+using sqlite::exec;
+using sqlite::read_text;
+using sqlite::Statement;
+using sqlite::text_column;
 
 }  // namespace
 
@@ -221,6 +187,13 @@ bool SqliteStore::open_read_only(sqlite3*& db, std::string& error) {
   Statement tag(db, "SELECT value FROM mta_stsd_meta WHERE key = 'schema'");
   if (tag.stmt == nullptr || sqlite3_step(tag.stmt) != SQLITE_ROW ||
       text_column(tag.stmt, 0) != kSchemaTag) {
+    // postfix-mta-sts-resolver's file we could not yet add our tables to: its
+    // policies are read in place meanwhile, so none is lost to the switch.
+    if (find_resolver_table(db) == ResolverTable::present) {
+      fallback_resolver_ = true;
+      has_dane_table_ = false;
+      return true;
+    }
     error = tag.stmt == nullptr ? sqlite3_errmsg(db) : "not an mta-stsd cache database";
     return false;
   }
@@ -326,7 +299,9 @@ SqliteStore::OpenResult SqliteStore::open_and_check(sqlite3*& db, std::string& e
       return OpenResult::damaged;
     }
   }
-  // A database of some other program (or of another schema) is not ours to write into.
+  // A database of some other program (or of another schema) is not ours to write
+  // into, except postfix-mta-sts-resolver's: its cache is taken over, our tables
+  // created beside its own (sqlite_takeover.hpp says why that is safe).
   bool has_meta = false;
   int other_tables = 0;
   {
@@ -337,11 +312,19 @@ SqliteStore::OpenResult SqliteStore::open_and_check(sqlite3*& db, std::string& e
       const auto name = text_column(tables.stmt, 0);
       if (name == "mta_stsd_meta") {
         has_meta = true;
-      } else if (name != "policies" && name != "dane") {
+      } else if (name != "policies" && name != "dane" && name != "taken_over" &&
+                 !is_resolver_table_name(name)) {
         ++other_tables;
       }
     }
     if (rc != SQLITE_DONE) return failed(rc);
+  }
+  const auto resolver_table = find_resolver_table(db);
+  if (resolver_table == ResolverTable::other_layout && !has_meta) {
+    error =
+        "not an mta-stsd cache database (its table sts_policy_cache lacks postfix-mta-sts-"
+        "resolver's columns domain, ts, pol_id, pol_body)";
+    return OpenResult::foreign;
   }
   if (has_meta) {
     Statement tag(db, "SELECT value FROM mta_stsd_meta WHERE key = 'schema'");
@@ -352,7 +335,7 @@ SqliteStore::OpenResult SqliteStore::open_and_check(sqlite3*& db, std::string& e
       error = "unknown schema version (not written by this mta-stsd)";
       return OpenResult::foreign;
     }
-  } else if (other_tables > 0) {
+  } else if (other_tables > 0 && resolver_table != ResolverTable::present) {
     error = "not an mta-stsd cache database (it has tables of another program)";
     return OpenResult::foreign;
   }
@@ -381,6 +364,10 @@ SqliteStore::OpenResult SqliteStore::open_and_check(sqlite3*& db, std::string& e
     }
   }
   ensure_dane_table(db);
+  // Each open (start-up, or the first writable one after a read-only start):
+  // what the Python daemon learned since the last one is taken over too.
+  if (resolver_table == ResolverTable::present)
+    take_over_resolver_table(db, path_, wall_clock_now());
   return OpenResult::ok;
 }
 
@@ -502,14 +489,31 @@ class ScanConnection {
 
 }  // namespace
 
-void SqliteStore::load_all(const std::function<void(CachedPolicy)>& sink) {
+bool SqliteStore::load_all(const std::function<void(CachedPolicy)>& sink) {
   sqlite3* const db = reader();
-  if (db == nullptr) return;
+  if (db == nullptr) return !file_exists();  // no file: nothing; one we cannot open: unknown
   ScanConnection scan(db, open_scan_connection());
+  if (reading_resolver_in_place()) {
+    std::size_t logged = 0;
+    const auto counts = read_resolver_table(
+        scan.db, nullptr, wall_clock_now(), sink,
+        [&](const std::string& domain, const std::string& why) {
+          if (logged++ < kMaxLoggedBadRows && rejected_.first(domain, why)) {
+            spdlog::warn(
+                "cache database {}: postfix-mta-sts-resolver's entry for '{}' not used: {}", path_,
+                util::log_text(domain), why);
+          }
+        });
+    spdlog::info(
+        "cache database {}: read {} policies of postfix-mta-sts-resolver in place ({} expired, "
+        "{} unusable); the file cannot be written yet, so they are taken over once it can",
+        path_, counts.taken, counts.expired, counts.unusable);
+    return true;
+  }
   Statement select(scan.db, kSelectPolicies);
   if (select.stmt == nullptr) {
     spdlog::error("cache database {}: cannot read policies: {}", path_, sqlite3_errmsg(scan.db));
-    return;
+    return false;
   }
   const auto now = wall_clock_now();
   std::size_t bad = 0, logged = 0;
@@ -527,12 +531,14 @@ void SqliteStore::load_all(const std::function<void(CachedPolicy)>& sink) {
     }
     sink(std::move(policy));
   }
-  if (rc != SQLITE_DONE) {
+  const bool complete = rc == SQLITE_DONE;
+  if (!complete) {
     spdlog::error("cache database {}: reading stopped early: {}", path_, sqlite3_errmsg(scan.db));
   }
   if (bad > kMaxLoggedBadRows) {
     spdlog::warn("cache database {}: {} unusable rows skipped in all", path_, bad);
   }
+  return complete;
 }
 
 void SqliteStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
@@ -570,54 +576,132 @@ void SqliteStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
   }
 }
 
-void SqliteStore::fetch(const std::string& domain,
-                        std::function<void(std::optional<CachedPolicy>)> done) {
+void SqliteStore::fetch(const std::string& domain, std::function<void(PolicyRead)> done) {
   std::optional<CachedPolicy> found;
-  if (sqlite3* const db = reader(); db != nullptr) {
-    Statement select(db, (std::string(kSelectPolicies) + " WHERE domain = ?1").c_str());
-    if (select.stmt != nullptr) {
-      sqlite3_bind_text(select.stmt, 1, domain.data(), static_cast<int>(domain.size()),
-                        SQLITE_STATIC);
-      if (sqlite3_step(select.stmt) == SQLITE_ROW) {
-        CachedPolicy policy;
-        if (auto why = read_row(select.stmt, policy, wall_clock_now())) {
-          // Read again on every memory miss: logged once.
+  {
+    // Read your writes (issue 16): a policy learned a moment ago and already
+    // dropped from memory must not look absent while the writer batches it.
+    std::unique_lock lock(mutex_);
+    if (auto it = unwritten_.find(domain); it != unwritten_.end()) {
+      found = it->second.policy;
+      lock.unlock();
+      // The same check as a row read back from the file.
+      if (found) {
+        if (auto why = adopt_policy_record(*found, wall_clock_now())) {
           if (rejected_.first(domain, *why)) {
-            spdlog::warn("cache database {}: ignoring unusable row for '{}': {}", path_,
+            spdlog::warn("cache database {}: ignoring unusable policy for '{}': {}", path_,
                          util::log_text(domain), *why);
           }
-        } else {
-          found = std::move(policy);
+          found.reset();
         }
       }
+      done(PolicyRead::answered(std::move(found)));
+      return;
     }
   }
-  done(std::move(found));
+  if (reading_resolver_in_place()) {
+    const auto counts = read_resolver_table(
+        fallback_, &domain, wall_clock_now(), [&](CachedPolicy p) { found = std::move(p); },
+        [&](const std::string& name, const std::string& why) {
+          if (rejected_.first(name, why)) {
+            spdlog::warn(
+                "cache database {}: postfix-mta-sts-resolver's entry for '{}' not used: {}", path_,
+                util::log_text(name), why);
+          }
+        });
+    if (counts.failed && !found) {
+      done(read_failed(domain, sqlite3_errmsg(fallback_)));
+      return;
+    }
+    done(PolicyRead::answered(std::move(found)));
+    return;
+  }
+  sqlite3* const db = reader();
+  if (db == nullptr) {
+    // Not opened yet (the writer retries): a file that does not exist holds nothing.
+    if (!file_exists()) return done(PolicyRead::absent());
+    done(read_failed(domain, "the database is not open"));
+    return;
+  }
+  Statement select(db, (std::string(kSelectPolicies) + " WHERE domain = ?1").c_str());
+  if (select.stmt == nullptr) {
+    done(read_failed(domain, sqlite3_errmsg(db)));
+    return;
+  }
+  sqlite3_bind_text(select.stmt, 1, domain.data(), static_cast<int>(domain.size()), SQLITE_STATIC);
+  const int rc = sqlite3_step(select.stmt);
+  if (rc == SQLITE_ROW) {
+    CachedPolicy policy;
+    if (auto why = read_row(select.stmt, policy, wall_clock_now())) {
+      // Read again on every memory miss: logged once.
+      if (rejected_.first(domain, *why)) {
+        spdlog::warn("cache database {}: ignoring unusable row for '{}': {}", path_,
+                     util::log_text(domain), *why);
+      }
+    } else {
+      found = std::move(policy);
+    }
+  } else if (rc != SQLITE_DONE) {
+    // Busy, an I/O error, corruption: the row may be there. Saying "absent" here
+    // is what would let a stored enforce policy be answered NOTFOUND.
+    done(read_failed(domain, sqlite3_errmsg(db)));
+    return;
+  }
+  done(PolicyRead::answered(std::move(found)));
 }
 
 // A point read by primary key, inline as fetch is.
-void SqliteStore::fetch_dane(const std::string& destination,
-                             std::function<void(std::optional<CachedDane>)> done) {
-  std::optional<CachedDane> found;
-  if (sqlite3* const db = reader(); db != nullptr && has_dane_table_) {
-    Statement select(db, (std::string(kSelectDane) + " WHERE destination = ?1").c_str());
-    if (select.stmt != nullptr) {
-      sqlite3_bind_text(select.stmt, 1, destination.data(), static_cast<int>(destination.size()),
-                        SQLITE_STATIC);
-      if (sqlite3_step(select.stmt) == SQLITE_ROW) {
-        CachedDane dane;
-        if (auto why = read_dane_row(select.stmt, dane, wall_clock_now())) {
-          if (rejected_.first("dane:" + destination, *why)) {
-            spdlog::warn("cache database {}: ignoring unusable DANE row for '{}': {}", path_,
-                         util::log_text(destination), *why);
-          }
-        } else {
-          found = std::move(dane);
-        }
-      }
-    }
+void SqliteStore::fetch_dane(const std::string& destination, std::function<void(DaneRead)> done) {
+  sqlite3* const db = reader();
+  if (db == nullptr) {
+    if (!file_exists()) return done(DaneRead::absent());
+    done(DaneRead::failed(read_failure(destination, "the database is not open")));
+    return;
   }
-  done(std::move(found));
+  if (!has_dane_table_) return done(DaneRead::absent());  // a database from before DANE
+  Statement select(db, (std::string(kSelectDane) + " WHERE destination = ?1").c_str());
+  if (select.stmt == nullptr) {
+    done(DaneRead::failed(read_failure(destination, sqlite3_errmsg(db))));
+    return;
+  }
+  sqlite3_bind_text(select.stmt, 1, destination.data(), static_cast<int>(destination.size()),
+                    SQLITE_STATIC);
+  std::optional<CachedDane> found;
+  const int rc = sqlite3_step(select.stmt);
+  if (rc == SQLITE_ROW) {
+    CachedDane dane;
+    if (auto why = read_dane_row(select.stmt, dane, wall_clock_now())) {
+      if (rejected_.first("dane:" + destination, *why)) {
+        spdlog::warn("cache database {}: ignoring unusable DANE row for '{}': {}", path_,
+                     util::log_text(destination), *why);
+      }
+    } else {
+      found = std::move(dane);
+    }
+  } else if (rc != SQLITE_DONE) {
+    done(DaneRead::failed(read_failure(destination, sqlite3_errmsg(db))));
+    return;
+  }
+  done(DaneRead::answered(std::move(found)));
+}
+
+// A read that could not tell: logged (once per reason and name, as rows are)
+// and handed to the caller, which must not take it for "no record".
+std::string SqliteStore::read_failure(const std::string& name, const std::string& why) {
+  std::string failure = fmt::format("cache database {} cannot be read: {}", path_, why);
+  if (rejected_.first("read:" + name, why)) {
+    spdlog::warn("{} (looking up '{}')", failure, util::log_text(name));
+  }
+  return failure;
+}
+
+bool SqliteStore::file_exists() const {
+  struct stat st {};
+  return ::stat(path_.c_str(), &st) == 0 || errno != ENOENT;
+}
+
+PolicyRead SqliteStore::read_failed(const std::string& domain, const std::string& why) {
+  return PolicyRead::failed(read_failure(domain, why));
 }
 
 // False when writes cannot go to the file at all (detached). While the file
@@ -644,6 +728,10 @@ void SqliteStore::enqueue(Op op) {
 
 void SqliteStore::save(const CachedPolicy& policy) {
   if (!writable(policy.domain, "policies")) return;
+  {
+    std::lock_guard lock(mutex_);
+    unwritten_[policy.domain] = Unwritten{++seq_, policy};
+  }
   enqueue(policy);
 }
 
@@ -659,7 +747,84 @@ void SqliteStore::remove(const std::string& domain) {
   if (!writer_.joinable()) return;
   {
     std::lock_guard lock(mutex_);
+    unwritten_[domain] = Unwritten{++seq_, std::nullopt};
     queue_.push_back(Removal{domain});
+  }
+  wake_.notify_one();
+}
+
+void SqliteStore::due_for_refresh(std::int64_t now, std::int64_t checked_before,
+                                  std::int64_t expires_before, std::size_t limit,
+                                  std::function<void(std::vector<RefreshDue>)> done) {
+  std::vector<RefreshDue> due;
+  sqlite3* const db = reader();
+  if (db == nullptr || reading_resolver_in_place()) return done(std::move(due));
+  // Mirrors DomainCache::refresh_candidates; max_age is expires_at - fetched_at
+  // (every row passed that bound on the way in). Rows the checks would refuse
+  // are refused again when the refresh reads them.
+  Statement select(db,
+                   "SELECT domain, txt_id, expires_at <= ?3 OR "
+                   "?1 >= fetched_at + (expires_at - fetched_at) / 2 FROM policies "
+                   "WHERE expires_at > ?1 AND (checked_at <= ?2 OR expires_at <= ?3) LIMIT ?4");
+  if (select.stmt == nullptr) {
+    spdlog::warn("cache database {}: cannot list the policies due for refresh: {}", path_,
+                 sqlite3_errmsg(db));
+    return done(std::move(due));
+  }
+  sqlite3_bind_int64(select.stmt, 1, now);
+  sqlite3_bind_int64(select.stmt, 2, checked_before);
+  sqlite3_bind_int64(select.stmt, 3, expires_before);
+  sqlite3_bind_int64(select.stmt, 4, static_cast<sqlite3_int64>(limit));
+  int rc;
+  while ((rc = sqlite3_step(select.stmt)) == SQLITE_ROW) {
+    RefreshDue row;
+    read_text(select.stmt, 0, row.domain);
+    read_text(select.stmt, 1, row.txt_id);
+    row.expiring_or_aging = sqlite3_column_int(select.stmt, 2) != 0;
+    due.push_back(std::move(row));
+  }
+  if (rc != SQLITE_DONE) {
+    spdlog::warn("cache database {}: listing the policies due for refresh stopped: {}", path_,
+                 sqlite3_errmsg(db));
+  }
+  done(std::move(due));
+}
+
+void SqliteStore::list_policies(std::int64_t now, std::size_t limit,
+                                std::function<void(std::vector<CachedPolicy>)> done) {
+  // What the writer has not committed yet is what a fetch would answer (read
+  // your writes): it replaces the file's row, or hides it when removed.
+  std::unordered_map<std::string, std::optional<CachedPolicy>> pending;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [domain, unwritten] : unwritten_) pending.emplace(domain, unwritten.policy);
+  }
+  std::vector<CachedPolicy> out;
+  load_all([&](CachedPolicy policy) {
+    if (pending.count(policy.domain) == 0 && !policy.expired(now)) out.push_back(std::move(policy));
+  });
+  for (auto& [domain, policy] : pending) {
+    if (!policy || policy->expired(now)) continue;
+    if (auto why = adopt_policy_record(*policy, now)) continue;  // logged when fetched
+    out.push_back(std::move(*policy));
+  }
+  if (out.size() > limit) out.resize(limit);
+  done(std::move(out));
+}
+
+void SqliteStore::confirm(const std::string& domain, const std::string& txt_id,
+                          std::int64_t checked_at) {
+  if (!writer_.joinable()) return;
+  {
+    std::lock_guard lock(mutex_);
+    // A save still waiting is the row: it carries the check time itself.
+    if (auto it = unwritten_.find(domain); it != unwritten_.end()) {
+      if (it->second.policy && it->second.policy->txt_id == txt_id) {
+        it->second.policy->checked_at = std::max(it->second.policy->checked_at, checked_at);
+      }
+    }
+    if (queue_.size() >= kMaxQueued) return;  // a check time is not worth a policy's place
+    queue_.push_back(Confirmation{domain, txt_id, checked_at});
   }
   wake_.notify_one();
 }
@@ -695,11 +860,18 @@ void SqliteStore::writer_loop() {
     if (!stopping_) wake_.wait_for(lock, kCommitInterval, [this] { return stopping_; });
     std::deque<Op> batch;
     batch.swap(queue_);
+    const std::uint64_t batch_seq = seq_;  // every save up to here is in this batch (or dropped)
     writing_ = true;
     lock.unlock();
     const bool ok = write_batch(batch);
     lock.lock();
     writing_ = false;
+    if (ok) {
+      // Committed: reads go to the file again (later saves stay here).
+      for (auto it = unwritten_.begin(); it != unwritten_.end();) {
+        it = it->second.seq <= batch_seq ? unwritten_.erase(it) : std::next(it);
+      }
+    }
     if (!ok) {
       // Keep the writes for a retry (bounded), unless we are shutting down.
       while (!batch.empty() && queue_.size() < kMaxQueued) {
@@ -716,11 +888,7 @@ void SqliteStore::writer_loop() {
 }
 
 namespace {
-
-void bind_text(sqlite3_stmt* stmt, int index, const std::string& text) {
-  sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
-}
-
+using sqlite::bind_text;
 }  // namespace
 
 bool SqliteStore::write_batch(std::deque<Op>& batch) {
@@ -733,6 +901,9 @@ bool SqliteStore::write_batch(std::deque<Op>& batch) {
                      "INSERT OR REPLACE INTO policies (domain, txt_id, body, fetched_at, "
                      "expires_at, checked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     Statement erase(db, "DELETE FROM policies WHERE domain = ?1");
+    Statement touch(db,
+                    "UPDATE policies SET checked_at = max(checked_at, ?3) "
+                    "WHERE domain = ?1 AND txt_id = ?2");
     // Without the table DANE writes are dropped (queued before it was known).
     Statement upsert_dane(db, has_dane
                                   ? "INSERT OR REPLACE INTO dane (destination, level, summary, "
@@ -740,7 +911,7 @@ bool SqliteStore::write_batch(std::deque<Op>& batch) {
                                     "(?1, ?2, ?3, ?4, ?5, ?6)"
                                   : nullptr);
     Statement erase_dane(db, has_dane ? "DELETE FROM dane WHERE destination = ?1" : nullptr);
-    ok = upsert.stmt != nullptr && erase.stmt != nullptr &&
+    ok = upsert.stmt != nullptr && erase.stmt != nullptr && touch.stmt != nullptr &&
          (!has_dane || (upsert_dane.stmt != nullptr && erase_dane.stmt != nullptr));
     if (!ok) error = sqlite3_errmsg(db);
     // Runs one bound statement to completion.
@@ -771,6 +942,11 @@ bool SqliteStore::write_batch(std::deque<Op>& batch) {
         sqlite3_bind_int64(upsert_dane.stmt, 5, d->expires_at);
         sqlite3_bind_int64(upsert_dane.stmt, 6, d->keep_until);
         run(upsert_dane.stmt);
+      } else if (const auto* c = std::get_if<Confirmation>(&*it)) {
+        bind_text(touch.stmt, 1, c->domain);
+        bind_text(touch.stmt, 2, c->txt_id);
+        sqlite3_bind_int64(touch.stmt, 3, c->checked_at);
+        run(touch.stmt);
       } else {
         // remove(domain): the policy and the DANE result keyed by the same name
         // ("[host]:port" results only go by their exact name).

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <variant>
 
 #include "cache/record_check.hpp"
@@ -64,16 +65,28 @@ class SqliteStore final : public PolicyStore {
 
   std::string describe() const override { return "sqlite:" + path_; }
   // Every row passes check_policy_record (record_check.hpp) on the way in.
-  void load_all(const std::function<void(CachedPolicy)>& sink) override;
-  // A point read by primary key: microseconds, so it runs inline.
-  void fetch(const std::string& domain,
-             std::function<void(std::optional<CachedPolicy>)> done) override;
+  bool load_all(const std::function<void(CachedPolicy)>& sink) override;
+  // A point read by primary key: microseconds, so it runs inline. Reads its
+  // own writes: a policy saved (or removed) but not yet committed by the writer
+  // thread (kCommitInterval, or a full disk's retries) is answered as saved.
+  void fetch(const std::string& domain, std::function<void(PolicyRead)> done) override;
   void save(const CachedPolicy& policy) override;
   void remove(const std::string& domain) override;
   void load_all_dane(const std::function<void(CachedDane)>& sink) override;
-  void fetch_dane(const std::string& destination,
-                  std::function<void(std::optional<CachedDane>)> done) override;
+  void fetch_dane(const std::string& destination, std::function<void(DaneRead)> done) override;
   void save_dane(const CachedDane& dane) override;
+  // A scan of the policies table (no index on the times), inline: tens of ms for 100,000
+  // rows, hourly at most. Not while postfix-mta-sts-resolver's table is read in
+  // place (it keeps no check time): memory's sweep covers what it loaded.
+  void due_for_refresh(std::int64_t now, std::int64_t checked_before, std::int64_t expires_before,
+                       std::size_t limit,
+                       std::function<void(std::vector<RefreshDue>)> done) override;
+  // A scan on the reader connection, as at start-up (SQLite: milliseconds per
+  // thousand rows).
+  void list_policies(std::int64_t now, std::size_t limit,
+                     std::function<void(std::vector<CachedPolicy>)> done) override;
+  void confirm(const std::string& domain, const std::string& txt_id,
+               std::int64_t checked_at) override;
   void flush() override;
 
   // False only when detached: nothing can be read and nothing will be written.
@@ -82,6 +95,11 @@ class SqliteStore final : public PolicyStore {
   // disk. Its policies load; new ones queue until the file can be written.
   bool read_only() const { return db_.load(std::memory_order_acquire) == nullptr && usable(); }
   const std::string& path() const { return path_; }
+  // Policies saved or removed and not yet committed to the file.
+  std::size_t unwritten() const {
+    std::lock_guard lock(mutex_);
+    return unwritten_.size();
+  }
   // Set when the file had to be moved aside at open: where it went.
   const std::optional<std::string>& moved_aside() const { return moved_aside_; }
 
@@ -89,7 +107,12 @@ class SqliteStore final : public PolicyStore {
   struct Removal {
     std::string domain;  // its policy and its DANE result go
   };
-  using Op = std::variant<CachedPolicy, CachedDane, Removal>;
+  struct Confirmation {  // a refresh found this id unchanged at checked_at
+    std::string domain;
+    std::string txt_id;
+    std::int64_t checked_at = 0;
+  };
+  using Op = std::variant<CachedPolicy, CachedDane, Removal, Confirmation>;
   // Why an open failed, which decides what happens to the file.
   enum class OpenResult { ok, damaged, foreign, busy, transient };
   OpenResult open_and_check(sqlite3*& db, std::string& error);
@@ -99,6 +122,13 @@ class SqliteStore final : public PolicyStore {
   std::string immutable_uri() const;
   sqlite3* open_scan_connection() const;
   sqlite3* reader() const;
+  std::string read_failure(const std::string& name, const std::string& why);
+  PolicyRead read_failed(const std::string& domain, const std::string& why);
+  bool file_exists() const;  // false only when the file is known not to exist
+  // Until the file opens for writing (db_ set), only the fallback reads it.
+  bool reading_resolver_in_place() const {
+    return fallback_resolver_ && db_.load(std::memory_order_acquire) == nullptr;
+  }
   bool ensure_dane_table(sqlite3* db);
   void purge_stale_dane(sqlite3* db);
   bool writable(const std::string& name, const char* plural);
@@ -114,14 +144,25 @@ class SqliteStore final : public PolicyStore {
   // Reads while db_ is null: the file as it is, read-only (immutable=1).
   sqlite3* fallback_ = nullptr;
   std::optional<std::string> moved_aside_;
+  // The read-only fallback is postfix-mta-sts-resolver's file, without our
+  // tables: its entries are read in place (sqlite_takeover.hpp).
+  bool fallback_resolver_ = false;
   std::atomic<bool> has_dane_table_{false};  // false: a read-only database from before DANE support
   std::atomic<bool> not_writable_logged_{false};
   LogOnce rejected_;  // unusable rows: logged once each
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable idle_;
   std::deque<Op> queue_;
+  // Policies saved (value) or removed (nullopt) and not yet committed, with
+  // the sequence number of the save: fetch answers from here first.
+  struct Unwritten {
+    std::uint64_t seq = 0;
+    std::optional<CachedPolicy> policy;
+  };
+  std::unordered_map<std::string, Unwritten> unwritten_;
+  std::uint64_t seq_ = 0;
   bool stopping_ = false;
   bool writing_ = false;
   bool write_failing_ = false;  // logged once until writes succeed again

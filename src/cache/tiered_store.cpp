@@ -60,6 +60,7 @@ std::optional<std::string> shared_downgrade(const CachedPolicy& local, const Cac
 }
 
 struct TieredStore::Common {
+  const util::Clock* clock = nullptr;
   std::string primary_name;
   std::string secondary_name;
   LogOnce logged;
@@ -121,10 +122,12 @@ struct TieredStore::Common {
 };
 
 TieredStore::TieredStore(std::unique_ptr<PolicyStore> primary,
-                         std::unique_ptr<PolicyStore> secondary)
+                         std::unique_ptr<PolicyStore> secondary, const util::Clock* clock)
     : primary_(std::move(primary)),
       secondary_(std::move(secondary)),
       common_(std::make_shared<Common>()) {
+  static const util::SystemClock system;
+  common_->clock = clock != nullptr ? clock : &system;
   common_->primary_name = primary_->describe();
   common_->secondary_name = secondary_->describe();
 }
@@ -133,10 +136,10 @@ std::string TieredStore::describe() const {
   return primary_->describe() + " (local copy " + secondary_->describe() + ")";
 }
 
-void TieredStore::load_all(const std::function<void(CachedPolicy)>& sink) {
-  const auto now = wall_clock_now();
+bool TieredStore::load_all(const std::function<void(CachedPolicy)>& sink) {
+  const auto now = common_->clock->now();
   std::unordered_map<std::string, CachedPolicy> merged;
-  secondary_->load_all([&](CachedPolicy policy) {
+  const bool local_complete = secondary_->load_all([&](CachedPolicy policy) {
     auto ok = common_->checked(std::move(policy), common_->secondary_name, now);
     if (!ok) return;
     auto it = merged.find(ok->domain);
@@ -146,11 +149,18 @@ void TieredStore::load_all(const std::function<void(CachedPolicy)>& sink) {
       it->second = std::move(*ok);
     }
   });
-  primary_->load_all([&](CachedPolicy policy) {
+  std::size_t unchecked = 0;
+  const bool shared_complete = primary_->load_all([&](CachedPolicy policy) {
     auto ok = common_->checked(std::move(policy), common_->primary_name, now);
     if (!ok) return;
     auto it = merged.find(ok->domain);
     if (it == merged.end()) {
+      // Without our own copy the downgrade rule cannot be applied (as in fetch):
+      // only enforce is taken; a weaker record waits for the domain's first query.
+      if (!local_complete && ok->policy.mode != sts::Mode::enforce) {
+        ++unchecked;
+        return;
+      }
       merged.emplace(ok->domain, std::move(*ok));
       return;
     }
@@ -158,34 +168,67 @@ void TieredStore::load_all(const std::function<void(CachedPolicy)>& sink) {
     auto chosen = common_->choose(std::move(it->second), std::move(ok), now, from_shared);
     it->second = std::move(*chosen);
   });
+  if (unchecked > 0) {
+    spdlog::warn(
+        "{}: {} testing or none policies of {} not loaded: this daemon's own copy could not be "
+        "read to check them against",
+        describe(), unchecked, common_->primary_name);
+  }
   for (auto& [domain, policy] : merged) sink(std::move(policy));
+  return local_complete && shared_complete;
 }
 
-void TieredStore::fetch(const std::string& domain,
-                        std::function<void(std::optional<CachedPolicy>)> done) {
+namespace {
+
+// Neither tier has a usable record. The local tier holds every record this
+// daemon learned or answered with, so its "absent" is the answer even while the
+// shared tier is down (what another daemon alone learned, this one never relied
+// on). A local tier that could not answer may hold the domain's policy: then
+// nobody can tell (issue 16).
+template <class Read>
+Read neither(const Read& shared, const Read& local) {
+  if (!local.unknown()) return Read::absent();
+  std::string why = local.failure;
+  if (shared.unknown()) why += "; " + shared.failure;
+  return Read::failed(std::move(why));
+}
+
+}  // namespace
+
+void TieredStore::fetch(const std::string& domain, std::function<void(PolicyRead)> done) {
   std::weak_ptr<PolicyStore> local = secondary_;
-  primary_->fetch(domain, [local, common = common_, domain,
-                           done = std::move(done)](std::optional<CachedPolicy> found) mutable {
-    const auto now = wall_clock_now();
-    found = common->checked(std::move(found), common->primary_name, now);
-    auto secondary = local.lock();
-    if (!secondary) return done(std::move(found));
-    // The local copy too: a shared record must not win over it by being newer
-    // when it is a downgrade (a point read, microseconds for SQLite).
-    secondary->fetch(domain, [local, common, now, found = std::move(found),
-                              done = std::move(done)](std::optional<CachedPolicy> mine) mutable {
-      mine = common->checked(std::move(mine), common->secondary_name, now);
-      bool from_shared = false;
-      auto chosen = common->choose(std::move(mine), std::move(found), now, from_shared);
-      if (from_shared) {
-        // A policy another daemon learned is kept locally too: a restart while
-        // the primary is down must still have every policy this daemon answered
-        // with.
-        if (auto secondary = local.lock()) secondary->save(*chosen);
-      }
-      done(std::move(chosen));
-    });
-  });
+  primary_->fetch(
+      domain, [local, common = common_, domain, done = std::move(done)](PolicyRead shared) mutable {
+        const auto now = common->clock->now();
+        shared.record = common->checked(std::move(shared.record), common->primary_name, now);
+        auto secondary = local.lock();
+        if (!secondary) return done(std::move(shared));
+        // The local copy too: a shared record must not win over it by being newer
+        // when it is a downgrade (a point read, microseconds for SQLite).
+        secondary->fetch(domain, [local, common, now, shared = std::move(shared),
+                                  done = std::move(done)](PolicyRead mine) mutable {
+          mine.record = common->checked(std::move(mine.record), common->secondary_name, now);
+          if (!mine.record && !shared.record) return done(neither(shared, mine));
+          if (mine.unknown() && shared.record && shared.record->policy.mode != sts::Mode::enforce) {
+            // Our own copy cannot be read, so the downgrade rule cannot be applied:
+            // a weaker shared record might replace an enforce policy we hold. Only
+            // enforce (nothing is stronger) is taken unchecked.
+            return done(PolicyRead::failed(
+                fmt::format("{}; the shared store's mode {} policy is not taken without it",
+                            mine.failure, sts::to_string(shared.record->policy.mode))));
+          }
+          bool from_shared = false;
+          auto chosen =
+              common->choose(std::move(mine.record), std::move(shared.record), now, from_shared);
+          if (from_shared) {
+            // A policy another daemon learned is kept locally too: a restart while
+            // the primary is down must still have every policy this daemon answered
+            // with.
+            if (auto secondary = local.lock()) secondary->save(*chosen);
+          }
+          done(PolicyRead::answered(std::move(chosen)));
+        });
+      });
 }
 
 void TieredStore::save(const CachedPolicy& policy) {
@@ -199,7 +242,7 @@ void TieredStore::remove(const std::string& domain) {
 }
 
 void TieredStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
-  const auto now = wall_clock_now();
+  const auto now = common_->clock->now();
   std::unordered_map<std::string, CachedDane> merged;
   auto keep_newest = [&](const std::string& tier) {
     return [&, tier](CachedDane dane) {
@@ -218,31 +261,49 @@ void TieredStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
   for (auto& [destination, dane] : merged) sink(std::move(dane));
 }
 
-void TieredStore::fetch_dane(const std::string& destination,
-                             std::function<void(std::optional<CachedDane>)> done) {
+void TieredStore::fetch_dane(const std::string& destination, std::function<void(DaneRead)> done) {
   std::weak_ptr<PolicyStore> local = secondary_;
-  primary_->fetch_dane(destination, [local, common = common_, destination, done = std::move(done)](
-                                        std::optional<CachedDane> found) mutable {
-    const auto now = wall_clock_now();
-    found = common->checked(std::move(found), common->primary_name, now);
+  primary_->fetch_dane(destination, [local, common = common_, destination,
+                                     done = std::move(done)](DaneRead shared) mutable {
+    const auto now = common->clock->now();
+    shared.record = common->checked(std::move(shared.record), common->primary_name, now);
     auto secondary = local.lock();
-    if (found) {
+    if (shared.record) {
       // Kept locally too, as policies are: a restart while the primary is down
       // still has every DANE result this daemon answered with.
-      if (secondary) secondary->save_dane(*found);
-      return done(std::move(found));
+      if (secondary) secondary->save_dane(*shared.record);
+      return done(std::move(shared));
     }
-    if (!secondary) return done(std::nullopt);
-    secondary->fetch_dane(
-        destination, [common, now, done = std::move(done)](std::optional<CachedDane> mine) mutable {
-          done(common->checked(std::move(mine), common->secondary_name, now));
-        });
+    if (!secondary) return done(std::move(shared));
+    secondary->fetch_dane(destination, [common, now, shared = std::move(shared),
+                                        done = std::move(done)](DaneRead mine) mutable {
+      mine.record = common->checked(std::move(mine.record), common->secondary_name, now);
+      if (mine.record) return done(std::move(mine));
+      done(neither(shared, mine));
+    });
   });
 }
 
 void TieredStore::save_dane(const CachedDane& dane) {
   primary_->save_dane(dane);
   secondary_->save_dane(dane);
+}
+
+void TieredStore::due_for_refresh(std::int64_t now, std::int64_t checked_before,
+                                  std::int64_t expires_before, std::size_t limit,
+                                  std::function<void(std::vector<RefreshDue>)> done) {
+  secondary_->due_for_refresh(now, checked_before, expires_before, limit, std::move(done));
+}
+
+void TieredStore::list_policies(std::int64_t now, std::size_t limit,
+                                std::function<void(std::vector<CachedPolicy>)> done) {
+  secondary_->list_policies(now, limit, std::move(done));
+}
+
+void TieredStore::confirm(const std::string& domain, const std::string& txt_id,
+                          std::int64_t checked_at) {
+  primary_->confirm(domain, txt_id, checked_at);
+  secondary_->confirm(domain, txt_id, checked_at);
 }
 
 void TieredStore::flush() {

@@ -162,6 +162,62 @@ int show_stats(const ControlTarget& target, bool json) {
   return kFound;
 }
 
+int reload_config(const ControlTarget& target, bool json) {
+  const auto path = control_path(target);
+  if (!path) return kError;
+  ControlClient client;
+  if (!client.connect(*path, target.timeout_s)) return kError;
+  const auto reply = client.request("reload");
+  if (!reply || reported_error(*reply)) return kError;
+  if (json) {
+    std::fputs(client.last_raw().c_str(), stdout);
+    return kFound;
+  }
+  auto names = [&](const char* key) {
+    std::string out;
+    if (const auto list = reply->get_child_optional(key)) {
+      for (const auto& [_, item] : *list) out += (out.empty() ? "" : ", ") + item.data();
+    }
+    return out;
+  };
+  const auto applied = names("applied");
+  const auto restart = names("restart_needed");
+  const auto refused = names("refused");
+  std::printf("reloaded: %s\n", applied.empty() ? "nothing changed that applies in place"
+                                                : ("applied " + applied).c_str());
+  if (!restart.empty()) std::printf("restart mta-stsd to apply: %s\n", restart.c_str());
+  if (!refused.empty()) std::printf("not applied: %s\n", refused.c_str());
+  return kFound;
+}
+
+int list_alarms(const ControlTarget& target, bool json) {
+  const auto path = control_path(target);
+  if (!path) return kError;
+  ControlClient client;
+  if (!client.connect(*path, target.timeout_s)) return kError;
+  const auto reply = client.request("alarms");
+  if (!reply || reported_error(*reply)) return kError;
+  if (json) {
+    std::fputs(client.last_raw().c_str(), stdout);
+    return kFound;
+  }
+  const auto alarms = reply->get_child_optional("alarms");
+  std::size_t count = 0;
+  if (alarms) {
+    for (const auto& [unused, alarm] : *alarms) {
+      if (count++ == 0)
+        std::printf("%-30s  %-13s  %-20s  %s\n", "DOMAIN", "ALARM", "SINCE", "CHANGE");
+      std::printf(
+          "%-30s  %-13s  %-20s  %s -> %s (%s)\n", alarm.get<std::string>("subject", "").c_str(),
+          alarm.get<std::string>("kind", "").c_str(), iso_utc(number(alarm, "since")).c_str(),
+          alarm.get<std::string>("before", "").c_str(), alarm.get<std::string>("after", "").c_str(),
+          alarm.get<std::string>("reason", "").c_str());
+    }
+  }
+  std::printf("%zu domain(s) in danger of a downgrade\n", count);
+  return kFound;
+}
+
 // The domains of a prefetch file: one a line, `#` starts a comment.
 
 }  // namespace mtasts::cli

@@ -27,9 +27,14 @@ int query(const std::string& host, const std::string& port, const std::string& s
 int resolve(const config::Config& config, const std::string& key, const std::string& zone_name,
             bool json);
 int list_policies(const ControlTarget& target, bool json);
+// The domains whose protection is in danger now (the downgrade alarm).
+int list_alarms(const ControlTarget& target, bool json);
 int show_policy(const ControlTarget& target, const std::string& domain, bool json);
 int purge_policy(const ControlTarget& target, const std::string& domain);
 int show_stats(const ControlTarget& target, bool json);
+// The daemon re-reads its configuration file (as on SIGHUP): what it applied and
+// what needs a restart; exit 2 when the file did not load (nothing changed).
+int reload_config(const ControlTarget& target, bool json);
 int prefetch_file(const ControlTarget& target, const std::string& file, bool wait, int wait_timeout,
                   std::size_t parallel);
 

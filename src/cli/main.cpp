@@ -47,6 +47,9 @@ int main(int argc, char** argv) {
   std::size_t parallel = 16;
   auto* ls = app.add_subcommand("list", "list the policies the daemon has cached");
   ls->add_flag("--json", json, "the daemon's JSON reply");
+  bool alarms = false;
+  ls->add_flag("--alarms", alarms,
+               "only the domains in danger of a downgrade (the downgrade alarm)");
   auto* show = app.add_subcommand("show", "show one cached policy and its answers");
   show->add_option("domain", domain, "policy domain")->required();
   show->add_flag("--json", json, "the daemon's JSON reply");
@@ -59,15 +62,19 @@ int main(int argc, char** argv) {
   prefetch->add_option("--parallel", parallel, "discoveries running at once (default 16)");
   auto* stats = app.add_subcommand("stats", "the daemon's counters and cache sizes");
   stats->add_flag("--json", json, "the daemon's JSON reply");
-  for (auto* sub : {ls, show, purge, prefetch, stats}) control_options(sub);
+  auto* reload =
+      app.add_subcommand("reload", "the daemon re-reads its configuration file (as on SIGHUP)");
+  reload->add_flag("--json", json, "the daemon's JSON reply");
+  for (auto* sub : {ls, show, purge, prefetch, stats, reload}) control_options(sub);
   CLI11_PARSE(app, argc, argv);
 
   if (q->parsed()) return query(host, port, socket_path, name, key, timeout);
-  if (ls->parsed()) return list_policies(target, json);
+  if (ls->parsed()) return alarms ? list_alarms(target, json) : list_policies(target, json);
   if (show->parsed()) return show_policy(target, domain, json);
   if (purge->parsed()) return purge_policy(target, domain);
   if (prefetch->parsed()) return prefetch_file(target, file, wait, wait_timeout, parallel);
   if (stats->parsed()) return show_stats(target, json);
+  if (reload->parsed()) return reload_config(target, json);
 
   mtasts::config::LoadResult loaded;
   try {

@@ -57,12 +57,43 @@ struct DaneConfig {
   bool operator==(const DaneConfig&) const = default;
 };
 
+// privileges: without systemd, who the daemon becomes once its sockets are bound
+// and its store is open (setgroups, setgid, setuid; checked to be irreversible).
+struct PrivilegesConfig {
+  std::string user;   // name or number; empty = keep the starting user
+  std::string group;  // name or number; empty = user's primary group
+  // Root is refused unless a user is set or this is true: the daemon parses
+  // what the network sends it (DNS answers, HTTPS policies).
+  bool allow_root = false;
+
+  bool operator==(const PrivilegesConfig&) const = default;
+};
+
+// log: where the daemon's lines go. log_level (top level) still sets the level.
+struct LogConfig {
+  std::string target = "stderr";  // stderr, syslog (syslog(3), /dev/log) or journald
+  std::string facility = "mail";  // syslog facility, as Postfix logs: mail, daemon, local0-7...
+
+  bool operator==(const LogConfig&) const = default;
+};
+
+// metrics: the Prometheus endpoint, off unless listen is set.
+struct MetricsConfig {
+  std::string listen;  // "ADDR:PORT" or "[V6ADDR]:PORT", a literal address; empty = off
+
+  bool operator==(const MetricsConfig&) const = default;
+};
+
 struct Config {
   // Socketmap listener (postfix-mta-sts-resolver keys).
   std::string host = "127.0.0.1";
   std::uint16_t port = 8461;
   std::string path;      // UNIX socket; when set, host/port are not used
   unsigned mode = 0666;  // UNIX socket permissions (YAML: octal int such as 0660)
+  // UNIX socket owner and group (name or number; empty = the daemon's own), so
+  // Postfix's smtp processes can reach it without a world-writable mode.
+  std::string owner;
+  std::string group;
   bool reuse_port = true;
   // mta-stsctl's control socket (mode 0600). Empty: $RUNTIME_DIRECTORY/control.sock,
   // else /run/mta-stsd/control.sock when writable, else var/mta-stsd/control.sock
@@ -75,7 +106,11 @@ struct Config {
   ZoneConfig default_zone;
   std::map<std::string, ZoneConfig> zones;  // socketmap name -> zone; others use default_zone
   ProactiveConfig proactive_policy_fetching;
+  // alarms.expiry_warning: seconds before an enforce policy expires at which
+  // failing refreshes raise the downgrade alarm (each margin once).
+  std::vector<std::uint32_t> alarm_expiry_warning{7 * 86400, 86400};
   DaneConfig dane;
+  MetricsConfig metrics;
 
   // mta-stsd's own keys.
   std::vector<std::string> nameservers;  // resolver.nameservers: "ADDR" / "ADDR:PORT" / "[V6]:PORT"
@@ -92,6 +127,8 @@ struct Config {
   std::uint32_t retry_interval = 300;
 
   std::string log_level = "info";  // log_level: trace|debug|info|warn|error|critical|off
+  LogConfig log;
+  PrivilegesConfig privileges;
 
   // Lets a reload tell whether anything changed.
   bool operator==(const Config&) const = default;
@@ -108,6 +145,10 @@ class ConfigError : public std::runtime_error {
 struct LoadResult {
   Config config;
   std::vector<std::string> warnings;  // unknown keys etc., each naming key and line
+  // Keys neither mta-stsd nor postfix-mta-sts-resolver knows (a misspelling, most
+  // likely), as "source:line: key.path": the daemon starts without them, but
+  // --check-config fails (issue 12). The resolver's own keys are not among them.
+  std::vector<std::string> unknown_keys;
 };
 
 // Parses YAML text. source names it in messages (a file name or "<embedded>").

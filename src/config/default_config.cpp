@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "config/config.hpp"
 
@@ -67,6 +68,9 @@ std::string build() {
   w.line(0, "port", fmt::format("{}", d.port), "TCP port");
   w.line(0, "path", yaml_quoted(d.path), "UNIX socket instead of host/port when set");
   w.line(0, "mode", fmt::format("0{:o}", d.mode), "UNIX socket permissions, octal");
+  w.line(0, "owner", yaml_quoted(d.owner), "UNIX socket owner (name or number); empty = ours");
+  w.line(0, "group", yaml_quoted(d.group),
+         "UNIX socket group, e.g. postfix with mode 0660; empty = ours");
   w.line(0, "reuse_port", yes_no(d.reuse_port), "let a second instance bind the same port");
   w.line(0, "control_socket", yaml_quoted(d.control_socket),
          "mta-stsctl's socket (0600); empty = $RUNTIME_DIRECTORY, /run/mta-stsd or "
@@ -115,6 +119,11 @@ std::string build() {
   w.line(2, "grace_ratio", fmt::format("{}", p.grace_ratio),
          "skip domains checked less than interval/grace_ratio ago");
   w.text("\n");
+  w.line(0, "alarms", "", "");
+  w.line(2, "expiry_warning",
+         fmt::format("[{}]", fmt::join(d.alarm_expiry_warning, ", ")),
+         "warn this many seconds before a failing enforce policy expires");
+  w.text("\n");
   const DaneConfig& dane = d.dane;
   w.line(0, "dane", "", "DANE first (RFC 7672): needs a validating resolver (unbound)");
   w.line(2, "enabled", yes_no(dane.enabled), "look up MX and TLSA records before MTA-STS");
@@ -124,6 +133,10 @@ std::string build() {
   w.line(2, "max_ttl", fmt::format("{}", dane.max_ttl), "seconds, upper bound on DNS TTLs");
   w.line(2, "stale_ttl", fmt::format("{}", dane.stale_ttl),
          "seconds past expiry a result still answers while lookups fail");
+  w.text("\n");
+  w.line(0, "metrics", "", "Prometheus text format on GET /metrics");
+  w.line(2, "listen", yaml_quoted(d.metrics.listen),
+         "ADDR:PORT, e.g. \"127.0.0.1:9461\"; empty = off");
   w.text("\n");
   std::string servers;
   for (const auto& server : d.nameservers)
@@ -150,6 +163,16 @@ std::string build() {
          "seconds between retries of a failed fetch");
   w.text("\n");
   w.line(0, "log_level", d.log_level, "trace, debug, info, warn, error, critical or off");
+  w.line(0, "log", "", "");
+  w.line(2, "target", d.log.target, "stderr, syslog (/dev/log) or journald");
+  w.line(2, "facility", d.log.facility, "syslog facility (Postfix logs as mail)");
+  w.text("\n");
+  w.line(0, "privileges", "", "without systemd: who to become after start-up");
+  w.line(2, "user", yaml_quoted(d.privileges.user),
+         "drop to this user once sockets and cache are open");
+  w.line(2, "group", yaml_quoted(d.privileges.group), "and this group; empty = user's own");
+  w.line(2, "allow_root", yes_no(d.privileges.allow_root),
+         "run on as root when no user is set (refused otherwise)");
   return w.take();
 }
 

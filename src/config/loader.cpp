@@ -25,6 +25,8 @@
 #include <fmt/ranges.h>
 
 #include "config/config.hpp"
+#include "config/listen_address.hpp"
+#include "config/log_facility.hpp"
 #include "config/nameserver.hpp"
 #include "config/yaml_scalar.hpp"
 #include "util/log_text.hpp"
@@ -210,6 +212,11 @@ class Reader {
   void warn(int line, std::string_view message) {
     result_.warnings.push_back(fmt::format("{}:{}: {}", source_, line, message));
   }
+  // A key nobody knows: warned about, and counted for --check-config.
+  void unknown(int line, const std::string& key_path, std::string_view hint) {
+    warn(line, fmt::format("unknown key '{}' ignored{}", key_path, hint));
+    result_.unknown_keys.push_back(fmt::format("{}:{}: {}", source_, line, key_path));
+  }
 
   // The map's entries in file order, YAML merge keys ("<<: *anchor", which
   // PyYAML honours) expanded: explicit keys win over merged ones, earlier
@@ -279,7 +286,7 @@ class Reader {
           break;
         }
       }
-      if (!known) warn(line_of(entry.key_node), fmt::format("unknown key '{}' ignored", key_path));
+      if (!known) unknown(line_of(entry.key_node), key_path, "");
     }
   }
 
@@ -385,6 +392,10 @@ class Reader {
                    fmt::format("longer than a UNIX socket path can be ({} bytes)", kMaxSocketPath));
           }},
          {"mode", [&](const Entry& e, const std::string& p) { read_mode(e, p); }},
+         {"owner", [&](const Entry& e, const std::string& p) { read_account(e, p, cfg_.owner); }},
+         {"group", [&](const Entry& e, const std::string& p) { read_account(e, p, cfg_.group); }},
+         {"privileges", [&](const Entry& e, const std::string& p) { read_privileges(e, p); }},
+         {"log", [&](const Entry& e, const std::string& p) { read_log(e, p); }},
          {"control_socket",
           [&](const Entry& e, const std::string& p) {
             read_string(e, p, cfg_.control_socket);
@@ -410,7 +421,9 @@ class Reader {
          {"proactive_policy_fetching",
           [&](const Entry& e, const std::string& p) { read_proactive(e, p); }},
          {"resolver", [&](const Entry& e, const std::string& p) { read_resolver(e, p); }},
+         {"alarms", [&](const Entry& e, const std::string& p) { read_alarms(e, p); }},
          {"dane", [&](const Entry& e, const std::string& p) { read_dane(e, p); }},
+         {"metrics", [&](const Entry& e, const std::string& p) { read_metrics(e, p); }},
          {"tls",
           [&](const Entry& e, const std::string& p) {
             if (auto map = map_value(e, p)) {
@@ -450,10 +463,9 @@ class Reader {
                                q));
             };
             auto in_url = [&](const Entry& x, const std::string& q) {
-              warn(line_of(x.key_node),
-                   fmt::format("unknown key '{}' ignored (write it in cache.options.url: "
-                               "redis://[USER][:PASSWORD]@HOST[:PORT][/DB])",
-                               q));
+              unknown(line_of(x.key_node), q,
+                      " (write it in cache.options.url: "
+                      "redis://[USER][:PASSWORD]@HOST[:PORT][/DB])");
             };
             dispatch(
                 *options, p,
@@ -594,6 +606,39 @@ class Reader {
            fmt::format("{} > {}", d.min_ttl, d.max_ttl));
   }
 
+  void read_metrics(const Entry& e, const std::string& path) {
+    auto map = map_value(e, path);
+    if (!map) return;
+    dispatch(*map, path,
+             {{"listen", [&](const Entry& x, const std::string& q) {
+                 read_string(x, q, cfg_.metrics.listen);
+                 if (!cfg_.metrics.listen.empty() && !parse_listen_address(cfg_.metrics.listen))
+                   fail(x, q,
+                        "must be ADDR:PORT or [IPV6]:PORT with a literal IP address "
+                        "and a port, e.g. 127.0.0.1:9461 (empty: off)");
+               }}});
+  }
+
+  void read_alarms(const Entry& e, const std::string& path) {
+    auto map = map_value(e, path);
+    if (!map) return;
+    dispatch(*map, path, {{"expiry_warning", [&](const Entry& x, const std::string& q) {
+                             if (is_null_value(x.value)) return;
+                             if (!x.value.IsSequence())
+                               fail(x, q, "must be a list of seconds, e.g. [604800, 86400]");
+                             std::vector<std::uint32_t> margins;
+                             std::size_t index = 0;
+                             for (const auto& item : x.value) {
+                               Entry one{x.key, x.key_node, item};
+                               std::uint32_t seconds = 0;
+                               read_whole_seconds(one, fmt::format("{}[{}]", q, index++), seconds,
+                                                  1, kOneYear);
+                               margins.push_back(seconds);
+                             }
+                             cfg_.alarm_expiry_warning = std::move(margins);
+                           }}});
+  }
+
   void read_resolver(const Entry& e, const std::string& path) {
     auto map = map_value(e, path);
     if (!map) return;
@@ -647,6 +692,62 @@ class Reader {
               // RFC 8461 §3.3: failed fetches are retried, but not in a tight loop.
               {"retry_interval", [&](const Entry& x, const std::string& q) {
                  read_whole_seconds(x, q, cfg_.retry_interval, 1, 86400);
+               }}});
+  }
+
+  // A user or group: a number, or a name as useradd(8) allows it. Whether it
+  // exists is checked at start-up (and by --check-config), not here.
+  void read_account(const Entry& e, const std::string& path, std::string& out) const {
+    std::string text;
+    read_string(e, path, text);
+    const auto what = "must be a user or group name (letters, digits, . _ -) or a number";
+    const bool all_digits =
+        !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+    if (all_digits) {
+      // (uid_t)-1 means "unchanged" to chown(2) and setuid(2) fails on it.
+      if (text.size() > 10 || std::stoull(text) >= 4294967295ULL) fail(e, path, what);
+    } else if (!text.empty()) {
+      const bool bad_start = text.front() == '-';
+      const bool bad_chars = text.find_first_not_of(
+                                 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+                                 "$") != std::string::npos;
+      const auto dollar = text.find('$');
+      if (bad_start || bad_chars || text.size() > 256 ||
+          (dollar != std::string::npos && dollar + 1 != text.size()))
+        fail(e, path, what);
+    }
+    out = text;
+  }
+
+  void read_privileges(const Entry& e, const std::string& path) {
+    auto map = map_value(e, path);
+    if (!map) return;
+    PrivilegesConfig& p = cfg_.privileges;
+    dispatch(*map, path,
+             {{"user", [&](const Entry& x, const std::string& q) { read_account(x, q, p.user); }},
+              {"group", [&](const Entry& x, const std::string& q) { read_account(x, q, p.group); }},
+              {"allow_root",
+               [&](const Entry& x, const std::string& q) { read_bool(x, q, p.allow_root); }}});
+    if (!p.group.empty() && p.user.empty())
+      fail(line_of(e.key_node), path + ".group", "needs privileges.user", p.group);
+  }
+
+  void read_log(const Entry& e, const std::string& path) {
+    auto map = map_value(e, path);
+    if (!map) return;
+    LogConfig& log = cfg_.log;
+    dispatch(*map, path,
+             {{"target",
+               [&](const Entry& x, const std::string& q) {
+                 read_string(x, q, log.target);
+                 if (log.target != "stderr" && log.target != "syslog" && log.target != "journald")
+                   fail(x, q, "must be stderr, syslog or journald");
+               }},
+              {"facility", [&](const Entry& x, const std::string& q) {
+                 read_string(x, q, log.facility);
+                 if (!syslog_facility(log.facility))
+                   fail(x, q,
+                        fmt::format("must be a syslog facility: {}", syslog_facility_names()));
                }}});
   }
 

@@ -69,12 +69,14 @@ ControlParse parse_control_request(std::string_view line) {
     ControlRequest::Command command;
     bool takes_domain;
   };
-  static constexpr std::array<Known, 5> kCommands{{
+  static constexpr std::array<Known, 7> kCommands{{
       {"list", ControlRequest::Command::list, false},
       {"show", ControlRequest::Command::show, true},
       {"purge", ControlRequest::Command::purge, true},
       {"prefetch", ControlRequest::Command::prefetch, true},
       {"stats", ControlRequest::Command::stats, false},
+      {"alarms", ControlRequest::Command::alarms, false},
+      {"reload", ControlRequest::Command::reload, false},
   }};
   for (const auto& known : kCommands) {
     if (word != known.name) continue;
@@ -90,11 +92,11 @@ ControlParse parse_control_request(std::string_view line) {
   }
   return {std::nullopt,
           fmt::format("unknown command {} (list, show DOMAIN, purge DOMAIN, prefetch DOMAIN, "
-                      "stats)",
+                      "stats, alarms, reload)",
                       json_escape(shorten(word)))};
 }
 
-void append_policy_fields(std::string& out, const cache::CachedPolicy& p) {
+void append_policy_fields(std::string& out, const cache::CachedPolicy& p, std::string_view source) {
   fmt::format_to(std::back_inserter(out),
                  "\"domain\": {}, \"mode\": {}, \"id\": {}, \"fetched\": {}, \"expires\": {}, "
                  "\"checked\": {}, \"max_age\": {}, \"mx\": [",
@@ -104,14 +106,12 @@ void append_policy_fields(std::string& out, const cache::CachedPolicy& p) {
     if (i > 0) out += ", ";
     out += json_escape(p.policy.mx[i]);
   }
-  // Only the memory tier is listed: a policy the LRU dropped is still in the
-  // store and comes back on the next query for its domain.
-  out += "], \"source\": \"memory\"";
+  out += "], \"source\": " + json_escape(source);
 }
 
-std::string policy_json(const cache::CachedPolicy& policy) {
+std::string policy_json(const cache::CachedPolicy& policy, std::string_view source) {
   std::string out = "{";
-  append_policy_fields(out, policy);
+  append_policy_fields(out, policy, source);
   out += '}';
   return out;
 }

@@ -28,7 +28,7 @@ std::string control_socket_path(const config::Config& config);
 inline constexpr std::size_t kMaxControlLine = 4096;
 
 struct ControlRequest {
-  enum class Command { list, show, purge, prefetch, stats };
+  enum class Command { list, show, purge, prefetch, stats, alarms, reload };
   Command command = Command::stats;
   std::string argument;  // the domain, as typed, for show, purge and prefetch
 };
@@ -42,9 +42,12 @@ struct ControlParse {
 ControlParse parse_control_request(std::string_view line);
 
 // One cached policy as list and show report it (a JSON object, one line).
-std::string policy_json(const cache::CachedPolicy& policy);
+// source: where the daemon holds it, "memory" or "store" (only the store
+// holds it: cache_size dropped it from memory; the next query reads it back).
+std::string policy_json(const cache::CachedPolicy& policy, std::string_view source = "memory");
 // policy_json's fields without the braces, for replies that add their own (show).
-void append_policy_fields(std::string& out, const cache::CachedPolicy& policy);
+void append_policy_fields(std::string& out, const cache::CachedPolicy& policy,
+                          std::string_view source = "memory");
 // {"error": message}
 std::string error_json(std::string_view message);
 

@@ -59,6 +59,7 @@ struct ControlServer::State {
   resolver::PolicyResolver* policies;
   const std::vector<resolver::Zone> zones;
   const util::Clock* clock;
+  std::function<std::string()> reload;  // mta-stsctl reload: the daemon's reply (JSON)
   std::optional<socketmap::BoundAcceptor> bound;
   socketmap::Endpoint peer;  // filled by the accept in progress
   std::unordered_set<ControlConnection*> connections;
@@ -182,11 +183,20 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     const std::int64_t now = state_->clock->now();
     using Command = ControlRequest::Command;
     if (request.command == Command::list) {
-      start_list(*policies, now);
+      start_list(*policies);
       return;
     }
     if (request.command == Command::stats) {
       send(stats_json(*policies) + "\n");
+      return;
+    }
+    if (request.command == Command::reload) {
+      // The daemon's reload (SIGHUP's): its JSON reply, or an error without one.
+      send((state_->reload ? state_->reload() : error_json("reload is not available")) + "\n");
+      return;
+    }
+    if (request.command == Command::alarms) {
+      send(alarms_json(*policies) + "\n");
       return;
     }
     const auto key = sts::parse_query_key(request.argument);
@@ -265,8 +275,10 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     out += ", \"dane\": " + dane;
     // What each zone answers Postfix for this policy (null: default_zone).
     out += ", \"answers\": [";
-    for (std::size_t i = 0; i < state_->zones.size(); ++i) {
-      const auto& zone = state_->zones[i];
+    // The zones in force (a reload may have changed their options).
+    const auto& zones = policies.zones();
+    for (std::size_t i = 0; i < zones.size(); ++i) {
+      const auto& zone = zones[i];
       if (i > 0) out += ", ";
       fmt::format_to(std::back_inserter(out), "{{\"zone\": {}, \"answer\": {}}}",
                      i == 0 ? std::string("null") : json_escape(zone.name),
@@ -274,6 +286,23 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     }
     out += "]}";
     return out;
+  }
+
+  // {"alarms": [{"subject", "kind", "before", "after", "reason", "since", "stage"}, ...]}
+  static std::string alarms_json(const resolver::PolicyResolver& policies) {
+    std::string out = "{\"alarms\": [";
+    bool first = true;
+    for (const auto& a : policies.alarms().list()) {
+      if (!first) out += ", ";
+      first = false;
+      fmt::format_to(std::back_inserter(out),
+                     "{{\"subject\": {}, \"kind\": {}, \"before\": {}, \"after\": {}, "
+                     "\"reason\": {}, \"since\": {}, \"stage\": {}}}",
+                     json_escape(a.subject), json_escape(resolver::to_string(a.kind)),
+                     json_escape(a.before), json_escape(a.after), json_escape(a.reason), a.since,
+                     a.stage);
+    }
+    return out + "]}";
   }
 
   static std::string stats_json(const resolver::PolicyResolver& policies) {
@@ -287,28 +316,44 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
         "\"policies\": {}, \"negative\": {}, \"in_flight\": {}, \"dane\": {}, "
         "\"dane_only_answers\": {}, \"dane_answers\": {}, \"dane_temp_answers\": {}, "
         "\"dane_lookups\": {}, \"dane_failures\": {}, \"dane_stale_answers\": {}, "
-        "\"dane_cached\": {}}}",
+        "\"dane_cached\": {}, \"alarms\": {}, \"store_read_failures\": {}, "
+        "\"store_unknown_temp\": {}}}",
         s.queries, s.hits, s.negative_hits, s.misses, s.discoveries, s.revalidations, s.proactive,
         s.store_hits, s.timeouts, s.overloaded, s.rejected_keys, cache.size(),
         cache.positive_count(), cache.negative_count(), policies.in_flight(),
         json_escape(dane ? dane->status() : std::string_view("disabled")), s.dane_only, s.dane,
         s.dane_temp, dane ? dane->stats().lookups : 0, dane ? dane->stats().failures : 0,
-        dane ? dane->stats().stale_answers : 0, dane ? dane->cache().result_count() : 0);
+        dane ? dane->stats().stale_answers : 0, dane ? dane->cache().result_count() : 0,
+        policies.alarms().size(), s.store_unknown, s.store_unknown_temp);
   }
 
   // A list reply is written a chunk at a time: the snapshot holds only the
-  // domain names, and each chunk looks its policies up again (one may have
-  // been purged or replaced in between: the reply shows it as it is then).
-  void start_list(const resolver::PolicyResolver& policies, std::int64_t now) {
+  // domain names of memory, and each chunk looks its policies up again (one may
+  // have been purged or replaced in between: the reply shows it as it is then).
+  // Then the policies only the store holds (memory is not the whole cache:
+  // cache_size), read from it first, each listed with source "store".
+  void start_list(resolver::PolicyResolver& policies) {
+    listing_ = true;  // no other request is read meanwhile
+    policies.stored_only(kMaxListedFromStore,
+                         [self = shared_from_this()](std::vector<cache::CachedPolicy> stored) {
+                           if (self->closed_) return;
+                           if (self->state_->policies == nullptr)
+                             return self->close("server stopped");
+                           self->begin_list(std::move(stored));
+                         });
+  }
+
+  void begin_list(std::vector<cache::CachedPolicy> stored) {
+    const std::int64_t now = state_->clock->now();
     list_domains_.clear();
-    list_domains_.reserve(policies.cache().positive_count());
+    list_domains_.reserve(state_->policies->cache().positive_count());
     // Expired policies no longer answer (RFC 8461 §5.1): they are not listed.
-    policies.cache().for_each_policy([&](const cache::CachedPolicy& p) {
+    state_->policies->cache().for_each_policy([&](const cache::CachedPolicy& p) {
       if (!p.expired(now)) list_domains_.push_back(p.domain);
     });
+    list_stored_ = std::move(stored);
     list_next_ = 0;
     list_first_ = true;
-    listing_ = true;
     output_ = "{\"policies\": [";
     fill_list_chunk();
     write();
@@ -317,18 +362,29 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
   void fill_list_chunk() {
     const resolver::PolicyResolver* policies = state_->policies;
     const std::int64_t now = state_->clock->now();
-    while (output_.size() < state_->options.chunk_bytes && list_next_ < list_domains_.size()) {
-      const cache::CachedPolicy* p = policies->cache().policy(list_domains_[list_next_++], now);
-      if (p == nullptr) continue;
+    const std::size_t total = list_domains_.size() + list_stored_.size();
+    while (output_.size() < state_->options.chunk_bytes && list_next_ < total) {
+      const std::size_t i = list_next_++;
+      if (i < list_domains_.size()) {
+        const cache::CachedPolicy* p = policies->cache().policy(list_domains_[i], now);
+        if (p == nullptr) continue;
+        if (!list_first_) output_ += ", ";
+        list_first_ = false;
+        output_ += policy_json(*p);
+        continue;
+      }
+      const auto& stored = list_stored_[i - list_domains_.size()];
+      if (stored.expired(now)) continue;
       if (!list_first_) output_ += ", ";
       list_first_ = false;
-      output_ += policy_json(*p);
+      output_ += policy_json(stored, "store");
     }
-    if (list_next_ >= list_domains_.size()) {
+    if (list_next_ >= total) {
       fmt::format_to(std::back_inserter(output_), "], \"negative\": {}}}\n",
                      policies->cache().negative_count());
       listing_ = false;
       std::vector<std::string>().swap(list_domains_);
+      std::vector<cache::CachedPolicy>().swap(list_stored_);
     }
   }
 
@@ -417,6 +473,9 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
   std::string input_;
   std::string output_;
   std::vector<std::string> list_domains_;
+  std::vector<cache::CachedPolicy> list_stored_;
+  // Bounds what one list holds from the store at once (a record is ~0.5 KB).
+  static constexpr std::size_t kMaxListedFromStore = 1'000'000;
   std::size_t list_next_ = 0;
   bool recalling_ = false;  // a show waits for the store: later requests wait too
   bool list_first_ = true;
@@ -508,6 +567,10 @@ void ControlServer::stop() {
 }
 
 std::size_t ControlServer::connection_count() const { return state_->connections.size(); }
+
+void ControlServer::on_reload(std::function<std::string()> reload) {
+  state_->reload = std::move(reload);
+}
 
 std::unique_ptr<ControlServer> start_control_server(asio::io_context& io,
                                                     const config::Config& config,

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +51,9 @@ class ControlServer {
   // Closes the socket (removing its file) and every connection.
   void stop();
   std::size_t connection_count() const;
+  // What `reload` runs: the daemon's configuration reload, returning the JSON
+  // reply ({"reloaded": ...} or {"error": ...}).
+  void on_reload(std::function<std::string()> reload);
 
   struct State;
 

@@ -12,12 +12,17 @@
 #include <chrono>
 
 #include "cache/store.hpp"
+#include "control/protocol.hpp"
 #include "daemon/control.hpp"
+#include "daemon/daemon_metrics.hpp"
 #include "daemon/policy_handler.hpp"
+#include "daemon/reload.hpp"
+#include "daemon/startup.hpp"
 #include "resolver/refresher.hpp"
 #include "setup/setup.hpp"
 #include "socketmap/server.hpp"
 #include "util/clock.hpp"
+#include "util/json.hpp"
 
 namespace mtasts::daemon {
 
@@ -29,8 +34,10 @@ std::chrono::milliseconds seconds_to_ms(double seconds) {
 
 }  // namespace
 
-int run(const config::Config& config) {
+int run(const config::Config& config, const ConfigSource& source) {
   ::signal(SIGPIPE, SIG_IGN);
+  Accounts accounts;
+  if (const int code = check_accounts(config, accounts); code != 0) return code;
   boost::asio::io_context io(1);
   // Declared after io: destroyed before it, as the Redis store requires.
   std::unique_ptr<cache::PolicyStore> store;
@@ -58,7 +65,15 @@ int run(const config::Config& config) {
   resolver::PolicyResolver policies(timers, dns_port, https_port, clock, setup::zones(config),
                                     setup::resolver_settings(config), store.get(), &dane);
   resolver::Refresher refresher(timers, clock, policies);
-  PolicyHandler handler(policies);
+  // metrics.listen: answers are timed and counted only when someone reads them.
+  std::unique_ptr<DaemonMetrics> exported;
+  if (!config.metrics.listen.empty()) {
+    std::vector<std::string> zone_names;
+    for (const auto& zone : setup::zones(config)) zone_names.push_back(zone.name);
+    exported = std::make_unique<DaemonMetrics>(zone_names);
+    policies.set_observer(&exported->observer());
+  }
+  PolicyHandler handler(policies, exported ? &exported->answers() : nullptr);
   if (store) {
     const auto started = std::chrono::steady_clock::now();
     const auto loaded = policies.load_store();
@@ -76,6 +91,12 @@ int run(const config::Config& config) {
       spdlog::info("loaded {} cached policies and {} DANE results from {} in {} ms", loaded.stored,
                    loaded_dane, store->describe(), elapsed);
     }
+    if (!loaded.complete) {
+      spdlog::warn(
+          "{} could not be read in full at start: a domain whose policy it may hold is answered "
+          "TEMP, not NOTFOUND, until the store answers or the domain's own policy is fetched",
+          store->describe());
+    }
   }
   dane.probe();
   {
@@ -83,7 +104,7 @@ int run(const config::Config& config) {
     refresher.start(
         resolver::ProactiveSettings{p.enabled, p.interval, p.grace_ratio, p.concurrency_limit});
   }
-  socketmap::Server server(io, setup::server_options(config), handler);
+  socketmap::Server server(io, listener_options(config, accounts), handler);
   try {
     server.start();
   } catch (const std::exception& e) {
@@ -92,6 +113,19 @@ int run(const config::Config& config) {
   }
   // mta-stsctl's channel; mail flows without it if it cannot listen.
   auto control = start_control_server(io, config, policies, clock);
+  // Prometheus's endpoint; like the control socket, mail flows without it.
+  std::unique_ptr<metrics::HttpServer> metrics_http;
+  if (exported) {
+    exported->watch(policies, server, clock);
+    try {
+      metrics_http = start_metrics_server(io, config, *exported);
+      spdlog::info("metrics: serving http://{}/metrics", metrics_http->local_endpoint());
+    } catch (const std::exception& e) {
+      spdlog::error("{}; running without /metrics", e.what());
+    }
+  }
+  // Everything that needs root is done: sockets bound, store open.
+  if (!drop_privileges_if_asked(config, accounts)) return 1;
   std::string where;
   for (const auto& endpoint : server.local_endpoints()) {
     where += where.empty() ? endpoint : ", " + endpoint;
@@ -129,18 +163,103 @@ int run(const config::Config& config) {
     sd_notify(0, "STOPPING=1");
     server.stop_accepting();
     if (control) control->stop();
+    if (metrics_http) metrics_http->stop();
     hangup.cancel();
     wait_drained();
   });
 
-  // No reload: a changed configuration takes a restart (which keeps the SQLite
-  // cache). SIGHUP must not kill the daemon, as its default action would.
+  // SIGHUP and mta-stsctl reload: the file is read again and what can change
+  // in place does (daemon/reload.hpp), without dropping the cache or a
+  // connection; a file that does not load changes nothing.
+  config::Config running = config;
+  auto reload = [&](std::string_view why) -> std::string {
+    if (source.path.empty()) {
+      spdlog::warn("{}: started with the embedded configuration (no -c): nothing to re-read", why);
+      return control::error_json("no configuration file to re-read (started without -c)");
+    }
+    config::LoadResult loaded;
+    try {
+      loaded = config::load_config_file(source.path);
+    } catch (const config::ConfigError& e) {
+      spdlog::error("{}: configuration not reloaded, the running one stays: {}", why, e.what());
+      return control::error_json(std::string("configuration not reloaded: ") + e.what());
+    }
+    for (const auto& warning : loaded.warnings) spdlog::warn("configuration: {}", warning);
+    if (!source.log_level_override.empty()) {
+      loaded.config.log_level = source.log_level_override;
+    }
+    auto plan = plan_reload(running, loaded.config);
+    // What the plan applies but the daemon cannot: the running value stays.
+    std::vector<std::string> refused;
+    auto refuse = [&](const std::string& key, const std::string& reason) {
+      spdlog::error("{}: {} not changed: {}", why, key, reason);
+      std::erase(plan.applied, key);
+      refused.push_back(key + " (" + reason + ")");
+    };
+    if (plan.running.ca_file != running.ca_file) {
+      if (!plan.running.ca_file.empty() && ::access(plan.running.ca_file.c_str(), R_OK) != 0) {
+        refuse("tls.ca_file", plan.running.ca_file + " cannot be read");
+        plan.running.ca_file = running.ca_file;
+      } else {
+        https->set_ca_file(plan.running.ca_file);
+      }
+    }
+    if (plan.running.nameservers != running.nameservers) {
+      try {
+        dns->set_nameservers(plan.running.nameservers);
+      } catch (const std::exception& e) {
+        refuse("resolver.nameservers", e.what());
+        plan.running.nameservers = running.nameservers;
+      }
+    }
+    running = plan.running;
+    server.set_limits(setup::server_options(running));
+    spdlog::set_level(spdlog::level::from_str(running.log_level));
+    // Only what changed: re-rendering every cached answer, or re-arming the
+    // sweep (a reload every hour must not keep postponing a daily sweep), costs.
+    const auto changed = [&](std::string_view key) {
+      return std::find(plan.applied.begin(), plan.applied.end(), key) != plan.applied.end();
+    };
+    if (auto refused =
+            policies.reconfigure(setup::zones(running), setup::resolver_settings(running),
+                                 changed("default_zone") || changed("zones"));
+        !refused.empty()) {
+      spdlog::warn("{}: zones not changed: {}", why, refused);
+    }
+    dane.reconfigure(setup::dane_settings(running));
+    if (changed("proactive_policy_fetching")) {
+      const auto& p = running.proactive_policy_fetching;
+      refresher.reconfigure(
+          resolver::ProactiveSettings{p.enabled, p.interval, p.grace_ratio, p.concurrency_limit});
+    }
+    spdlog::log(
+        plan.restart_needed.empty() && refused.empty() ? spdlog::level::info : spdlog::level::warn,
+        "{}: configuration reloaded from {}: {}{}{}{}{}", why, source.path,
+        plan.applied.empty() ? std::string("nothing changed that applies in place")
+                             : fmt::format("applied {}", fmt::join(plan.applied, ", ")),
+        plan.restart_needed.empty() ? "" : "; restart mta-stsd to apply ",
+        fmt::format("{}", fmt::join(plan.restart_needed, ", ")),
+        refused.empty() ? "" : "; not applied: ", fmt::format("{}", fmt::join(refused, ", ")));
+    std::string reply = "{\"reloaded\": true, \"applied\": [";
+    for (std::size_t i = 0; i < plan.applied.size(); ++i) {
+      reply += (i > 0 ? ", " : "") + util::json_escape(plan.applied[i]);
+    }
+    reply += "], \"restart_needed\": [";
+    for (std::size_t i = 0; i < plan.restart_needed.size(); ++i) {
+      reply += (i > 0 ? ", " : "") + util::json_escape(plan.restart_needed[i]);
+    }
+    reply += "], \"refused\": [";
+    for (std::size_t i = 0; i < refused.size(); ++i) {
+      reply += (i > 0 ? ", " : "") + util::json_escape(refused[i]);
+    }
+    return reply + "]}";
+  };
+  if (control) control->on_reload([&] { return reload("mta-stsctl reload"); });
+  // SIGHUP must not kill the daemon, as its default action would.
   std::function<void()> wait_hangup = [&] {
     hangup.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      spdlog::warn(
-          "SIGHUP: configuration reload is not supported; restart mta-stsd to apply "
-          "changes");
+      reload("SIGHUP");
       wait_hangup();
     });
   };

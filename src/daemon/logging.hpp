@@ -1,10 +1,15 @@
 #pragma once
 #include <string>
 
+#include "config/config.hpp"
+
 namespace mtasts::daemon {
 
-// stderr logging (systemd's journal or the admin's terminal); level names as in
-// the config's log_level. Throws std::invalid_argument on an unknown level.
-void setup_logging(const std::string& level);
+// The daemon's logger: log.target stderr (systemd's journal or the admin's
+// terminal), syslog (syslog(3) to /dev/log, log.facility, "mta-stsd[PID]" as
+// Postfix's lines look) or journald (sd_journal_send, with DOMAIN, ANSWER and
+// REASON fields where a line names them). Level names as in the config's
+// log_level. Throws std::invalid_argument on an unknown level, target or facility.
+void setup_logging(const std::string& level, const config::LogConfig& log = {});
 
 }  // namespace mtasts::daemon

@@ -7,6 +7,7 @@
 #include "config/config.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/logging.hpp"
+#include "daemon/privileges.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"mta-stsd: MTA-STS policy daemon for Postfix (socketmap)"};
@@ -42,16 +43,40 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!log_level.empty()) loaded.config.log_level = log_level;
+  if (config_file.empty()) {
+    // Without -c the embedded configuration is a first try from a build tree
+    // (README: `./build/mta-stsd` as root); a configuration file decides for
+    // itself (privileges.user or privileges.allow_root).
+    loaded.config.privileges.allow_root = true;
+  }
   try {
-    mtasts::daemon::setup_logging(loaded.config.log_level);
+    mtasts::daemon::setup_logging(loaded.config.log_level, loaded.config.log);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "mta-stsd: configuration error: log_level: %s\n", e.what());
+    std::fprintf(stderr, "mta-stsd: configuration error: log: %s\n", e.what());
     return 2;
   }
   for (const auto& warning : loaded.warnings) spdlog::warn("configuration: {}", warning);
   if (check_only) {
-    std::printf("%s: configuration OK\n", config_file.empty() ? "<embedded>" : config_file.c_str());
+    // The accounts named exist here (the daemon looks them up again when it starts).
+    try {
+      mtasts::daemon::resolve_accounts(loaded.config);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "mta-stsd: configuration error: %s\n", e.what());
+      return 2;
+    }
+    const char* name = config_file.empty() ? "<embedded>" : config_file.c_str();
+    if (!loaded.unknown_keys.empty()) {
+      // The daemon would start (ignoring them), but a misspelt key is a setting
+      // the admin believes is in force: a check must not say OK.
+      std::fprintf(stderr,
+                   "mta-stsd: %s: %zu unknown key(s), neither mta-stsd's nor "
+                   "postfix-mta-sts-resolver's (misspelt?):\n",
+                   name, loaded.unknown_keys.size());
+      for (const auto& key : loaded.unknown_keys) std::fprintf(stderr, "  %s\n", key.c_str());
+      return 1;
+    }
+    std::printf("%s: configuration OK\n", name);
     return 0;
   }
-  return mtasts::daemon::run(loaded.config);
+  return mtasts::daemon::run(loaded.config, {config_file, log_level});
 }

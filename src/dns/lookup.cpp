@@ -20,7 +20,7 @@ struct Chase : std::enable_shared_from_this<Chase> {
     auto query = build_query(chain.back(), type, dnssec);
     if (!query) {
       boost::asio::post(d.io(), [self = shared_from_this()] {
-        self->finish({Status::temp_fail, "invalid name"});
+        self->finish({Status::temp_fail, "invalid name", Cause::other});
       });
       return;
     }
@@ -42,7 +42,7 @@ struct Chase : std::enable_shared_from_this<Chase> {
     }
     auto d = servers.lock();
     if (!d) {
-      finish({Status::temp_fail, "shutdown"});
+      finish({Status::temp_fail, "shutdown", Cause::other});
       return;
     }
     ask(*d);
@@ -68,7 +68,7 @@ void lookup(const std::shared_ptr<ServerSet>& servers, const std::string& name, 
   if (!canonical) {
     // Still asynchronous: callers rely on done never running inside their call.
     boost::asio::post(servers->io(), [chase] {
-      chase->finish({Status::temp_fail, "invalid name"});
+      chase->finish({Status::temp_fail, "invalid name", Cause::other});
     });
     return;
   }

@@ -36,7 +36,7 @@ std::optional<std::string> dname_text(const ldns_rdf* dname) {
 
 Answer fail(std::string error) {
   Answer a;
-  a.outcome = {Status::temp_fail, std::move(error)};
+  a.outcome = {Status::temp_fail, std::move(error), Cause::malformed};
   return a;
 }
 
@@ -215,14 +215,14 @@ Answer read_answer(const std::vector<unsigned char>& message, std::uint16_t type
       }
     }
     if (!a.records.empty()) {
-      a.outcome = {Status::ok, ""};
+      a.outcome = {Status::ok, "", Cause::none};
       return a;
     }
     if (cname == nullptr) {
       if (followed_here) {
         a.follow = true;  // the server stopped at the target: ask for it
       } else {
-        a.outcome = {Status::no_data, "NODATA"};
+        a.outcome = {Status::no_data, "NODATA", Cause::nodata};
       }
       a.ttl = std::min(a.ttl, negative_ttl(pkt.get()));
       if (a.ttl == UINT32_MAX) a.ttl = 0;
@@ -248,13 +248,13 @@ RawVerdict read_raw(const std::vector<unsigned char>& message) {
   if (!pkt) return v;
   v.authenticated = ldns_pkt_ad(pkt.get());
   if (ldns_pkt_tc(pkt.get())) {
-    v.outcome = {Status::temp_fail, "truncated answer"};
+    v.outcome = {Status::temp_fail, "truncated answer", Cause::malformed};
     return v;
   }
   const int rcode = ldns_pkt_get_rcode(pkt.get());
   v.outcome = outcome_of_rcode(rcode);
   if (v.outcome.status == Status::ok && ldns_pkt_ancount(pkt.get()) == 0) {
-    v.outcome = {Status::no_data, "NODATA"};
+    v.outcome = {Status::no_data, "NODATA", Cause::nodata};
   }
   return v;
 }

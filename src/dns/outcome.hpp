@@ -10,6 +10,7 @@ namespace mtasts::dns {
 struct Outcome {
   Status status = Status::temp_fail;
   std::string error;
+  Cause cause = Cause::malformed;  // what a failure was (Cause::none when ok)
 };
 
 // A response code other than NOERROR/NXDOMAIN: the server could not answer.

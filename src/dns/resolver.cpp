@@ -6,6 +6,7 @@
 #include <utility>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "dns/lookup.hpp"
 #include "dns/message.hpp"
@@ -18,6 +19,11 @@ struct Resolver::Impl {
   // Lookups hold it weakly: destroying the Resolver destroys the c-ares channels, and
   // the queries still in them end with "shutdown".
   std::shared_ptr<ServerSet> servers;
+  ResolverOptions options;
+  // Server sets replaced by a reload, kept until their lookups are surely done
+  // (tries x timeout), so that none ends with "shutdown".
+  std::vector<std::shared_ptr<ServerSet>> retired;
+  std::unique_ptr<boost::asio::steady_timer> retire_timer;
   // Callbacks not yet run; shared so late completions can still count down.
   std::shared_ptr<std::size_t> pending = std::make_shared<std::size_t>(0);
 
@@ -50,12 +56,17 @@ struct AddressJoin {
     const Status s4 = v4.outcome.status, s6 = v6.outcome.status;
     if (s4 == Status::ok || s6 == Status::ok) {
       r.status = Status::ok;
+      r.cause = Cause::none;
       for (auto* half : {&v4, &v6}) {
         for (auto& rec : half->records) r.addresses.push_back(std::move(rec.data));
       }
     } else if (s4 == Status::no_data && s6 == Status::no_data) {
       r.status = Status::no_data;
       r.error = join_errors(v4, v6);
+      // NXDOMAIN for either half means the name does not exist at all.
+      r.cause = v4.outcome.cause == Cause::nxdomain || v6.outcome.cause == Cause::nxdomain
+                    ? Cause::nxdomain
+                    : Cause::nodata;
     } else {
       r.status = Status::temp_fail;
       if (s4 == Status::temp_fail && s6 == Status::temp_fail) {
@@ -63,6 +74,7 @@ struct AddressJoin {
       } else {
         r.error = s4 == Status::temp_fail ? "A: " + v4.outcome.error : "AAAA: " + v6.outcome.error;
       }
+      r.cause = s4 == Status::temp_fail ? v4.outcome.cause : v6.outcome.cause;
     }
     done(std::move(r));
   }
@@ -72,6 +84,7 @@ MxResult to_mx(Answer answer) {
   MxResult r;
   r.status = answer.outcome.status;
   r.error = std::move(answer.outcome.error);
+  r.cause = answer.outcome.cause;
   if (r.status != Status::ok) return r;
   bool null_mx = false;
   for (auto& rec : answer.records) {
@@ -94,6 +107,7 @@ MxResult to_mx(Answer answer) {
   if (r.hosts.empty() && null_mx) {
     r.status = Status::no_data;
     r.error = "null MX";
+    r.cause = Cause::nodata;
   }
   return r;
 }
@@ -101,7 +115,26 @@ MxResult to_mx(Answer answer) {
 }  // namespace
 
 Resolver::Resolver(boost::asio::io_context& io, ResolverOptions options)
-    : impl_(std::make_unique<Impl>(Impl{io, ServerSet::create(io, options)})) {}
+    : impl_(std::make_unique<Impl>(Impl{io, ServerSet::create(io, options), options, {}, {}})) {}
+
+void Resolver::set_nameservers(const std::vector<std::string>& nameservers) {
+  ResolverOptions options = impl_->options;
+  options.nameservers = nameservers;
+  auto fresh = ServerSet::create(impl_->io, options);  // throws: nothing changed
+  impl_->retired.push_back(std::move(impl_->servers));
+  impl_->servers = std::move(fresh);
+  impl_->options = std::move(options);
+  if (!impl_->retire_timer) {
+    impl_->retire_timer = std::make_unique<boost::asio::steady_timer>(impl_->io);
+  }
+  // Every try of every server of the old set, with room to spare.
+  const auto servers = std::max<std::size_t>(impl_->options.nameservers.size(), 3);
+  impl_->retire_timer->expires_after(2 * impl_->options.timeout * impl_->options.tries *
+                                     static_cast<int>(servers));
+  impl_->retire_timer->async_wait([impl = impl_.get()](const boost::system::error_code& ec) {
+    if (!ec) impl->retired.clear();
+  });
+}
 
 Resolver::~Resolver() = default;
 
@@ -111,6 +144,7 @@ void Resolver::query_txt(const std::string& name, std::function<void(TxtResult)>
            TxtResult r;
            r.status = answer.outcome.status;
            r.error = std::move(answer.outcome.error);
+           r.cause = answer.outcome.cause;
            for (auto& rec : answer.records) r.records.push_back(std::move(rec.data));
            done(std::move(r));
          });
@@ -144,6 +178,7 @@ void Resolver::query_raw(const std::string& name, int type, std::function<void(R
     boost::asio::post(impl_->io, [finish = std::move(finish)] {
       RawResult r;
       r.error = "invalid name or type";
+      r.cause = Cause::other;
       finish(std::move(r));
     });
     return;
@@ -155,10 +190,12 @@ void Resolver::query_raw(const std::string& name, int type, std::function<void(R
       const Outcome o = outcome_of_ares_status(reply.status);
       r.status = o.status;
       r.error = o.error;
+      r.cause = o.cause;
     } else {
       const RawVerdict v = read_raw(reply.message);
       r.status = v.outcome.status;
       r.error = v.outcome.error;
+      r.cause = v.outcome.cause;
       r.authenticated = v.authenticated;
       if (r.status != Status::temp_fail) r.message = std::move(reply.message);
     }
@@ -173,6 +210,7 @@ void Resolver::query_secure(const std::string& name, int type,
     boost::asio::post(impl_->io, [finish = std::move(finish)] {
       SecureResult r;
       r.error = "invalid type";
+      r.cause = Cause::other;
       finish(std::move(r));
     });
     return;
@@ -183,6 +221,7 @@ void Resolver::query_secure(const std::string& name, int type,
         SecureResult r;
         r.status = answer.outcome.status;
         r.error = std::move(answer.outcome.error);
+        r.cause = answer.outcome.cause;
         r.authenticated = answer.authenticated;
         r.ttl = answer.ttl;
         for (auto& rec : answer.records) r.records.push_back({rec.preference, std::move(rec.data)});

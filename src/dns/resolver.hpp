@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -17,16 +18,32 @@ enum class Status {
   temp_fail,  // SERVFAIL, REFUSED, timeout, malformed answer, ...: try again later
 };
 
+// What exactly a status other than ok was, for callers that class failures
+// (metrics, RFC 8460 result types); the error text says it for people.
+enum class Cause : std::uint8_t {
+  none,       // ok
+  nxdomain,   // the name does not exist
+  nodata,     // the name exists without records of the type (or a null MX)
+  timeout,    // no answer from any server in time
+  servfail,   // SERVFAIL: with a validating resolver also a bogus DNSSEC answer
+  refused,    // REFUSED, or every server refused the connection
+  malformed,  // an answer we could not use (bad message, truncated, wrong owner)
+  other,
+};
+std::string_view to_string(Cause cause);
+
 struct TxtResult {
   Status status = Status::temp_fail;
   std::vector<std::string> records;  // one entry per TXT RR, its strings concatenated
   std::string error;                 // for no_data/temp_fail: what happened ("NXDOMAIN", "timeout")
+  Cause cause = Cause::none;
 };
 
 struct AddressResult {
   Status status = Status::temp_fail;
   std::vector<std::string> addresses;  // textual IPv4 then IPv6
   std::string error;
+  Cause cause = Cause::none;
 };
 
 struct MxResult {
@@ -37,6 +54,7 @@ struct MxResult {
   };
   std::vector<Mx> hosts;  // sorted by preference
   std::string error;
+  Cause cause = Cause::none;
 };
 
 // A raw DNS message, for callers that parse it themselves (DNSSEC: AD bit, TLSA).
@@ -45,6 +63,7 @@ struct RawResult {
   std::vector<unsigned char> message;  // the full response (empty on temp_fail)
   bool authenticated = false;          // AD bit in the response header
   std::string error;
+  Cause cause = Cause::none;
 };
 
 // An answer whose DNSSEC status matters (DANE, RFC 7672): the records of one
@@ -59,6 +78,7 @@ struct SecureResult {
   std::vector<Record> records;
   std::uint32_t ttl = 0;  // smallest TTL seen, or the negative TTL (RFC 2308); 0 unknown
   std::string error;
+  Cause cause = Cause::none;
 };
 
 struct ResolverOptions {
@@ -89,6 +109,10 @@ class Resolver {
   void query_secure(const std::string& name, int type, std::function<void(SecureResult)> done);
 
   std::size_t pending() const;
+  // A configuration reload: later lookups ask these nameservers (empty:
+  // /etc/resolv.conf, read again). Throws like the constructor on a bad one,
+  // and then nothing changes. Lookups already sent finish on the old servers.
+  void set_nameservers(const std::vector<std::string>& nameservers);
 
  private:
   struct Impl;

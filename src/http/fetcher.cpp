@@ -14,9 +14,13 @@ namespace mtasts::http {
 struct Fetcher::Impl {
   Impl(boost::asio::io_context& io, FetcherOptions opts) : io(io), options(std::move(opts)) {
     if (options.max_concurrent == 0) options.max_concurrent = 1;
+    set_ca_file(options.ca_file);
+  }
+
+  void set_ca_file(const std::string& ca_file) {
     // The system store, named as a file: the parsed bundle is then cached (see
     // Transfer::prepare). Without a compiled-in bundle curl's defaults stay.
-    if (options.ca_file.empty()) options.ca_file = curl_default_ca_bundle();
+    options.ca_file = ca_file.empty() ? curl_default_ca_bundle() : ca_file;
   }
 
   ~Impl() {
@@ -42,6 +46,7 @@ struct Fetcher::Impl {
   void complete_with_error(Transfer& transfer, std::string error) {
     FetchResult result;
     result.error = std::move(error);
+    result.failure = FetchFailure::other;
     complete(transfer, std::move(result));
   }
 
@@ -105,5 +110,7 @@ void Fetcher::fetch(FetchRequest request, std::function<void(FetchResult)> done)
 }
 
 std::size_t Fetcher::pending() const { return *impl_->pending; }
+
+void Fetcher::set_ca_file(const std::string& ca_file) { impl_->set_ca_file(ca_file); }
 
 }  // namespace mtasts::http

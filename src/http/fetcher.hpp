@@ -19,6 +19,10 @@ struct FetchRequest {
   std::chrono::milliseconds timeout{60000};  // whole transfer
 };
 
+// What kind of failure a transfer ended with, for callers that class failures
+// (RFC 8460 §4.3: a certificate the WebPKI does not vouch for is its own result type).
+enum class FetchFailure { none, timeout, connect, tls_handshake, certificate, too_large, other };
+
 struct FetchResult {
   bool transferred = false;  // a complete HTTP response was received within the limits
   long status = 0;           // HTTP status code (when transferred)
@@ -26,10 +30,12 @@ struct FetchResult {
   std::string body;
   std::string error;  // when !transferred: e.g. "connect failed: ...", "TLS: certificate ...",
                       // "timeout after 10000 ms", "body exceeds 65536 bytes"
+  FetchFailure failure = FetchFailure::none;
 };
 
 struct FetcherOptions {
-  std::string ca_file;  // empty: the system bundle libcurl was built with (Debian: ca-certificates.crt)
+  std::string
+      ca_file;  // empty: the system bundle libcurl was built with (Debian: ca-certificates.crt)
   std::size_t max_body = 64 * 1024;  // RFC 8461 §3.3: larger bodies are invalid, not truncated
   std::uint16_t port = 443;
   std::size_t max_concurrent = 256;  // transfers beyond this wait in a bounded queue
@@ -46,6 +52,10 @@ class Fetcher {
   // no HTTP caching. done runs exactly once on the io_context thread.
   void fetch(FetchRequest request, std::function<void(FetchResult)> done);
   std::size_t pending() const;
+  // A configuration reload: fetches started from now on trust this bundle
+  // (empty: the system's). A new path is parsed at the next fetch; the same path
+  // with new contents within curl's CA cache time (an hour).
+  void set_ca_file(const std::string& ca_file);
 
  private:
   struct Impl;

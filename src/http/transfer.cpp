@@ -185,6 +185,7 @@ std::size_t Transfer::on_body(char* data, std::size_t size, std::size_t count,
   const std::size_t n = size * count;
   if (n > t->max_body_ - t->body_.size()) {
     t->abort_reason_ = "body exceeds " + std::to_string(t->max_body_) + " bytes";
+    t->abort_failure_ = FetchFailure::too_large;
     return 0;
   }
   try {
@@ -259,25 +260,32 @@ FetchResult Transfer::result(CURLcode code) {
   const std::string detail = error_buffer_[0] ? error_buffer_ : curl_easy_strerror(code);
   if (!abort_reason_.empty()) {
     r.error = abort_reason_;
+    r.failure = abort_failure_;
   } else {
     switch (code) {
       case CURLE_OPERATION_TIMEDOUT:
         r.error = "timeout after " + std::to_string(request_.timeout.count()) + " ms";
+        r.failure = FetchFailure::timeout;
         break;
       case CURLE_COULDNT_CONNECT:
         r.error = connect_error();
+        r.failure = FetchFailure::connect;
         break;
       case CURLE_PEER_FAILED_VERIFICATION:
         r.error = "TLS certificate verification failed: " + detail;
+        r.failure = FetchFailure::certificate;
         break;
       case CURLE_SSL_CONNECT_ERROR:
         r.error = "TLS handshake failed: " + detail;
+        r.failure = FetchFailure::tls_handshake;
         break;
       case CURLE_FILESIZE_EXCEEDED:
         r.error = "body exceeds " + std::to_string(max_body_) + " bytes";
+        r.failure = FetchFailure::too_large;
         break;
       default:
         r.error = "fetch failed: " + detail;
+        r.failure = FetchFailure::other;
         break;
     }
   }

@@ -57,6 +57,7 @@ class Transfer {
   std::string content_type_;
   std::size_t header_bytes_ = 0;
   std::string abort_reason_;  // why the body or header callback stopped the transfer
+  FetchFailure abort_failure_ = FetchFailure::other;
   std::string refused_;       // a connect attempt to an address not in the request
 };
 

@@ -76,12 +76,14 @@ void finish_host(const std::shared_ptr<Run>& run, std::size_t i, HostRun& h) {
   const auto& addr = *h.address;
   if (addr.status != dns::Status::temp_fail) run->note_ttl(addr.ttl);
   if (addr.status == dns::Status::temp_fail) {
+    run->result.servfail = run->result.servfail || addr.cause == dns::Cause::servfail;
     host.state = dane::HostTlsa::State::failed;
     host.error = fmt::format("address lookup: {}", addr.error);
   } else if (!addr.authenticated) {
     host.state = dane::HostTlsa::State::insecure;
   } else {
     if (h.tlsa->status != dns::Status::temp_fail) run->note_ttl(h.tlsa->ttl);
+    run->result.servfail = run->result.servfail || h.tlsa->cause == dns::Cause::servfail;
     host = host_tlsa(std::move(host.host), std::move(*h.tlsa));
   }
   if (--run->remaining == 0) run->finish();
@@ -163,6 +165,7 @@ void discover_dane(DnsPort& dns, const DaneTarget& target,
             // Without the MX RRset nothing is known (a bogus zone ends here).
             run->result.verdict = dane::Verdict::temp;
             run->result.reason = fmt::format("MX lookup: {}", mx.error);
+            run->result.servfail = mx.cause == dns::Cause::servfail;
             {
               auto callback = std::move(run->done);
               callback(std::move(run->result));

@@ -35,6 +35,8 @@ struct DaneDiscovery {
   bool saw_authenticated = false;  // some response had the AD bit
   std::string reason;              // for temp: what failed
   bool overloaded = false;         // not looked up at all (no slot): not a DNS failure
+  // Some lookup ended in SERVFAIL: from a validating resolver, bogus DNSSEC (RFC 4035 §5.5).
+  bool servfail = false;
 };
 
 void discover_dane(DnsPort& dns, const DaneTarget& target, std::function<void(DaneDiscovery)> done);

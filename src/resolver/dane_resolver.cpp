@@ -25,6 +25,7 @@ DaneResolver::DaneResolver(Timers& timers, DnsPort& dns, const util::Clock& cloc
       store_(store),
       cache_(settings.cache_size),
       flights_(timers, FlightLimits{settings.max_concurrent, settings.max_queued}),
+      timers_(timers),
       alive_(std::make_shared<bool>(true)) {
   if (settings_.min_ttl > settings_.max_ttl) settings_.min_ttl = settings_.max_ttl;
 }
@@ -87,31 +88,39 @@ void DaneResolver::begin(const DaneTarget& target, const std::string& destinatio
   if (store_ == nullptr || cache_.result(destination) != nullptr)
     return lookup(target, destination);
   // Another daemon of the fleet may know it (Redis), or memory dropped it.
-  store_->fetch_dane(destination, [this, alive = alive_, target,
-                                   destination](std::optional<cache::CachedDane> stored) {
-    if (!*alive) return;
-    const auto now = clock_.now();
-    if (stored && stored->destination == destination && stored->usable_when_failing(now) &&
-        stored->expired(now)) {
-      // Too old to answer, still good as the fallback if the lookup fails.
-      cache_.store(std::move(*stored));
-    } else if (stored && stored->destination == destination && !stored->expired(now)) {
-      ++stats_.store_hits;
-      DaneOutcome outcome{true, stored->level, false, stored->summary + " (from store)"};
-      cache_.store(std::move(*stored));
-      return flights_.finish(destination, outcome);
-    }
-    lookup(target, destination);
-  });
+  // A store that cannot answer changes nothing here: the lookup decides, and a
+  // failed one answers TEMP (or the stale result) anyway.
+  store_->fetch_dane(
+      destination, [this, alive = alive_, target, destination](cache::DaneRead read) {
+        if (!*alive) return;
+        auto& stored = read.record;
+        const auto now = clock_.now();
+        if (stored && stored->destination == destination && stored->usable_when_failing(now) &&
+            stored->expired(now)) {
+          // Too old to answer, still good as the fallback if the lookup fails.
+          cache_.store(std::move(*stored));
+        } else if (stored && stored->destination == destination && !stored->expired(now)) {
+          ++stats_.store_hits;
+          DaneOutcome outcome{true, stored->level, false, stored->summary + " (from store)"};
+          cache_.store(std::move(*stored));
+          return flights_.finish(destination, outcome);
+        }
+        lookup(target, destination);
+      });
 }
 
 void DaneResolver::lookup(const DaneTarget& target, const std::string& destination) {
   const auto admitted = flights_.admit(destination, [this, alive = alive_, target, destination] {
     if (!*alive) return;
     ++stats_.lookups;
-    discover_dane(dns_, target, [this, alive, destination](DaneDiscovery d) {
+    const auto started = timers_.now();
+    discover_dane(dns_, target, [this, alive, destination, started](DaneDiscovery d) {
       if (!*alive) return;
       note_validation(d.saw_authenticated);
+      if (observer_ != nullptr) {
+        observer_->dane_looked_up(
+            {d.verdict, d.verdict == dane::Verdict::temp && d.servfail, timers_.now() - started});
+      }
       complete(destination, std::move(d));
     });
   });
@@ -150,6 +159,7 @@ void DaneResolver::complete(const std::string& destination, DaneDiscovery d) {
     spdlog::info("{}: DANE {} ({}), for {}s", destination, dane::to_string(result.level),
                  result.summary, ttl);
     outcome = {true, result.level, false, result.summary};
+    note_change(destination, result, now);
     if (store_ != nullptr) store_->save_dane(result);
     cache_.store(std::move(result));
   } else {
@@ -162,6 +172,20 @@ void DaneResolver::complete(const std::string& destination, DaneDiscovery d) {
     outcome = fallback(destination, fmt::format("DANE lookup failed: {}", reason));
   }
   flights_.finish(destination, outcome);
+}
+
+void DaneResolver::note_change(const std::string& destination, const cache::CachedDane& result,
+                               std::int64_t now) {
+  if (alarms_ == nullptr) return;
+  if (result.level != dane::Level::none)
+    return alarms_->clear(destination, AlarmKind::dane_insecure);
+  const auto* before = cache_.result(destination);
+  if (before == nullptr || before->level == dane::Level::none) return;
+  // A destination DANE protected now has no usable secure TLSA: an attacker
+  // who strips DNSSEC or the TLSA records would look exactly like this.
+  alarms_->raise({destination, AlarmKind::dane_insecure,
+                  std::string(dane::to_string(before->level)),
+                  std::string(dane::to_string(result.level)), result.summary, now, 0});
 }
 
 void DaneResolver::resolve(const DaneTarget& target, MonoTime deadline,

@@ -15,9 +15,11 @@
 
 #include "cache/store.hpp"
 #include "dane/precedence.hpp"
+#include "resolver/alarm_board.hpp"
 #include "resolver/dane_cache.hpp"
 #include "resolver/dane_discovery.hpp"
 #include "resolver/network.hpp"
+#include "resolver/observer.hpp"
 #include "resolver/single_flight.hpp"
 #include "resolver/timers.hpp"
 #include "util/clock.hpp"
@@ -56,6 +58,15 @@ class DaneResolver {
   DaneResolver& operator=(const DaneResolver&) = delete;
 
   const DaneSettings& settings() const { return settings_; }
+  // A configuration reload: on_failure and the TTL bounds apply to the next
+  // answers and lookups; the limits and `enabled` stay as started.
+  void reconfigure(const DaneSettings& settings) {
+    settings_.on_failure = settings.on_failure;
+    settings_.min_ttl = settings.min_ttl;
+    settings_.max_ttl = settings.max_ttl;
+    settings_.stale_ttl = settings.stale_ttl;
+    settings_.temp_failure_ttl = settings.temp_failure_ttl;
+  }
   std::size_t load_store();
   // Asks the resolver for the root's DNSKEY with AD set: a validating resolver
   // with the root trust anchor vouches for it. Only a definite "no" warns here;
@@ -78,6 +89,9 @@ class DaneResolver {
   std::string_view status() const;
   const DaneCache& cache() const { return cache_; }
   const DaneStats& stats() const { return stats_; }
+  void set_observer(Observer* observer) { observer_ = observer; }
+  // Where "DANE turned insecure" is raised (the policy lifecycle's board).
+  void set_alarms(AlarmBoard* alarms) { alarms_ = alarms; }
   std::size_t in_flight() const { return flights_.size(); }
 
  private:
@@ -87,6 +101,8 @@ class DaneResolver {
   void lookup(const DaneTarget& target, const std::string& destination);
   void complete(const std::string& destination, DaneDiscovery discovery);
   DaneOutcome fallback(const std::string& destination, std::string reason);
+  void note_change(const std::string& destination, const cache::CachedDane& result,
+                   std::int64_t now);
   void note_validation(bool authenticated);
 
   DnsPort& dns_;
@@ -96,6 +112,9 @@ class DaneResolver {
   DaneCache cache_;
   SingleFlight<DaneOutcome> flights_;
   DaneStats stats_;
+  Timers& timers_;
+  Observer* observer_ = nullptr;
+  AlarmBoard* alarms_ = nullptr;
   bool validating_ = false;            // some answer carried the AD bit
   bool inert_ = false;                 // warned: the resolver does not validate
   std::uint64_t unauthenticated_ = 0;  // lookups without any AD bit, before validating_

@@ -23,7 +23,42 @@ std::string_view to_string(DiscoveryResult::Outcome outcome) {
   return "?";
 }
 
+std::string_view to_string(DiscoveryFailure failure) {
+  switch (failure) {
+    case DiscoveryFailure::none:
+      return "none";
+    case DiscoveryFailure::dns_timeout:
+      return "dns-timeout";
+    case DiscoveryFailure::dns_servfail:
+      return "dns-servfail";
+    case DiscoveryFailure::dns_other:
+      return "dns-other";
+    case DiscoveryFailure::policy_host_nxdomain:
+      return "policy-host-nxdomain";
+    case DiscoveryFailure::sts_policy_fetch_error:
+      return "sts-policy-fetch-error";
+    case DiscoveryFailure::sts_policy_invalid:
+      return "sts-policy-invalid";
+    case DiscoveryFailure::sts_webpki_invalid:
+      return "sts-webpki-invalid";
+    case DiscoveryFailure::count:
+      break;
+  }
+  return "?";
+}
+
 namespace {
+
+DiscoveryFailure dns_failure(dns::Cause cause) {
+  switch (cause) {
+    case dns::Cause::timeout:
+      return DiscoveryFailure::dns_timeout;
+    case dns::Cause::servfail:
+      return DiscoveryFailure::dns_servfail;
+    default:
+      return DiscoveryFailure::dns_other;
+  }
+}
 
 // State shared by the steps of one discovery; the callbacks keep it alive.
 struct Run {
@@ -34,10 +69,20 @@ struct Run {
   DiscoveryOptions options;
   std::function<void(DiscoveryResult)> done;
   DiscoveryResult result;
+  using Time = std::chrono::steady_clock::time_point;
+  Time started{}, fetch_started{};
 
-  void finish(DiscoveryResult::Outcome outcome, std::string reason) {
+  Time now() const { return options.clock ? options.clock() : Time{}; }
+  void fetching() { fetch_started = now(); }
+  void finish(DiscoveryResult::Outcome outcome, std::string reason,
+              DiscoveryFailure failure = DiscoveryFailure::none) {
     result.outcome = outcome;
     result.reason = std::move(reason);
+    result.failure = failure;
+    const Time end = now();
+    const Time dns_end = fetch_started != Time{} ? fetch_started : end;
+    result.dns_time = dns_end - started;
+    if (fetch_started != Time{}) result.https_time = end - fetch_started;
     auto callback = std::move(done);
     callback(std::move(result));
   }
@@ -53,7 +98,8 @@ void on_txt(const std::shared_ptr<Run>& run, dns::TxtResult txt) {
   if (txt.status == dns::Status::temp_fail) {
     run->step("txt", false, fmt::format("{}: temporary failure: {}", qname, txt.error));
     return run->finish(DiscoveryResult::Outcome::temp_failure,
-                       fmt::format("TXT lookup of {} failed: {}", qname, txt.error));
+                       fmt::format("TXT lookup of {} failed: {}", qname, txt.error),
+                       dns_failure(txt.cause));
   }
   if (txt.status == dns::Status::no_data) {
     run->step("txt", false,
@@ -82,13 +128,17 @@ void on_txt(const std::shared_ptr<Run>& run, dns::TxtResult txt) {
           addresses.status == dns::Status::no_data ? "no address record" : addresses.error;
       run->step("address", false, fmt::format("{}: {}", host, why));
       return run->finish(DiscoveryResult::Outcome::fetch_failed,
-                         fmt::format("cannot resolve policy host {}: {}", host, why));
+                         fmt::format("cannot resolve policy host {}: {}", host, why),
+                         addresses.status == dns::Status::no_data
+                             ? DiscoveryFailure::policy_host_nxdomain
+                             : dns_failure(addresses.cause));
     }
     std::string list;
     for (const auto& a : addresses.addresses) {
       list += list.empty() ? a : " " + a;
     }
     run->step("address", true, fmt::format("{}: {}", host, list));
+    run->fetching();
     fetch_policy(run, std::move(addresses.addresses));
   });
 }
@@ -102,14 +152,19 @@ void fetch_policy(const std::shared_ptr<Run>& run, std::vector<std::string> addr
   run->https.fetch(std::move(request), [run, url](http::FetchResult fetched) {
     if (!fetched.transferred) {
       run->step("fetch", false, fmt::format("{}: {}", url, fetched.error));
+      // RFC 8460 §4.3: a certificate the WebPKI does not vouch for is sts-webpki-invalid.
       return run->finish(DiscoveryResult::Outcome::fetch_failed,
-                         fmt::format("fetching {} failed: {}", url, fetched.error));
+                         fmt::format("fetching {} failed: {}", url, fetched.error),
+                         fetched.failure == http::FetchFailure::certificate
+                             ? DiscoveryFailure::sts_webpki_invalid
+                             : DiscoveryFailure::sts_policy_fetch_error);
     }
     // §3.3: only 200 is a policy; redirects are not followed.
     if (fetched.status != 200) {
       run->step("fetch", false, fmt::format("{}: HTTP {}", url, fetched.status));
       return run->finish(DiscoveryResult::Outcome::fetch_failed,
-                         fmt::format("fetching {} failed: HTTP status {}", url, fetched.status));
+                         fmt::format("fetching {} failed: HTTP status {}", url, fetched.status),
+                         DiscoveryFailure::sts_policy_fetch_error);
     }
     // §3.2: the policy is served as text/plain.
     if (!sts::is_text_plain(fetched.content_type)) {
@@ -117,7 +172,8 @@ void fetch_policy(const std::shared_ptr<Run>& run, std::vector<std::string> addr
                 fmt::format("{}: HTTP 200 but Content-Type '{}'", url, fetched.content_type));
       return run->finish(
           DiscoveryResult::Outcome::fetch_failed,
-          fmt::format("{} has Content-Type '{}', not text/plain", url, fetched.content_type));
+          fmt::format("{} has Content-Type '{}', not text/plain", url, fetched.content_type),
+          DiscoveryFailure::sts_policy_fetch_error);
     }
     run->step(
         "fetch", true,
@@ -126,7 +182,8 @@ void fetch_policy(const std::shared_ptr<Run>& run, std::vector<std::string> addr
     if (!parsed.policy) {
       run->step("policy", false, parsed.error);
       return run->finish(DiscoveryResult::Outcome::fetch_failed,
-                         fmt::format("invalid policy at {}: {}", url, parsed.error));
+                         fmt::format("invalid policy at {}: {}", url, parsed.error),
+                         DiscoveryFailure::sts_policy_invalid);
     }
     std::string mx;
     for (const auto& p : parsed.policy->mx) {
@@ -146,7 +203,9 @@ void fetch_policy(const std::shared_ptr<Run>& run, std::vector<std::string> addr
 void discover(DnsPort& dns, HttpsPort& https, const std::string& domain,
               const std::string& known_id, const DiscoveryOptions& options,
               std::function<void(DiscoveryResult)> done) {
-  auto run = std::make_shared<Run>(Run{dns, https, domain, known_id, options, std::move(done), {}});
+  auto run = std::make_shared<Run>(
+      Run{dns, https, domain, known_id, options, std::move(done), {}, {}, {}});
+  run->started = run->now();
   // §3.1: the TXT record lives at _mta-sts.DOMAIN; CNAMEs are followed by the DNS layer.
   dns.txt("_mta-sts." + domain, [run](dns::TxtResult txt) { on_txt(run, std::move(txt)); });
 }

@@ -78,6 +78,20 @@ DomainCache::Lookup DomainCache::lookup(std::string_view domain, std::size_t ans
   return result;
 }
 
+void DomainCache::set_answer_classes(std::vector<sts::AnswerOptions> classes) {
+  if (classes.empty()) classes.emplace_back();
+  classes_ = std::move(classes);
+  for (auto& [domain, entry] : entries_) {
+    if (!entry.policy) continue;
+    entry.answers.clear();
+    for (const auto& options : classes_) {
+      entry.answers.push_back(
+          sts::render_policy_answer_checked(entry.policy->policy, entry.policy->domain, options)
+              .text);
+    }
+  }
+}
+
 std::string DomainCache::store_policy(cache::CachedPolicy policy) {
   auto& entry = find_or_create(policy.domain);
   if (!entry.policy) make_positive(entry);

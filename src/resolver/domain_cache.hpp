@@ -83,11 +83,22 @@ class DomainCache {
   std::size_t negative_count() const { return negative_lru_.size(); }
   const std::string& answer_for(const cache::CachedPolicy& policy, std::size_t answer_class) const;
   std::size_t answer_class_count() const { return classes_.size(); }
+  // A reload changed the zones' answer options: every cached policy's answers
+  // are rendered again. Memory keeps no policy lines, so a new tlsrpt class has
+  // no policy_string until the policy is next fetched (the rest is all there).
+  void set_answer_classes(std::vector<sts::AnswerOptions> classes);
 
   template <typename F>
   void for_each_policy(F&& f) const {
     for (const auto& [domain, entry] : entries_) {
       if (entry.policy) f(*entry.policy);
+    }
+  }
+  // The same, with the consecutive failed refreshes of each (0: the last worked).
+  template <typename F>
+  void for_each_policy_with_failures(F&& f) const {
+    for (const auto& [domain, entry] : entries_) {
+      if (entry.policy) f(*entry.policy, entry.failures);
     }
   }
 

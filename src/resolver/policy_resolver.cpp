@@ -22,13 +22,6 @@ std::vector<sts::AnswerOptions> answer_classes(const std::vector<Zone>& zones,
   return classes;
 }
 
-std::string describe_expiry(std::int64_t expires_at, std::int64_t now) {
-  const auto left = expires_at - now;
-  if (left >= 86400) return std::to_string(left / 86400) + "d";
-  if (left >= 3600) return std::to_string(left / 3600) + "h";
-  return std::to_string(left) + "s";
-}
-
 // MTA-STS's answer once DANE is known to be partial (dane) or absent (none).
 Answer with_dane(dane::Level level, Answer sts) {
   return combine(level, sts, dane::OnFailure::temp);
@@ -52,15 +45,42 @@ PolicyResolver::PolicyResolver(Timers& timers, DnsPort& dns, HttpsPort& https,
       flights_(timers, FlightLimits{settings.max_concurrent, settings.max_queued}),
       alive_(std::make_shared<bool>(true)) {
   for (std::size_t i = 1; i < zones_.size(); ++i) zone_by_name_.emplace(zones_[i].name, i);
+  if (dane_ != nullptr) dane_->set_alarms(&alarms_);
 }
 
 PolicyResolver::~PolicyResolver() { *alive_ = false; }
+
+std::string PolicyResolver::reconfigure(std::vector<Zone> zones, const ResolverSettings& settings,
+                                        bool rerender) {
+  if (zones.empty()) zones.push_back(Zone{});
+  if (zones.size() != zones_.size()) return "the set of zones changed";
+  for (std::size_t i = 0; i < zones.size(); ++i) {
+    if (zones[i].name != zones_[i].name) return "the set of zones changed";
+  }
+  zones_ = std::move(zones);
+  if (rerender) {
+    zone_class_.clear();
+    cache_.set_answer_classes(answer_classes(zones_, zone_class_));
+  }
+  settings_.cache_grace = settings.cache_grace;
+  settings_.negative_ttl = settings.negative_ttl;
+  settings_.retry_interval = settings.retry_interval;
+  settings_.temp_failure_ttl = settings.temp_failure_ttl;
+  settings_.fetch_timeout = settings.fetch_timeout;
+  return {};
+}
+
+void PolicyResolver::set_observer(Observer* observer) {
+  observer_ = observer;
+  alarms_.set_observer(observer);
+  if (dane_ != nullptr) dane_->set_observer(observer);
+}
 
 PolicyResolver::Loaded PolicyResolver::load_store() {
   Loaded loaded;
   if (store_ == nullptr) return loaded;
   const auto now = clock_.now();
-  store_->load_all([&](cache::CachedPolicy policy) {
+  loaded.complete = store_->load_all([&](cache::CachedPolicy policy) {
     if (policy.expired(now)) return;
     cache_.store_policy(std::move(policy));
     ++loaded.stored;
@@ -218,6 +238,11 @@ void PolicyResolver::wait_for(const std::string& domain, std::size_t zone, dane:
                   const auto& options = zones_[zone].answer;
                   if (result == nullptr) {
                     ++stats_.timeouts;
+                    if (auto it = store_unknown_.find(domain); it != store_unknown_.end()) {
+                      spdlog::warn("{}: {} (no result within {} ms, and {})", domain, kTempAnswer,
+                                   zones_[zone].timeout.count(), it->second.failure);
+                      return done(kTempAnswer);
+                    }
                     return reply(domain, with_dane(dane, Answer::notfound()),
                                  fmt::format("no result within {} ms; discovery continues",
                                              zones_[zone].timeout.count()),
@@ -236,6 +261,10 @@ void PolicyResolver::wait_for(const std::string& domain, std::size_t zone, dane:
                   const Answer sts = found.kind == DomainCache::Lookup::Kind::hit
                                          ? Answer::sts(found.enforced, found.answer)
                                          : Answer::notfound();
+                  if (result->store_unknown && found.kind != DomainCache::Lookup::Kind::hit) {
+                    // Said once, by settle_unknown; a stored enforce policy may exist.
+                    return done(Answer{Answer::Kind::temp, {}}.text());
+                  }
                   const Answer answer = with_dane(dane, sts);
                   if (result->overloaded && found.kind != DomainCache::Lookup::Kind::hit) {
                     spdlog::warn("{}: {} ({})", domain, answer.text(), result->reason);
@@ -244,17 +273,53 @@ void PolicyResolver::wait_for(const std::string& domain, std::size_t zone, dane:
                   reply(domain, answer, result->reason, done);
                 });
   if (opened) return begin_cold(domain);
+  if (auto it = store_unknown_.find(domain); it != store_unknown_.end()) {
+    // The flight began while the store could not answer; it may answer now.
+    return reread_store(domain, it->second);
+  }
   if (store_ != nullptr && refreshing_.find(domain) != refreshing_.end()) {
     // The flight is a refresh of a policy memory has dropped since (cache_size):
     // the store still has it until max_age; waiting on the network instead would
     // answer NOTFOUND if the policy host hangs.
-    recall(domain, [this, domain] {
-      if (cache_.policy(domain, clock_.now()) == nullptr) return;
+    store_->fetch(domain, [this, alive = alive_, domain](cache::PolicyRead stored) {
+      if (!*alive || !flights_.active(domain)) return;
+      if (stored.unknown()) return mark_store_unknown(domain, stored.failure);
+      if (!adopt(stored, domain)) return;
       DiscoveryResult from_store;
       from_store.reason = "policy from " + store_->describe() + "; refresh continues";
       flights_.answer_waiters(domain, from_store);
     });
   }
+}
+
+void PolicyResolver::mark_store_unknown(const std::string& domain, const std::string& failure) {
+  ++stats_.store_unknown;
+  // Until the flight ends, a waiter whose deadline passes answers TEMP.
+  if (store_unknown_.emplace(domain, StoreUnknown{failure}).second) {
+    flights_.on_finish(domain, [this, domain] { store_unknown_.erase(domain); });
+  }
+}
+
+void PolicyResolver::reread_store(const std::string& domain, StoreUnknown& unknown) {
+  if (unknown.rereading) return;  // one read at a time, however many queries join
+  unknown.rereading = true;
+  store_->fetch(domain, [this, alive = alive_, domain](cache::PolicyRead stored) {
+    if (!*alive) return;
+    auto it = store_unknown_.find(domain);
+    if (it == store_unknown_.end()) return;  // the flight ended meanwhile
+    it->second.rereading = false;
+    if (stored.unknown()) return;
+    store_unknown_.erase(it);  // the store answers: its answer stands
+    if (!adopt(stored, domain)) return;
+    // The flight is now a refresh of a stored policy: should memory drop it
+    // again (cache_size), later queries read the store, as for any refresh.
+    if (refreshing_.emplace(domain, true).second) {
+      flights_.on_finish(domain, [this, domain] { refreshing_.erase(domain); });
+    }
+    DiscoveryResult from_store;
+    from_store.reason = "policy from " + store_->describe() + "; discovery continues";
+    flights_.answer_waiters(domain, from_store);
+  });
 }
 
 void PolicyResolver::open_refresh(const std::string& domain) {
@@ -267,11 +332,12 @@ void PolicyResolver::open_cold(const std::string& domain) {
   if (flights_.open(domain)) begin_cold(domain);
 }
 
-bool PolicyResolver::adopt(std::optional<cache::CachedPolicy>& stored, const std::string& domain) {
-  if (!stored || stored->domain != domain || stored->expired(clock_.now())) return false;
+bool PolicyResolver::adopt(cache::PolicyRead& stored, const std::string& domain) {
+  auto& record = stored.record;
+  if (!record || record->domain != domain || record->expired(clock_.now())) return false;
   ++stats_.store_hits;
-  spdlog::debug("{}: policy id={} read from {}", domain, stored->txt_id, store_->describe());
-  cache_.store_policy(std::move(*stored));
+  spdlog::debug("{}: policy id={} read from {}", domain, record->txt_id, store_->describe());
+  cache_.store_policy(std::move(*record));
   return true;
 }
 
@@ -281,25 +347,33 @@ void PolicyResolver::begin_cold(const std::string& domain) {
   // have learned the policy, or memory may have dropped it (cache_size). The
   // store is read before any bound on discoveries applies: a stored policy is
   // never answered "overloaded".
-  store_->fetch(domain, [this, alive = alive_, domain](std::optional<cache::CachedPolicy> stored) {
+  store_->fetch(domain, [this, alive = alive_, domain](cache::PolicyRead stored) {
     if (!*alive) return;
-    if (!adopt(stored, domain)) return discover_network(domain, {});
+    if (stored.unknown()) mark_store_unknown(domain, stored.failure);
+    if (!adopt(stored, domain)) return discover_network(domain, {}, std::move(stored.failure));
     DiscoveryResult from_store;
     from_store.reason = "policy from " + store_->describe();
     flights_.finish(domain, from_store);
   });
 }
 
-void PolicyResolver::discover_network(const std::string& domain, std::string known_id) {
+void PolicyResolver::discover_network(const std::string& domain, std::string known_id,
+                                      std::string store_failure) {
   DiscoveryOptions options;
   options.fetch_timeout = settings_.fetch_timeout;
+  if (observer_ != nullptr) options.clock = [this] { return timers_.now(); };
   const auto admitted = flights_.admit(
       domain, [this, alive = alive_, domain, known_id = std::move(known_id), options] {
         if (!*alive) return;
         ++stats_.discoveries;
+        const bool background = !known_id.empty();
         discover(dns_, https_, domain, known_id, options,
-                 [this, alive, domain](DiscoveryResult result) {
+                 [this, alive, domain, background](DiscoveryResult result) {
                    if (!*alive) return;
+                   if (observer_ != nullptr) {
+                     observer_->discovered({result.outcome, result.failure, background,
+                                            result.dns_time, result.https_time});
+                   }
                    settle(domain, std::move(result));
                  });
       });
@@ -311,6 +385,10 @@ void PolicyResolver::discover_network(const std::string& domain, std::string kno
   overloaded.overloaded = true;
   overloaded.reason = fmt::format("overloaded: {} discoveries running, {} queued",
                                   flights_.running(), flights_.queued());
+  if (!store_failure.empty()) {
+    overloaded.store_unknown = true;
+    overloaded.reason += "; and " + store_failure;
+  }
   flights_.finish(domain, overloaded);
 }
 
@@ -318,6 +396,10 @@ void PolicyResolver::settle(const std::string& domain, DiscoveryResult result) {
   using Outcome = DiscoveryResult::Outcome;
   const auto now = clock_.now();
   if (result.outcome == Outcome::policy) {
+    if (const auto* before = cache_.policy(domain, now)) {
+      if (observer_ != nullptr) observer_->refreshed(RefreshOutcome::updated);
+      alarms_.policy_changed(domain, *before, *result.policy, now);
+    }
     learn(domain, result, now);
     return flights_.finish(domain, result);
   }
@@ -334,11 +416,14 @@ void PolicyResolver::settle(const std::string& domain, DiscoveryResult result) {
   // (cache_size) while this discovery ran still protects the domain until its
   // max_age (RFC 8461 §3.3, §5.1). Only the store can say "no policy".
   store_->fetch(domain, [this, alive = alive_, domain,
-                         result = std::move(result)](std::optional<cache::CachedPolicy> stored) {
+                         result = std::move(result)](cache::PolicyRead stored) mutable {
     if (!*alive) return;
     const auto at = clock_.now();
     if (adopt(stored, domain)) {
       keep(domain, result, *cache_.policy(domain, at), at);
+    } else if (stored.unknown()) {
+      ++stats_.store_unknown;
+      settle_unknown(domain, result, stored.failure);
     } else if (result.outcome != Outcome::unchanged) {
       remember_none(domain, result, at);
     }
@@ -346,14 +431,37 @@ void PolicyResolver::settle(const std::string& domain, DiscoveryResult result) {
   });
 }
 
+void PolicyResolver::settle_unknown(const std::string& domain, DiscoveryResult& result,
+                                    const std::string& store_failure) {
+  using Outcome = DiscoveryResult::Outcome;
+  if (result.outcome == Outcome::policy || result.outcome == Outcome::unchanged) return;
+  // Even "no MTA-STS record" (§3.3, §10.2: a cached policy outlives its TXT
+  // record, and a forged NXDOMAIN is the attack). This is an abnormal state (the
+  // local tier unreadable; Redis without one, and down), logged on every such
+  // answer; nothing is remembered, so the next query asks the store again.
+  ++stats_.store_unknown_temp;
+  result.store_unknown = true;
+  spdlog::warn(
+      "{}: {} ({}), and {}: it may hold this domain's policy, so the answer is TEMP, "
+      "not NOTFOUND",
+      domain, to_string(result.outcome), result.reason, store_failure);
+  result.reason += "; " + store_failure;
+}
+
 void PolicyResolver::keep(const std::string& domain, const DiscoveryResult& result,
                           const cache::CachedPolicy& kept, std::int64_t now) {
   if (result.outcome == DiscoveryResult::Outcome::unchanged) {
     spdlog::debug("{}: policy id unchanged", domain);
     cache_.confirm(domain, now);
+    // The store's copy too: its sweep must not pick the policy again.
+    if (store_ != nullptr) store_->confirm(domain, kept.txt_id, now);
+    if (observer_ != nullptr) observer_->refreshed(RefreshOutcome::unchanged);
+    alarms_.refresh_confirmed(domain);
     return;
   }
+  if (observer_ != nullptr) observer_->refreshed(RefreshOutcome::failed_kept);
   apply_failure(domain, result, kept, now);
+  alarms_.refresh_failed(domain, result, kept, settings_.alarms, now);
 }
 
 void PolicyResolver::remember_none(const std::string& domain, const DiscoveryResult& failed,
@@ -410,6 +518,8 @@ void PolicyResolver::learn(const std::string& domain, const DiscoveryResult& res
 bool PolicyResolver::purge(const std::string& domain, const std::string& dane_destination) {
   if (store_ != nullptr) store_->remove(domain);
   bool had = cache_.erase(domain);
+  alarms_.clear_all(domain);
+  alarms_.clear_all(dane_destination);
   if (dane_ != nullptr) had = dane_->purge(dane_destination) || had;
   spdlog::info("{}: purged from the cache by the administrator", dane_destination);
   return had;
@@ -426,12 +536,49 @@ bool PolicyResolver::prefetch(const std::string& domain) {
 
 void PolicyResolver::recall(const std::string& domain, std::function<void()> done) {
   if (store_ == nullptr || cache_.policy(domain, clock_.now()) != nullptr) return done();
-  store_->fetch(domain, [this, alive = alive_, domain,
-                         done = std::move(done)](std::optional<cache::CachedPolicy> stored) {
-    if (!*alive) return;
-    adopt(stored, domain);
-    done();
-  });
+  store_->fetch(domain,
+                [this, alive = alive_, domain, done = std::move(done)](cache::PolicyRead stored) {
+                  if (!*alive) return;
+                  adopt(stored, domain);
+                  done();
+                });
+}
+
+void PolicyResolver::stored_due(
+    std::int64_t checked_before, std::int64_t expires_before, std::size_t limit,
+    std::function<void(std::vector<DomainCache::RefreshCandidate>)> done) {
+  if (store_ == nullptr) return done({});
+  const auto now = clock_.now();
+  store_->due_for_refresh(
+      now, checked_before, expires_before, limit,
+      [this, alive = alive_,
+       done = std::move(done)](std::vector<cache::PolicyStore::RefreshDue> due) {
+        std::vector<DomainCache::RefreshCandidate> out;
+        if (!*alive) return done(std::move(out));
+        const auto at = clock_.now();
+        for (auto& row : due) {
+          // In memory: memory's sweep decides (it knows the back-off).
+          if (cache_.policy(row.domain, at) != nullptr) continue;
+          out.push_back({std::move(row.domain),
+                         row.expiring_or_aging ? std::string{} : std::move(row.txt_id)});
+        }
+        done(std::move(out));
+      });
+}
+
+void PolicyResolver::stored_only(std::size_t limit,
+                                 std::function<void(std::vector<cache::CachedPolicy>)> done) {
+  if (store_ == nullptr) return done({});
+  store_->list_policies(
+      clock_.now(), limit,
+      [this, alive = alive_, done = std::move(done)](std::vector<cache::CachedPolicy> stored) {
+        if (!*alive) return done({});
+        const auto at = clock_.now();
+        std::erase_if(stored, [&](const cache::CachedPolicy& p) {
+          return p.expired(at) || cache_.policy(p.domain, at) != nullptr;
+        });
+        done(std::move(stored));
+      });
 }
 
 bool PolicyResolver::refresh(const std::string& domain, std::string known_id,

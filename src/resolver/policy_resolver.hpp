@@ -15,11 +15,14 @@
 #include <vector>
 
 #include "cache/store.hpp"
+#include "resolver/alarm_board.hpp"
 #include "resolver/answer.hpp"
 #include "resolver/dane_resolver.hpp"
 #include "resolver/discovery.hpp"
 #include "resolver/domain_cache.hpp"
+#include "resolver/downgrade.hpp"
 #include "resolver/network.hpp"
+#include "resolver/observer.hpp"
 #include "resolver/single_flight.hpp"
 #include "resolver/timers.hpp"
 #include "sts/answer.hpp"
@@ -48,6 +51,7 @@ struct ResolverSettings {
   std::size_t max_concurrent = 256;  // discoveries at once
   std::size_t max_queued = 4096;     // cold discoveries waiting for a slot
   std::chrono::milliseconds fetch_timeout{4000};
+  AlarmSettings alarms;
 };
 
 struct ResolverStats {
@@ -55,6 +59,9 @@ struct ResolverStats {
   std::uint64_t queries = 0, hits = 0, negative_hits = 0, misses = 0, discoveries = 0,
                 revalidations = 0, proactive = 0, store_hits = 0, timeouts = 0, overloaded = 0,
                 rejected_keys = 0;
+  // Memory misses the store could not answer (down, a read error, too slow);
+  // those of them whose discovery then failed were answered TEMP, not NOTFOUND.
+  std::uint64_t store_unknown = 0, store_unknown_temp = 0;
 };
 
 class PolicyResolver {
@@ -70,6 +77,7 @@ class PolicyResolver {
   struct Loaded {
     std::size_t stored = 0;     // unexpired policies the store handed over
     std::size_t in_memory = 0;  // of those, kept in memory (cache_size bounds it)
+    bool complete = true;       // false: the store could not be read (to the end)
   };
   // Loads the store's policies into memory (start-up).
   Loaded load_store();
@@ -101,11 +109,34 @@ class PolicyResolver {
   // §10.2); finished runs when it ends. False when the domain is in flight or no
   // discovery slot is free (background work never queues).
   bool refresh(const std::string& domain, std::string known_id, std::function<void()> finished);
+  // The proactive sweep over policies only the store holds (memory dropped them:
+  // cache_size): those due by the same rule as memory's (see
+  // cache::PolicyStore::due_for_refresh), at most `limit`, as refresh candidates;
+  // none without a store. done runs once.
+  void stored_due(std::int64_t checked_before, std::int64_t expires_before, std::size_t limit,
+                  std::function<void(std::vector<DomainCache::RefreshCandidate>)> done);
+  // The unexpired policies only the store holds (mta-stsctl list), at most
+  // `limit`; none without a store. done runs once.
+  void stored_only(std::size_t limit, std::function<void(std::vector<cache::CachedPolicy>)> done);
+  // A configuration reload: the zones' answer options and timeouts, and the
+  // timing settings (cache_grace, negative_ttl, retry_interval, fetch_timeout,
+  // temp_failure_ttl). The zone names must be those the resolver was made with
+  // (the handler and the metrics index them): otherwise nothing changes and the
+  // reason is returned. Cached policies stay, answered with the new options.
+  // rerender false: the zones' options are unchanged, cached answers stay as they are.
+  std::string reconfigure(std::vector<Zone> zones, const ResolverSettings& settings,
+                          bool rerender = true);
+  const std::vector<Zone>& zones() const { return zones_; }
   // Told whenever a discovery slot frees up.
   void on_slot_freed(std::function<void()> fn) { flights_.on_slot_freed(std::move(fn)); }
   bool slot_free() const { return flights_.slot_free(); }
 
+  // Told of every discovery, refresh, DANE lookup and alarm (null: nobody).
+  void set_observer(Observer* observer);
+
   const ResolverStats& stats() const { return stats_; }
+  // The domains (and DANE destinations) whose protection is in danger now.
+  const AlarmBoard& alarms() const { return alarms_; }
   const DomainCache& cache() const { return cache_; }
   const DaneResolver* dane() const { return dane_; }
   DaneResolver* dane() { return dane_; }
@@ -136,7 +167,13 @@ class PolicyResolver {
   void open_cold(const std::string& domain);
   void open_refresh(const std::string& domain);
   void begin_cold(const std::string& domain);
-  void discover_network(const std::string& domain, std::string known_id);
+  struct StoreUnknown;
+  void mark_store_unknown(const std::string& domain, const std::string& failure);
+  void reread_store(const std::string& domain, StoreUnknown& unknown);
+  // store_failure: why the store could not say whether it holds the domain's
+  // policy (empty: it could, or was not asked); an overload then answers TEMP.
+  void discover_network(const std::string& domain, std::string known_id,
+                        std::string store_failure = {});
   // The discovery's result, applied: on a failure with nothing in memory the
   // store is asked before "no policy" is recorded (§3.3: the store is the truth
   // until max_age).
@@ -150,7 +187,11 @@ class PolicyResolver {
   void learn(const std::string& domain, const DiscoveryResult& result, std::int64_t now);
   // A record the store handed back: kept in memory when it is the domain's and
   // unexpired (§5.1). True when it was.
-  bool adopt(std::optional<cache::CachedPolicy>& stored, const std::string& domain);
+  bool adopt(cache::PolicyRead& stored, const std::string& domain);
+  // A failed discovery with nothing in memory and a store that could not answer:
+  // it may hold an enforce policy, so the answer is TEMP, not NOTFOUND (issue 16).
+  void settle_unknown(const std::string& domain, DiscoveryResult& result,
+                      const std::string& store_failure);
 
   DnsPort& dns_;
   HttpsPort& https_;
@@ -167,7 +208,16 @@ class PolicyResolver {
   // Domains whose flight is a refresh of a policy memory held (network only, no
   // store read): a query that finds memory empty meanwhile reads the store itself.
   util::StringMap<bool> refreshing_;
+  // Cold flights whose store read failed, with why: their waiters never get
+  // NOTFOUND (issue 16) unless a later read (a query joining) gets an answer.
+  struct StoreUnknown {
+    std::string failure;
+    bool rereading = false;
+  };
+  util::StringMap<StoreUnknown> store_unknown_;
   ResolverStats stats_;
+  Observer* observer_ = nullptr;
+  AlarmBoard alarms_;
   std::shared_ptr<bool> alive_;
 };
 

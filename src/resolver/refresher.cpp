@@ -40,6 +40,17 @@ void Refresher::start(ProactiveSettings settings) {
       std::chrono::seconds(std::min<std::uint32_t>(settings_.interval, 10) + jitter(random_)));
 }
 
+void Refresher::reconfigure(ProactiveSettings settings) {
+  timers_.cancel(sweep_timer_);
+  sweep_timer_ = 0;
+  settings_ = settings;
+  if (!settings_.enabled) return;
+  if (settings_.interval == 0) settings_.interval = 1;
+  if (settings_.grace_ratio < 1.0) settings_.grace_ratio = 1.0;
+  if (settings_.concurrency_limit == 0) settings_.concurrency_limit = 1;
+  arm_sweep(std::chrono::seconds(std::min<std::uint32_t>(settings_.interval, 3600)));
+}
+
 void Refresher::arm_dane_sweep() {
   // DANE results live for DNS TTLs (minutes), far shorter than policies: those
   // that protect mail are looked up again before they expire.
@@ -74,6 +85,19 @@ std::size_t Refresher::sweep() {
                  queue_.size());
   }
   pump();
+  // Then what only the store holds (issue 16: memory is not the whole cache).
+  // Bounded per sweep; the next sweep takes the rest.
+  policies_.stored_due(now - min_age, now + 2 * period, kMaxStoredPerSweep,
+                       [this, alive = alive_](std::vector<DomainCache::RefreshCandidate> stored) {
+                         if (!*alive || stored.empty()) return;
+                         std::shuffle(stored.begin(), stored.end(), random_);
+                         for (auto& candidate : stored) queue_.push_back(std::move(candidate));
+                         spdlog::info(
+                             "proactive refresh: {} policies due that only the store holds, {} "
+                             "in the queue",
+                             stored.size(), queue_.size());
+                         pump();
+                       });
   return due.size();
 }
 

@@ -36,7 +36,13 @@ class Refresher {
 
   // Arms the sweep timers (the policy sweep only when enabled).
   void start(ProactiveSettings settings);
-  // One policy sweep now; returns how many domains it queued.
+  // A configuration reload: the policy sweep follows the new settings (its
+  // next run one interval from now, or none when disabled).
+  void reconfigure(ProactiveSettings settings);
+  // Policies only the store holds taken per sweep, at most.
+  static constexpr std::size_t kMaxStoredPerSweep = 1000;
+  // One policy sweep now; returns how many domains of memory it queued (those
+  // only the store holds follow when the store answers).
   std::size_t sweep();
   std::size_t queued() const { return queue_.size(); }
   std::size_t running() const { return running_; }

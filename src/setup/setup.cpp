@@ -102,6 +102,7 @@ resolver::ResolverSettings resolver_settings(const config::Config& config) {
   double longest = config.default_zone.timeout;
   for (const auto& [name, zone] : config.zones) longest = std::max(longest, zone.timeout);
   settings.fetch_timeout = seconds_to_ms(longest);
+  settings.alarms.expiry_margins = config.alarm_expiry_warning;
   return settings;
 }
 

@@ -237,6 +237,7 @@ void Connection::on_reply(ReplyQueue::Sequence seq, std::string_view payload) {
 }
 
 void Connection::protocol_error(std::string_view reason) {
+  ++state_->stats.malformed;
   spdlog::warn("socketmap: {} from {}; answering PERM and closing", reason, peer_name());
   // In order after the replies already owed (Postfix pairs replies by position).
   std::string payload = "PERM ";
@@ -377,6 +378,7 @@ void Connection::on_idle_timer(const error_code& ec) {
                                     ? Clock::time_point::max()
                                     : partial_since_ + state_->options.request_timeout;
   if (now >= request_deadline && !paused_) {
+    ++state_->stats.request_timeouts;
     close(fmt::format("request incomplete {} ms after its first byte (slow client)",
                       state_->options.request_timeout.count()));
     return;
@@ -388,6 +390,7 @@ void Connection::on_idle_timer(const error_code& ec) {
   }
   const auto deadline = last_activity_ + idle_timeout;
   if (now >= deadline) {
+    ++state_->stats.idle_timeouts;
     close("idle timeout");
     return;
   }
@@ -411,6 +414,7 @@ void Connection::on_write_timer(const error_code& ec) {
   }
   if (Clock::now() >= write_deadline_) {
     spdlog::warn("socketmap: {} does not read its replies; closing", peer_name());
+    ++state_->stats.write_timeouts;
     close("write timeout");
     return;
   }

@@ -1,5 +1,7 @@
 #include "socketmap/listener.hpp"
 
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -125,7 +127,8 @@ std::vector<BoundAcceptor> listen_tcp(asio::io_context& io, const std::string& h
   return bound;
 }
 
-BoundAcceptor listen_unix(asio::io_context& io, const std::string& path, unsigned mode) {
+BoundAcceptor listen_unix(asio::io_context& io, const std::string& path,
+                          const UnixSocketAccess& access) {
   if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path)) {
     fail(path, "UNIX socket path is empty or too long");
   }
@@ -153,8 +156,12 @@ BoundAcceptor listen_unix(asio::io_context& io, const std::string& path, unsigne
   check(ec, path);
   acceptor.bind(generic, ec);
   check(ec, path);
-  // Before listen(), so no client connects while the umask's mode is in force.
-  if (::chmod(path.c_str(), static_cast<mode_t>(mode & 07777)) != 0 ||
+  // Before listen(), so no client connects while the umask's mode or the
+  // wrong group is in force. chown first: it may clear set-id bits of a mode.
+  const bool change_owner =
+      access.owner != static_cast<uid_t>(-1) || access.group != static_cast<gid_t>(-1);
+  if ((change_owner && ::chown(path.c_str(), access.owner, access.group) != 0) ||
+      ::chmod(path.c_str(), static_cast<mode_t>(access.mode & 07777)) != 0 ||
       ::stat(path.c_str(), &st) != 0) {
     const std::string reason = std::strerror(errno);
     ::unlink(path.c_str());
@@ -166,6 +173,44 @@ BoundAcceptor listen_unix(asio::io_context& io, const std::string& path, unsigne
     check(ec, path);
   }
   return BoundAcceptor{std::move(acceptor), path, UnixSocketFile{path, st.st_dev, st.st_ino}};
+}
+
+BoundAcceptor adopt_listener(asio::io_context& io, int fd) {
+  const std::string name = fmt::format("inherited socket {}", fd);
+  sockaddr_storage address{};
+  socklen_t length = sizeof address;
+  int type = 0;
+  int listening = 0;
+  socklen_t option_length = sizeof type;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
+      ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &option_length) != 0) {
+    fail(name, std::strerror(errno));
+  }
+  option_length = sizeof listening;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &option_length) != 0) {
+    fail(name, std::strerror(errno));
+  }
+  const int family = address.ss_family;
+  if (type != SOCK_STREAM || listening == 0 ||
+      (family != AF_INET && family != AF_INET6 && family != AF_UNIX)) {
+    // A datagram socket or one without Accept=no (a connection, not a listener)
+    // would make every accept fail; better to refuse to start.
+    fail(name, "not a listening TCP or UNIX stream socket (ListenStream= with Accept=no)");
+  }
+  // Non-blocking like the sockets Asio opens itself.
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 ||
+      ::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+    fail(name, std::strerror(errno));
+  }
+  Acceptor acceptor(io);
+  error_code ec;
+  acceptor.assign(asio::generic::stream_protocol(family, family == AF_UNIX ? 0 : IPPROTO_TCP), fd,
+                  ec);
+  check(ec, name);
+  const auto local = acceptor.local_endpoint(ec);
+  check(ec, name);
+  return BoundAcceptor{std::move(acceptor), describe(local), std::nullopt};
 }
 
 void remove_socket_file(const UnixSocketFile& file) {

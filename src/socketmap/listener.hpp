@@ -39,8 +39,28 @@ struct BoundAcceptor {
 std::vector<BoundAcceptor> listen_tcp(boost::asio::io_context& io, const std::string& host,
                                       std::uint16_t port, bool reuse_port);
 
-// Replaces a stale socket file at path (but nothing else), binds, and sets mode.
-BoundAcceptor listen_unix(boost::asio::io_context& io, const std::string& path, unsigned mode);
+// Who owns a UNIX socket file we create: uid/gid -1 leave the daemon's own.
+// Postfix's chrooted smtp(8) runs as postfix, so an admin gives it the socket
+// by group rather than by a world-writable mode.
+struct UnixSocketAccess {
+  unsigned mode = 0666;
+  uid_t owner = static_cast<uid_t>(-1);
+  gid_t group = static_cast<gid_t>(-1);
+};
+
+// Replaces a stale socket file at path (but nothing else), binds, and sets the
+// owner, group and mode before listening.
+BoundAcceptor listen_unix(boost::asio::io_context& io, const std::string& path,
+                          const UnixSocketAccess& access);
+inline BoundAcceptor listen_unix(boost::asio::io_context& io, const std::string& path,
+                                 unsigned mode) {
+  return listen_unix(io, path, UnixSocketAccess{mode});
+}
+
+// A listening stream socket handed over already bound (systemd socket
+// activation). The file of a UNIX one belongs to whoever created it, so it is
+// never removed. Throws std::runtime_error if fd is not a listening stream socket.
+BoundAcceptor adopt_listener(boost::asio::io_context& io, int fd);
 
 // Unlinks the socket file if it is still the one we bound.
 void remove_socket_file(const UnixSocketFile& file);

@@ -50,6 +50,7 @@ void on_accept(const std::shared_ptr<ServerState>& state, Listener* listener, co
   if (state->connections.size() >= state->options.max_connections) {
     error_code ignored;
     socket.close(ignored);
+    ++state->stats.refused;
     std::size_t suppressed = 0;
     if (state->limit_warnings.allow(suppressed)) {
       spdlog::warn(
@@ -58,6 +59,7 @@ void on_accept(const std::shared_ptr<ServerState>& state, Listener* listener, co
           state->connections.size(), describe(listener->peer), suppressed);
     }
   } else {
+    ++state->stats.accepted;
     std::make_shared<Connection>(state, std::move(socket), listener->peer, listener->bound.name)
         ->start();
   }
@@ -96,6 +98,15 @@ struct Server::Impl {
   bool started = false;
 };
 
+void Server::set_limits(const ServerOptions& limits) {
+  auto& options = impl_->state->options;
+  options.max_connections = limits.max_connections;
+  options.max_request_bytes = limits.max_request_bytes;
+  options.max_key_bytes = limits.max_key_bytes;
+  options.idle_timeout = limits.idle_timeout;
+  options.request_timeout = limits.request_timeout;
+}
+
 Server::Server(asio::io_context& io, ServerOptions options, RequestHandler& handler)
     : impl_(std::make_unique<Impl>()) {
   impl_->state = std::make_shared<ServerState>(io, std::move(options), handler);
@@ -116,8 +127,11 @@ void Server::start() {
   auto& state = *impl_->state;
   const auto& options = state.options;
   std::vector<BoundAcceptor> bound;
-  if (!options.unix_path.empty()) {
-    bound.push_back(listen_unix(state.io, options.unix_path, options.unix_mode));
+  if (!options.inherited_fds.empty()) {
+    for (const int fd : options.inherited_fds) bound.push_back(adopt_listener(state.io, fd));
+  } else if (!options.unix_path.empty()) {
+    bound.push_back(listen_unix(state.io, options.unix_path,
+                                {options.unix_mode, options.unix_owner, options.unix_group}));
   } else {
     bound = listen_tcp(state.io, options.host, options.port, options.reuse_port);
   }
@@ -168,6 +182,8 @@ void Server::close_all() {
 }
 
 std::size_t Server::connection_count() const { return impl_->state->connections.size(); }
+
+const ServerStats& Server::stats() const { return impl_->state->stats; }
 
 std::vector<std::string> Server::local_endpoints() const {
   std::vector<std::string> names;

@@ -1,6 +1,8 @@
 #pragma once
 // The socketmap server: accepts Postfix connections (TCP v4/v6 or UNIX socket),
 // frames requests, hands them to a RequestHandler, writes replies in order.
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +13,8 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+
+#include "socketmap/server_stats.hpp"
 
 namespace mtasts::socketmap {
 
@@ -32,12 +36,18 @@ struct ServerOptions {
   std::uint16_t port = 8461;
   std::string unix_path;  // non-empty: listen on this UNIX socket instead of TCP
   unsigned unix_mode = 0666;
+  // Owner and group of that socket file (-1: the daemon's own).
+  uid_t unix_owner = static_cast<uid_t>(-1);
+  gid_t unix_group = static_cast<gid_t>(-1);
+  // Listening sockets handed over by systemd (socket activation): when any are
+  // given, they are used instead of binding host/port or unix_path.
+  std::vector<int> inherited_fds;
   bool reuse_port = true;
-  std::size_t max_request_bytes = 10000 + 256;     // netstring payload limit (name + space + key)
+  std::size_t max_request_bytes = 10000 + 256;  // netstring payload limit (name + space + key)
   // Longest key (Postfix's socketmap_max_query_size): a longer one gets PERM and
   // the connection is closed, like a malformed netstring.
   std::size_t max_key_bytes = 10000;
-  std::chrono::milliseconds idle_timeout{60000};   // close connections idle this long
+  std::chrono::milliseconds idle_timeout{60000};  // close connections idle this long
   // A request must be complete this long after its first byte: Postfix writes
   // each request at once, a client trickling bytes holds a slot for nothing.
   std::chrono::milliseconds request_timeout{10000};
@@ -58,6 +68,11 @@ class Server {
 
   // Binds and listens; throws std::runtime_error naming the address on failure.
   void start();
+  // A configuration reload: max_connections, max_request_bytes / max_key_bytes,
+  // idle_timeout and request_timeout from `limits` apply from now on (a
+  // connection already open keeps the request size it was made with). Where it
+  // listens does not change.
+  void set_limits(const ServerOptions& limits);
   // Stops accepting; existing connections finish their pending replies then close.
   void stop_accepting();
   // Closes every connection now.
@@ -66,6 +81,8 @@ class Server {
   // Local endpoints actually bound, e.g. "127.0.0.1:8461", "[::1]:8461" (useful with
   // port 0), or the UNIX socket path. Empty after stop_accepting().
   std::vector<std::string> local_endpoints() const;
+  // Counted since start (the daemon exports them as metrics).
+  const ServerStats& stats() const;
 
  private:
   struct Impl;

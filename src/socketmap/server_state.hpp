@@ -45,11 +45,12 @@ struct ServerState {
               RequestHandler& request_handler);
 
   boost::asio::io_context& io;
-  const ServerOptions options;
+  ServerOptions options;    // the limits may change (Server::set_limits), the listeners not
   RequestHandler* handler;  // null once the Server is destroyed
   bool accepting = false;
   std::vector<std::unique_ptr<Listener>> listeners;
   std::unordered_set<Connection*> connections;
+  ServerStats stats;
   WarningLimiter limit_warnings{std::chrono::seconds(10)};
   WarningLimiter accept_warnings{std::chrono::seconds(10)};
 };

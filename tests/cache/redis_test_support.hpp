@@ -14,6 +14,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <sstream>
@@ -83,7 +84,11 @@ class RedisServer {
 
   void start() {
     REQUIRE(pid_ <= 0);
-    std::vector<std::string> args{"/usr/bin/redis-server",
+    // MTASTSD_REDIS_SERVER: another server speaking the protocol (scripts/test.sh's
+    // valkey stage runs these tests against Debian 13's valkey-server).
+    const char* server = std::getenv("MTASTSD_REDIS_SERVER");
+    std::vector<std::string> args{server != nullptr && *server != '\0' ? server
+                                                                      : "/usr/bin/redis-server",
                                   "--port",
                                   std::to_string(port_),
                                   "--bind",

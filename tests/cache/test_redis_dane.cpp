@@ -54,7 +54,8 @@ DaneFetch fetch_dane(boost::asio::io_context& io, RedisStore& store,
                      const std::string& destination) {
   auto out = std::make_shared<DaneFetch>();
   const auto started = Clock::now();
-  store.fetch_dane(destination, [out](std::optional<CachedDane> d) {
+  store.fetch_dane(destination, [out](mtasts::cache::DaneRead d_read) {
+    std::optional<CachedDane> d = std::move(d_read.record);
     ++out->calls;
     out->dane = std::move(d);
   });
@@ -288,7 +289,8 @@ TEST_CASE("destroying the store with a DANE lookup pending: done runs once, late
     RedisStore store(io, options(server.url()));
     REQUIRE(run_until(io, [&] { return store.connected(); }));
     server.pause();
-    store.fetch_dane("p.example", [&](std::optional<CachedDane> d) {
+    store.fetch_dane("p.example", [&](mtasts::cache::DaneRead d_read) {
+      std::optional<CachedDane> d = std::move(d_read.record);
       ++calls;
       found = d.has_value();
     });

@@ -28,6 +28,7 @@ using namespace mtasts_test;
 // Runs one fetch to completion: the result, how often done ran, and how long it took.
 struct FetchResult {
   std::optional<CachedPolicy> policy;
+  std::string failure;  // the store could not answer (issue 16: not "no policy")
   int calls = 0;
   std::chrono::milliseconds took{};
 };
@@ -35,9 +36,10 @@ struct FetchResult {
 FetchResult fetch(boost::asio::io_context& io, RedisStore& store, const std::string& domain) {
   auto result = std::make_shared<FetchResult>();
   const auto started = Clock::now();
-  store.fetch(domain, [result](std::optional<CachedPolicy> p) {
+  store.fetch(domain, [result](mtasts::cache::PolicyRead read) {
     ++result->calls;
-    result->policy = std::move(p);
+    result->policy = std::move(read.record);
+    result->failure = std::move(read.failure);
   });
   run_until(
       io, [&] { return result->calls > 0; }, 5000ms);
@@ -208,6 +210,7 @@ TEST_CASE("what one daemon saves, another reads; the key expires with the policy
   const auto miss = fetch(io, reader, "unknown.example");
   CHECK(miss.calls == 1);
   CHECK_FALSE(miss.policy);
+  CHECK(miss.failure.empty());  // Redis answered: no such key
 
   // An already expired policy is not kept: saving it deletes the older copy.
   auto expired = p;
@@ -313,6 +316,7 @@ TEST_CASE("Redis killed mid-run: misses are quick, writes queue, one warning; it
   auto got = fetch(io, store, "before.example");
   CHECK(got.calls == 1);
   CHECK_FALSE(got.policy);
+  CHECK_FALSE(got.failure.empty());  // it may hold the policy: "cannot tell", not "absent"
   CHECK(got.took < 700ms);
   REQUIRE(run_until(io, [&] { return !store.connected(); }));
 
@@ -322,6 +326,7 @@ TEST_CASE("Redis killed mid-run: misses are quick, writes queue, one warning; it
   got = fetch(io, store, "q7.example");
   CHECK(got.calls == 1);
   CHECK_FALSE(got.policy);
+  CHECK(got.failure.find("not connected") != std::string::npos);
   CHECK(got.took < 100ms);  // disconnected: answered at once
 
   // Several reconnect attempts fail meanwhile: still one warning.
@@ -363,6 +368,7 @@ TEST_CASE("a stalled Redis (SIGSTOP): lookups time out, the link is dropped, the
   auto got = fetch(io, store, "s.example");
   CHECK(got.calls == 1);
   CHECK_FALSE(got.policy);
+  CHECK(got.failure.find("no reply within 500 ms") != std::string::npos);
   CHECK(got.took >= 450ms);
   CHECK(got.took < 700ms);  // min(command_timeout, 500 ms)
   store.save(policy("t.example"));
@@ -392,6 +398,7 @@ TEST_CASE("unreachable Redis at start: load_all returns promptly, lookups miss a
   const auto got = fetch(io, store, "x.example");
   CHECK(got.calls == 1);
   CHECK_FALSE(got.policy);
+  CHECK_FALSE(got.failure.empty());
   store.save(policy("x.example"));
   io.restart();
   io.run_for(500ms);  // several failed attempts
@@ -503,7 +510,8 @@ TEST_CASE("destroying the store with a lookup pending: done still runs once, lat
     RedisStore store(io, options(server.url()));
     REQUIRE(run_until(io, [&] { return store.connected(); }));
     server.pause();
-    store.fetch("p.example", [&](std::optional<CachedPolicy> p) {
+    store.fetch("p.example", [&](mtasts::cache::PolicyRead p_read) {
+      std::optional<CachedPolicy> p = std::move(p_read.record);
       ++calls;
       found = p.has_value();
     });

@@ -87,7 +87,8 @@ std::map<std::string, CachedDane> load_dane(SqliteStore& store) {
 std::optional<CachedDane> fetch_dane(SqliteStore& store, const std::string& destination) {
   std::optional<CachedDane> out;
   int calls = 0;
-  store.fetch_dane(destination, [&](std::optional<CachedDane> d) {
+  store.fetch_dane(destination, [&](mtasts::cache::DaneRead d_read) {
+    std::optional<CachedDane> d = std::move(d_read.record);
     ++calls;
     out = std::move(d);
   });
@@ -208,9 +209,15 @@ TEST_CASE("remove forgets the domain's policy and DANE result; a next hop only b
   CHECK(loaded.count("kept.example") == 1);
   CHECK(loaded.count("[gone.example]:25") == 1);  // not the domain's own result
   std::optional<CachedPolicy> p;
-  store.fetch("gone.example", [&](std::optional<CachedPolicy> got) { p = std::move(got); });
+  store.fetch("gone.example", [&](mtasts::cache::PolicyRead got_read) {
+    std::optional<CachedPolicy> got = std::move(got_read.record);
+    p = std::move(got);
+  });
   CHECK_FALSE(p.has_value());
-  store.fetch("kept.example", [&](std::optional<CachedPolicy> got) { p = std::move(got); });
+  store.fetch("kept.example", [&](mtasts::cache::PolicyRead got_read) {
+    std::optional<CachedPolicy> got = std::move(got_read.record);
+    p = std::move(got);
+  });
   CHECK(p.has_value());
 }
 

@@ -111,6 +111,39 @@ TEST_CASE("writes reach the file without flush within the commit interval") {
   CHECK(seen);
 }
 
+TEST_CASE("fetch reads its own writes before the writer commits them (issue 16)") {
+  TempDir dir;
+  SqliteStore store((dir.path / "cache.db").string());
+  auto fetch = [&](const std::string& domain) {
+    std::optional<CachedPolicy> got;
+    store.fetch(domain, [&](mtasts::cache::PolicyRead p_read) {
+      std::optional<CachedPolicy> p = std::move(p_read.record);
+      got = std::move(p);
+    });
+    return got;
+  };
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  // Saved a moment ago, not yet committed (the writer batches for 200 ms): a
+  // memory miss right now must still find it.
+  store.save(policy("fresh.example", now));
+  auto got = fetch("fresh.example");
+  REQUIRE(got.has_value());
+  CHECK(got->policy.mx.at(0) == "mx.fresh.example");  // parsed and checked like a row
+  store.remove("fresh.example");
+  CHECK_FALSE(fetch("fresh.example").has_value());
+  store.save(policy("fresh.example", now + 1));
+  store.flush();
+  // Committed: read from the file, the same record.
+  got = fetch("fresh.example");
+  REQUIRE(got.has_value());
+  CHECK(got->fetched_at == now + 1);
+  // A record that fails the checks is not answered from memory either.
+  auto stretched = policy("stretched.example", now);
+  stretched.expires_at = now + 10 * 86400;  // past fetched_at + max_age
+  store.save(stretched);
+  CHECK_FALSE(fetch("stretched.example").has_value());
+}
+
 TEST_CASE("a file that is not a database is moved aside, kept, and replaced") {
   TempDir dir;
   const auto file = dir.path / "cache.db";
@@ -192,7 +225,8 @@ TEST_CASE("hand-damaged rows are skipped, the rest load") {
   CHECK(loaded.size() == 1);
   CHECK(loaded.count("good.example") == 1);
   bool answered = false;
-  store.fetch("badid.example", [&](std::optional<CachedPolicy> got) {
+  store.fetch("badid.example", [&](mtasts::cache::PolicyRead got_read) {
+    std::optional<CachedPolicy> got = std::move(got_read.record);
     answered = true;
     CHECK_FALSE(got.has_value());
   });
@@ -214,7 +248,8 @@ TEST_CASE("fetch reads one domain back, or nothing") {
   store.flush();
   std::optional<CachedPolicy> got;
   bool called = false;
-  store.fetch("one.example", [&](std::optional<CachedPolicy> p) {
+  store.fetch("one.example", [&](mtasts::cache::PolicyRead p_read) {
+    std::optional<CachedPolicy> p = std::move(p_read.record);
     called = true;
     got = std::move(p);
   });
@@ -223,12 +258,15 @@ TEST_CASE("fetch reads one domain back, or nothing") {
   CHECK(got->txt_id == policy("one.example").txt_id);
   CHECK(got->policy.mx.at(0) == "mx.one.example");
   called = false;
-  store.fetch("other.example", [&](std::optional<CachedPolicy> p) {
+  std::string failure = "unset";
+  store.fetch("other.example", [&](mtasts::cache::PolicyRead read) {
     called = true;
-    got = std::move(p);
+    got = std::move(read.record);
+    failure = read.failure;
   });
   CHECK(called);
   CHECK_FALSE(got.has_value());
+  CHECK(failure.empty());  // the store answered: no such domain
 }
 
 // ---- issue 16: rows are checked on the way in -----------------------------------------
@@ -302,7 +340,8 @@ TEST_CASE(
   CHECK(log.count("'unparsable.example': invalid policy") == 1);
   for (const char* domain : {"stretched.example", "future.example", "unparsable.example"}) {
     bool answered = false;
-    store.fetch(domain, [&](std::optional<CachedPolicy> got) {
+    store.fetch(domain, [&](mtasts::cache::PolicyRead got_read) {
+      std::optional<CachedPolicy> got = std::move(got_read.record);
       answered = true;
       CHECK_MESSAGE(!got.has_value(), domain);
     });
@@ -328,4 +367,106 @@ TEST_CASE("a row's name is logged escaped: a domain with a line end cannot forge
   CHECK(load(store).size() == 1);
   CHECK(log.count("'evil.example\\x0a[error] forged'") == 1);
   CHECK(log.count("\n[error] forged") == 0);
+}
+
+TEST_CASE("a read the database cannot answer is 'cannot tell', never 'no policy' (issue 16)") {
+  TempDir dir;
+  const auto file = dir.path / "cache.db";
+  Capture log;
+  SqliteStore store(file.string());
+  store.save(policy("one.example"));
+  store.flush();
+  REQUIRE(store.unwritten() == 0);
+  // Another hand damages the schema under the running store.
+  raw_sql(file, "DROP TABLE policies");
+  std::optional<mtasts::cache::PolicyRead> got;
+  store.fetch("one.example", [&](mtasts::cache::PolicyRead read) { got = std::move(read); });
+  REQUIRE(got.has_value());
+  CHECK_FALSE(got->record.has_value());
+  CHECK(got->unknown());
+  CHECK(got->failure.find("cannot be read") != std::string::npos);
+  CHECK(got->failure.find("no such table") != std::string::npos);
+  CHECK(log.count("cannot be read: no such table: policies (looking up 'one.example')") == 1);
+  // Logged once, however often it is read.
+  store.fetch("one.example", [&](mtasts::cache::PolicyRead read) { got = std::move(read); });
+  CHECK(got->unknown());
+  CHECK(log.count("cannot be read") == 1);
+}
+
+TEST_CASE("the policies due for refresh are listed from the file; a confirmation moves them on") {
+  TempDir dir;
+  const auto now = now_s();
+  SqliteStore store((dir.path / "cache.db").string());
+  auto at = [&](const std::string& domain, std::int64_t fetched, std::int64_t checked,
+                std::int64_t max_age) {
+    auto p = policy(domain, fetched);
+    p.checked_at = checked;
+    p.expires_at = fetched + max_age;
+    p.body = "version: STSv1\nmode: enforce\nmx: mx." + domain +
+             "\nmax_age: " + std::to_string(max_age) + "\n";
+    store.save(p);
+  };
+  at("fresh.example", now - 100, now - 100, 86400);        // checked lately
+  at("old-check.example", now - 5000, now - 5000, 86400);  // checked long ago
+  at("expiring.example", now - 80000, now - 10, 86400);    // expires within the horizon
+  at("aging.example", now - 50000, now - 5000, 86400);     // past half its max_age
+  at("expired.example", now - 90000, now - 90000, 86400);  // nothing to refresh
+  store.flush();
+  auto list = [&](std::size_t limit) {
+    std::map<std::string, mtasts::cache::PolicyStore::RefreshDue> out;
+    store.due_for_refresh(now, now - 1800, now + 7200, limit,
+                          [&](std::vector<mtasts::cache::PolicyStore::RefreshDue> due) {
+                            for (auto& d : due) out.emplace(d.domain, d);
+                          });
+    return out;
+  };
+  auto due = list(100);
+  CHECK(due.size() == 3);
+  REQUIRE(due.count("old-check.example") == 1);
+  CHECK_FALSE(due["old-check.example"].expiring_or_aging);  // the TXT id decides
+  CHECK(due["old-check.example"].txt_id == policy("old-check.example").txt_id);
+  REQUIRE(due.count("expiring.example") == 1);
+  CHECK(due["expiring.example"].expiring_or_aging);  // refetched whatever the id
+  REQUIRE(due.count("aging.example") == 1);
+  CHECK(due["aging.example"].expiring_or_aging);
+  CHECK(list(1).size() == 1);  // bounded
+
+  // An unchanged id confirmed: that row is not due again. Another id changes nothing.
+  store.confirm("old-check.example", policy("old-check.example").txt_id, now);
+  store.confirm("aging.example", "some-other-id", now);
+  store.flush();
+  due = list(100);
+  CHECK(due.count("old-check.example") == 0);
+  CHECK(due.count("aging.example") == 1);
+  CHECK(load(store)["old-check.example"].checked_at == now);
+}
+
+TEST_CASE("list_policies: the file's unexpired rows, with what the writer has not committed") {
+  // mta-stsctl list reads it for the policies memory dropped (cache_size).
+  TempDir dir;
+  const auto now = now_s();
+  SqliteStore store((dir.path / "cache.db").string());
+  store.save(policy("kept.example", now - 100));
+  store.save(policy("removed.example", now - 100));
+  auto expired = policy("expired.example", now - 90000);
+  expired.expires_at = now - 10;
+  store.save(expired);
+  store.flush();
+  // Not committed yet (read your writes): a new policy, a replaced one, a removal.
+  store.save(policy("new.example", now - 5));
+  auto replaced = policy("kept.example", now - 5);
+  replaced.txt_id = "replaced";
+  store.save(replaced);
+  store.remove("removed.example");
+  std::map<std::string, CachedPolicy> listed;
+  store.list_policies(now, 100, [&](std::vector<CachedPolicy> all) {
+    for (auto& p : all) listed.emplace(p.domain, std::move(p));
+  });
+  CHECK(listed.size() == 2);
+  REQUIRE(listed.count("kept.example") == 1);
+  CHECK(listed["kept.example"].txt_id == "replaced");
+  CHECK(listed.count("new.example") == 1);
+  std::size_t bounded = 0;
+  store.list_policies(now, 1, [&](std::vector<CachedPolicy> all) { bounded = all.size(); });
+  CHECK(bounded == 1);
 }

@@ -16,6 +16,7 @@
 #include "sts/policy.hpp"
 
 using mtasts::cache::CachedPolicy;
+using mtasts::cache::PolicyRead;
 using mtasts::cache::SqliteStore;
 using mtasts::cache::TieredStore;
 
@@ -43,7 +44,10 @@ CachedPolicy make(const std::string& domain, std::int64_t fetched_at, const std:
 
 std::optional<CachedPolicy> fetch(mtasts::cache::PolicyStore& store, const std::string& domain) {
   std::optional<CachedPolicy> out;
-  store.fetch(domain, [&](std::optional<CachedPolicy> p) { out = std::move(p); });
+  store.fetch(domain, [&](mtasts::cache::PolicyRead p_read) {
+    std::optional<CachedPolicy> p = std::move(p_read.record);
+    out = std::move(p);
+  });
   return out;
 }
 
@@ -126,8 +130,10 @@ mtasts::cache::CachedDane dane_result(const std::string& destination, std::int64
 std::optional<mtasts::cache::CachedDane> fetch_dane(mtasts::cache::PolicyStore& store,
                                                     const std::string& destination) {
   std::optional<mtasts::cache::CachedDane> out;
-  store.fetch_dane(destination,
-                   [&](std::optional<mtasts::cache::CachedDane> d) { out = std::move(d); });
+  store.fetch_dane(destination, [&](mtasts::cache::DaneRead d_read) {
+    std::optional<mtasts::cache::CachedDane> d = std::move(d_read.record);
+    out = std::move(d);
+  });
   return out;
 }
 
@@ -252,13 +258,16 @@ class RawStore final : public mtasts::cache::PolicyStore {
   std::map<std::string, CachedPolicy> policies;
   std::map<std::string, mtasts::cache::CachedDane> danes;
   std::string describe() const override { return "raw"; }
-  void load_all(const std::function<void(CachedPolicy)>& sink) override {
+  bool load_all(const std::function<void(CachedPolicy)>& sink) override {
+    if (!failing.empty()) return false;
     for (const auto& [d, p] : policies) sink(p);
+    return true;
   }
-  void fetch(const std::string& domain,
-             std::function<void(std::optional<CachedPolicy>)> done) override {
+  std::string failing;  // non-empty: every read fails with this
+  void fetch(const std::string& domain, std::function<void(PolicyRead)> done) override {
+    if (!failing.empty()) return done(PolicyRead::failed(failing));
     auto it = policies.find(domain);
-    done(it == policies.end() ? std::nullopt : std::optional<CachedPolicy>(it->second));
+    done(it == policies.end() ? PolicyRead::absent() : PolicyRead::found(it->second));
   }
   void save(const CachedPolicy& p) override { policies[p.domain] = p; }
   void remove(const std::string& domain) override {
@@ -269,9 +278,11 @@ class RawStore final : public mtasts::cache::PolicyStore {
     for (const auto& [d, r] : danes) sink(r);
   }
   void fetch_dane(const std::string& destination,
-                  std::function<void(std::optional<mtasts::cache::CachedDane>)> done) override {
+                  std::function<void(mtasts::cache::DaneRead)> done) override {
+    if (!failing.empty()) return done(mtasts::cache::DaneRead::failed(failing));
     auto it = danes.find(destination);
-    done(it == danes.end() ? std::nullopt : std::optional<mtasts::cache::CachedDane>(it->second));
+    done(it == danes.end() ? mtasts::cache::DaneRead::absent()
+                           : mtasts::cache::DaneRead::found(it->second));
   }
   void save_dane(const mtasts::cache::CachedDane& d) override { danes[d.destination] = d; }
   void flush() override {}
@@ -417,4 +428,105 @@ TEST_CASE("tiered store: records from either tier are checked, whatever the tier
   // Each logged once with its reason, not once per read.
   CHECK(log.count("'stretched.example'") == 1);
   CHECK(log.count("'future.example'") == 1);
+}
+
+TEST_CASE(
+    "tiered store: 'absent' needs the local tier's word; a local tier that cannot read is "
+    "unknown (issue 16)") {
+  using mtasts::cache::DaneRead;
+  const auto now = now_s();
+  const auto p = policy_of("a.example", "id1", "enforce", {"mx.a.example"}, now - 10);
+  struct Want {
+    const char* name;
+    const char* shared_failing;
+    const char* local_failing;
+    bool shared_has, local_has;
+    bool found, unknown;
+  };
+  const Want cases[] = {
+      {"both answer, nothing", "", "", false, false, false, false},
+      {"shared down, local answers nothing", "redis down", "", false, false, false, false},
+      {"shared down, local has it", "redis down", "", false, true, true, false},
+      {"local unreadable, shared has it", "", "disk I/O error", true, false, true, false},
+      {"local unreadable, shared answers nothing", "", "disk I/O error", false, false, false, true},
+      {"both down", "redis down", "disk I/O error", false, false, false, true},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    auto shared = std::make_unique<RawStore>();
+    auto local = std::make_unique<RawStore>();
+    shared->failing = c.shared_failing;
+    local->failing = c.local_failing;
+    if (c.shared_has) shared->policies[p.domain] = p;
+    if (c.local_has) local->policies[p.domain] = p;
+    mtasts::cache::CachedDane dane;
+    dane.destination = "a.example";
+    dane.fetched_at = now - 10;
+    dane.expires_at = now + 300;
+    dane.keep_until = now + 3600;
+    if (c.shared_has) shared->danes[dane.destination] = dane;
+    if (c.local_has) local->danes[dane.destination] = dane;
+    TieredStore tiered(std::move(shared), std::move(local));
+    std::optional<PolicyRead> got;
+    tiered.fetch("a.example", [&](PolicyRead r) { got = std::move(r); });
+    REQUIRE(got.has_value());
+    CHECK(got->record.has_value() == c.found);
+    CHECK(got->unknown() == c.unknown);
+    if (c.unknown) CHECK(got->failure.find("disk I/O error") != std::string::npos);
+    std::optional<DaneRead> dane_got;
+    tiered.fetch_dane("a.example", [&](DaneRead r) { dane_got = std::move(r); });
+    REQUIRE(dane_got.has_value());
+    CHECK(dane_got->record.has_value() == c.found);
+    CHECK(dane_got->unknown() == c.unknown);
+  }
+}
+
+TEST_CASE("issue 16: with the local tier unreadable, only a shared enforce policy is taken") {
+  // The downgrade rule needs our own copy; without it a shared testing or none
+  // record might be replacing an enforce policy this daemon learned.
+  const auto now = now_s();
+  for (const char* mode : {"enforce", "testing", "none"}) {
+    CAPTURE(mode);
+    auto shared = std::make_unique<RawStore>();
+    auto local = std::make_unique<RawStore>();
+    const std::vector<std::string> mx = std::string(mode) == "none"
+                                            ? std::vector<std::string>{}
+                                            : std::vector<std::string>{"mx.a.example"};
+    shared->policies["a.example"] = policy_of("a.example", "id2", mode, mx, now - 10);
+    local->failing = "disk I/O error";
+    TieredStore tiered(std::move(shared), std::move(local));
+    std::optional<PolicyRead> got;
+    tiered.fetch("a.example", [&](PolicyRead r) { got = std::move(r); });
+    REQUIRE(got.has_value());
+    const bool enforce = std::string(mode) == "enforce";
+    CHECK(got->record.has_value() == enforce);
+    CHECK(got->unknown() == !enforce);
+    if (!enforce) {
+      CHECK(got->failure.find("disk I/O error") != std::string::npos);
+      CHECK(got->failure.find(std::string("mode ") + mode) != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("issue 16: at start-up with the local tier unreadable, shared weaker policies wait") {
+  const auto now = now_s();
+  auto shared = std::make_unique<RawStore>();
+  auto local = std::make_unique<RawStore>();
+  shared->policies["e.example"] =
+      policy_of("e.example", "id1", "enforce", {"mx.e.example"}, now - 10);
+  shared->policies["t.example"] =
+      policy_of("t.example", "id1", "testing", {"mx.t.example"}, now - 10);
+  shared->policies["n.example"] = policy_of("n.example", "id1", "none", {}, now - 10);
+  local->failing = "disk I/O error";
+  auto* local_tier = local.get();
+  TieredStore tiered(std::move(shared), std::move(local));
+  std::map<std::string, std::string> loaded;
+  CHECK_FALSE(tiered.load_all([&](CachedPolicy p) { loaded[p.domain] = p.txt_id; }));
+  CHECK(loaded.size() == 1);
+  CHECK(loaded.count("e.example") == 1);
+  // With the local tier readable (and empty) every shared policy loads.
+  local_tier->failing.clear();
+  loaded.clear();
+  CHECK(tiered.load_all([&](CachedPolicy p) { loaded[p.domain] = p.txt_id; }));
+  CHECK(loaded.size() == 3);
 }

@@ -173,6 +173,13 @@ tls:
                           "test.yml:18: unknown key 'resolver.servers' ignored",
                           "test.yml:20: unknown key 'tls.ca_path' ignored",
                       });
+  // Each also listed for --check-config, which fails on them (issue 12).
+  CHECK(r.unknown_keys ==
+        std::vector<std::string>{
+            "test.yml:2: colour", "test.yml:5: cache.size", "test.yml:7: cache.options.cache_sise",
+            "test.yml:9: default_zone.strict", "test.yml:12: zones.z.timout",
+            "test.yml:14: proactive_policy_fetching.enable", "test.yml:16: limits.max_conns",
+            "test.yml:18: resolver.servers", "test.yml:20: tls.ca_path"});
   CHECK(r.config.default_zone == ZoneConfig{});
 }
 
@@ -312,4 +319,19 @@ TEST_CASE("limits.request_timeout") {
   CHECK(load("limits: {request_timeout: 2.5}").config.request_timeout == 2.5);
   CHECK(error_of("limits: {request_timeout: 0}").find("limits.request_timeout") !=
         std::string::npos);
+}
+
+TEST_CASE("alarms.expiry_warning: a list of seconds, each named when wrong") {
+  CHECK(load("").config.alarm_expiry_warning == std::vector<std::uint32_t>{604800, 86400});
+  CHECK(load("alarms: {expiry_warning: [1209600, 3600]}\n").config.alarm_expiry_warning ==
+        std::vector<std::uint32_t>{1209600, 3600});
+  CHECK(load("alarms: {expiry_warning: []}\n").config.alarm_expiry_warning.empty());
+  CHECK(
+      error_of("alarms: {expiry_warning: 86400}\n").find("alarms.expiry_warning: must be a list") !=
+      std::string::npos);
+  CHECK(error_of("alarms: {expiry_warning: [86400, soon]}\n").find("alarms.expiry_warning[1]") !=
+        std::string::npos);
+  CHECK(error_of("alarms: {expiry_warning: [0]}\n").find("alarms.expiry_warning[0]") !=
+        std::string::npos);
+  CHECK(has_warning(load("alarms: {warn: 1}\n"), "test.yml:1: unknown key 'alarms.warn' ignored"));
 }

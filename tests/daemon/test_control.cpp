@@ -20,6 +20,7 @@ TEST_CASE("control requests: commands and arguments") {
   };
   CHECK(ok("list").command == Command::list);
   CHECK(ok("stats\r").command == Command::stats);
+  CHECK(ok("alarms").command == Command::alarms);
   CHECK(ok("  list \t").command == Command::list);
   auto show = ok("show Example.COM.");
   CHECK(show.command == Command::show);
@@ -39,6 +40,7 @@ TEST_CASE("control requests: garbage is an error, never a request") {
   CHECK(error("show") == "usage: show DOMAIN");
   CHECK(error("purge a.test b.test") == "purge takes one domain");
   CHECK(error("list everything") == "list takes no argument");
+  CHECK(error("alarms a.test") == "alarms takes no argument");
   CHECK(error("LIST").find("unknown command \"LIST\"") == 0);
   // Hostile bytes are escaped and cut short in the message.
   const std::string junk = error(std::string("\x01\xff\"", 3) + std::string(500, 'x'));

@@ -135,9 +135,11 @@ TEST_CASE("NXDOMAIN and NODATA are no_data") {
   auto nx = txt(resolver, io, "missing.example");
   CHECK(nx.status == Status::no_data);
   CHECK(nx.error == "NXDOMAIN");
+  CHECK(nx.cause == Cause::nxdomain);
   auto nodata = txt(resolver, io, "nodata.example");
   CHECK(nodata.status == Status::no_data);
   CHECK(nodata.error == "NODATA");
+  CHECK(nodata.cause == Cause::nodata);
 }
 
 TEST_CASE("SERVFAIL, REFUSED and FORMERR are temp_fail with the server's answer named") {
@@ -153,9 +155,11 @@ TEST_CASE("SERVFAIL, REFUSED and FORMERR are temp_fail with the server's answer 
   auto servfail = txt(resolver, io, "servfail.example");
   CHECK(servfail.status == Status::temp_fail);
   CHECK(servfail.error == "SERVFAIL from server");
+  CHECK(servfail.cause == Cause::servfail);
   auto refused = txt(resolver, io, "refused.example");
   CHECK(refused.status == Status::temp_fail);
   CHECK(refused.error == "REFUSED from server");
+  CHECK(refused.cause == Cause::refused);
   auto notimp = txt(resolver, io, "notimp.example");
   CHECK(notimp.status == Status::temp_fail);
   CHECK(notimp.error == "NOTIMP from server");
@@ -172,6 +176,7 @@ TEST_CASE("a server that never answers gives temp_fail \"timeout\" within timeou
   const auto elapsed = std::chrono::steady_clock::now() - start;
   CHECK(r.status == Status::temp_fail);
   CHECK(r.error == "timeout");
+  CHECK(r.cause == Cause::timeout);
   CHECK(elapsed >= 250ms);
   CHECK(elapsed < 1500ms);
   CHECK(server.udp_queries == 2);
@@ -335,6 +340,7 @@ TEST_CASE("A and AAAA together") {
   auto half = addresses("half.example");
   CHECK(half.status == Status::temp_fail);
   CHECK(half.error == "A: SERVFAIL from server");
+  CHECK(half.cause == Cause::servfail);
   auto nx = addresses("nx.example");
   CHECK(nx.status == Status::no_data);
   CHECK(nx.error == "NXDOMAIN");

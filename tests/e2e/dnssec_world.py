@@ -96,7 +96,9 @@ class _Zone:
 
 class DnssecWorld:
     def __init__(self, workdir, *, https_addr="127.0.0.60", sts_dns_addr="127.0.0.61",
-                 nsd_addr="127.0.0.62", unbound_addr="127.0.0.63", mx_addr="127.0.0.65"):
+                 nsd_addr="127.0.0.62", unbound_addr="127.0.0.63", mx_addr="127.0.0.65",
+                 unbound_port=None):
+        # unbound_port: 53 for clients whose resolv.conf can name no port (Postfix).
         self.workdir = os.path.abspath(workdir)
         self.root = os.path.join(self.workdir, "dnssec")
         if os.path.isdir(self.root):
@@ -110,7 +112,7 @@ class DnssecWorld:
         self.unbound_addr = unbound_addr
         self.mx_addr = mx_addr
         self.nsd_port = None
-        self.unbound_port = None
+        self.unbound_port = unbound_port
         self.zones = {_fqdn(TOP): _Zone(_fqdn(TOP), "secure")}
         self.tampered = []          # (owner FQDN, type) whose signature tamper() breaks
         self.nsd_log = os.path.join(self.root, "nsd", "nsd.log")
@@ -156,6 +158,12 @@ class DnssecWorld:
         """After signing, one byte of the RRSIG over OWNER's RRset of rtype is changed: a
         validator answers SERVFAIL for it (bogus), the rest of the zone stays secure."""
         self.tampered.append((_fqdn(owner), rtype.upper()))
+
+    def tlsa_files(self, key="k1"):
+        """(certificate, private key) PEM paths of a TLSA key: what an MX host shows."""
+        self._tlsa_key(key)
+        d = os.path.join(self.root, "tlsa")
+        return os.path.join(d, key + ".crt.pem"), os.path.join(d, key + ".key.pem")
 
     def tlsa(self, usage, selector, mtype, key="k1"):
         """TLSA rdata "U S M data" for a key (and a self-signed certificate of it) made with
@@ -210,7 +218,8 @@ class DnssecWorld:
         self.sts.start()
         self.sts.stop_dns()
         self.nsd_port = procs.free_port(self.nsd_addr)
-        self.unbound_port = procs.free_port(self.unbound_addr)
+        if self.unbound_port is None:
+            self.unbound_port = procs.free_port(self.unbound_addr)
         self._make_keys()
         self._write_zones()
         self._write_nsd()

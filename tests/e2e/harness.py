@@ -108,6 +108,10 @@ class Daemon:
         """The whole configuration: settings (YAML lines ending in a newline) between what
         every runner's daemon has in common."""
         control = "control_socket: %s\n" % self.control if self.control else ""
+        # The tests run as root (nginx binds port 443), which mta-stsd refuses unless the
+        # configuration allows it; run_startup.py checks the refusal and privileges.user.
+        if "privileges:" not in settings:
+            settings += "privileges: {allow_root: true}\n"
         with open(self.config, "w") as f:
             f.write(f"""\
 host: {self.host}

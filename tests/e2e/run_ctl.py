@@ -36,6 +36,7 @@ TXT_ID = S.ID.split("id=")[1]
 
 ENFORCE, TESTING, NONE = "ctl-enforce.test", "ctl-testing.test", "ctl-none.test"
 PURGE, NOPOLICY, GONE = "ctl-purge.test", "ctl-nopolicy.test", "ctl-404.test"
+ALARM = "ctl-alarm.test"  # its enforce policy turns testing: the downgrade alarm
 MX = {ENFORCE: ["mail.ctl-enforce.test", "*.mx.ctl-enforce.test"],
       TESTING: ["mail.ctl-testing.test"], NONE: [], PURGE: ["mail.ctl-purge.test"]}
 MODES = {ENFORCE: "enforce", TESTING: "testing", NONE: "none", PURGE: "enforce"}
@@ -50,6 +51,7 @@ def build_world(workdir, https_addr):
         w.add_domain(name, txt=[S.ID], policy=S.policy(mode=mode, mx=MX[name]))
     for name in BULK:
         w.add_domain(name, txt=[S.ID], policy=S.policy(mx=["mail." + name]))
+    w.add_domain(ALARM, txt=[S.ID], policy=S.policy(mode="enforce", mx=["mail." + ALARM]))
     w.add_domain(NOPOLICY)          # no TXT record
     w.add_domain(GONE, txt=[S.ID])  # TXT record; the policy host answers 404
     return w
@@ -306,13 +308,74 @@ def check_show_stored(c, w, binary, workdir, daemon_binary):
     first, others = BULK[1], (BULK[2], BULK[3])  # the two others push `first` out of memory
     for name in (first,) + others:
         c.eq("store daemon: query %s" % name, S.ok_answer(["mail." + name], name), d.query(name))
-    time.sleep(0.5)  # the SQLite writer commits within 200 ms (see mta-stsd.yml(5))
+    # No wait for the SQLite writer's commit: the store reads its own writes.
+    # list covers the store too: the dropped policy is listed, with source "store".
+    _, listed = ctl_json(c, binary, d, "store list", "list")
+    sources = {p.get("domain"): p.get("source") for p in (listed or {}).get("policies", [])}
+    c.eq("list: memory's two and the one only the store holds",
+         {first: "store", others[0]: "memory", others[1]: "memory"}, sources)
+    r = ctl(binary, d, "list")
+    c.ok("list (table): the stored policy's row says store",
+         r.returncode == 0 and any(line.startswith(first + " ") and line.rstrip().endswith("store")
+                                   for line in r.stdout.splitlines()), r.stdout)
     r = ctl(binary, d, "show", first)
     c.ok("show of a policy memory dropped: exit 0, read back from the store",
          r.returncode == 0 and "mode     enforce" in r.stdout, "%d %r" % (r.returncode, r.stdout))
     r = ctl(binary, d, "show", NOPOLICY)
     c.eq("store daemon: show %s: still not cached" % NOPOLICY, 1, r.returncode)
     c.eq("store daemon: SIGTERM: exit 0", 0, d.stop())
+
+
+class AlarmDaemon(harness.Daemon):
+    """A daemon that re-checks a cached policy's TXT id one second after fetching it."""
+    def __init__(self, binary, workdir, world):
+        super().__init__(binary, workdir, "ctl-alarm", control=True,
+                         query_timeout=ZONE_TIMEOUT + 6)
+        self.write_config(f"""\
+cache: {{type: internal}}
+cache_grace: 1
+default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
+proactive_policy_fetching: {{enabled: false}}
+""", "%s:%d" % (world.dns_addr, world.dns_port), world.ca_file)
+
+
+def check_alarms(c, w, binary, daemon_binary, workdir):
+    """An enforce policy replaced by a testing one: one DOWNGRADE ALARM line in the log,
+    and `list --alarms` (text and JSON) and `stats` name the domain until it clears."""
+    d = AlarmDaemon(daemon_binary, workdir, w)
+    if not c.ok("alarm daemon starts", d.start(), procs.log_tail(d.log)):
+        return
+    _, first = ctl_json(c, binary, d, "alarms", "list", "--alarms")
+    c.eq("alarm: no alarm at first", [], (first or {}).get("alarms"))
+    c.eq("alarm: enforce policy learned", S.ok_answer(["mail." + ALARM], ALARM), d.query(ALARM))
+    w.set_txt(ALARM, ["v=STSv1; id=weaker1"])
+    w.set_policy(ALARM, S.policy(mode="testing", mx=["mail." + ALARM]))
+    time.sleep(1.2)  # past cache_grace: the next query re-checks the TXT id behind its answer
+    d.query(ALARM)
+    alarms = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not alarms:
+        _, reply = ctl_json(c, binary, d, "alarms", "list", "--alarms")
+        alarms = (reply or {}).get("alarms", [])
+        if not alarms:
+            time.sleep(0.2)
+    ok = len(alarms) == 1 and alarms[0].get("subject") == ALARM and \
+        alarms[0].get("kind") == "weaker-policy" and \
+        alarms[0].get("reason") == "mode enforce -> testing"
+    c.ok("alarm: list --alarms --json names the domain, kind and reason", ok, repr(alarms))
+    r = ctl(binary, d, "list", "--alarms")
+    c.ok("alarm: list --alarms (text) names the domain",
+         r.returncode == 0 and ALARM in r.stdout and "weaker-policy" in r.stdout, r.stdout)
+    _, stats = ctl_json(c, binary, d, "stats", "stats")
+    c.eq("alarm: stats counts it", 1, (stats or {}).get("alarms"))
+    lines = [l for l in d.run_log().splitlines() if "DOWNGRADE ALARM" in l]
+    c.ok("alarm: one DOWNGRADE ALARM line naming the domain and both states",
+         len(lines) == 1 and ALARM in lines[0] and "enforce" in lines[0] and "testing" in lines[0],
+         repr(lines))
+    ctl(binary, d, "purge", ALARM)
+    _, reply = ctl_json(c, binary, d, "alarms", "list", "--alarms")
+    c.eq("alarm: purge clears it", [], (reply or {}).get("alarms"))
+    c.eq("alarm daemon: SIGTERM: exit 0", 0, d.stop())
 
 
 def body(run):
@@ -337,6 +400,7 @@ def body(run):
     c.eq("SIGTERM: exit 0", 0, d.stop())
     c.ok("SIGTERM: the control socket file is removed", not os.path.exists(d.control))
     check_show_stored(c, w, args.ctl, args.workdir, args.daemon)
+    check_alarms(c, w, args.ctl, args.daemon, args.workdir)
 
 
 if __name__ == "__main__":

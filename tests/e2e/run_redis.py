@@ -45,6 +45,9 @@ def build_world(workdir, https_addr):
     return w
 
 
+# scripts/test.sh's valkey stage runs this file against Debian 13's valkey-server.
+REDIS_SERVER = os.environ.get("MTASTSD_REDIS_SERVER") or "redis-server"
+
 class Redis:
     def __init__(self, workdir):
         self.port = procs.free_port(HOST)
@@ -53,7 +56,7 @@ class Redis:
 
     def start(self):
         self.proc = procs.ManagedProcess(
-            "redis-server", ["redis-server", "--bind", HOST, "--port", str(self.port), "--save", "",
+            "redis-server", [REDIS_SERVER, "--bind", HOST, "--port", str(self.port), "--save", "",
                              "--appendonly", "no", "--daemonize", "no"], self.log)
         return procs.wait_tcp(HOST, self.port, 10, self.proc)
 

@@ -165,6 +165,7 @@ TEST_CASE("certificates: wrong name and unknown CA fail verification") {
     auto r = fetch_one(io, fetcher, request("/.well-known/mta-sts.txt"));
     CHECK_FALSE(r.transferred);
     CHECK(r.error.rfind("TLS certificate verification failed: ", 0) == 0);
+    CHECK(r.failure == FetchFailure::certificate);  // RFC 8460 §4.3: sts-webpki-invalid
     CHECK(r.error.find("mta-sts.example.com") != std::string::npos);
   }
   HttpsTestServer good(pki().good);

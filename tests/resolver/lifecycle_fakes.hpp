@@ -28,11 +28,18 @@ struct FakeTime {
   void advance(std::chrono::milliseconds by) {
     // The wall clock follows in whole seconds; timers fire in order.
     elapsed_ms_ += by.count();
-    wall.set(1'700'000'000 + elapsed_ms_ / 1000);
+    wall.set(1'700'000'000 + elapsed_ms_ / 1000 + wall_offset_);
     timers.advance(by);
   }
   void advance_s(std::int64_t seconds) { advance(std::chrono::milliseconds(seconds * 1000)); }
+  // An NTP step: the wall clock jumps (either way), monotonic time does not.
+  void step_wall(std::int64_t seconds) {
+    wall_offset_ += seconds;
+    wall.set(1'700'000'000 + elapsed_ms_ / 1000 + wall_offset_);
+  }
+  std::int64_t wall_offset() const { return wall_offset_; }
   std::int64_t elapsed_ms_ = 0;
+  std::int64_t wall_offset_ = 0;
 };
 
 class FakeDns final : public DnsPort {
@@ -56,11 +63,21 @@ class FakeDns final : public DnsPort {
     txt.error = "NXDOMAIN";
     txt_["_mta-sts." + domain] = txt;
   }
-  void fail(const std::string& domain) {  // SERVFAIL on the TXT lookup
+  // A temporary failure of the TXT lookup (SERVFAIL unless told otherwise).
+  void fail(const std::string& domain, dns::Cause cause = dns::Cause::servfail) {
     dns::TxtResult txt;
     txt.status = dns::Status::temp_fail;
-    txt.error = "SERVFAIL";
+    txt.error = std::string(dns::to_string(cause));
+    txt.cause = cause;
     txt_["_mta-sts." + domain] = txt;
+  }
+  // The policy host mta-sts.DOMAIN does not exist.
+  void drop_policy_host(const std::string& domain) {
+    dns::AddressResult a;
+    a.status = dns::Status::no_data;
+    a.error = "NXDOMAIN";
+    a.cause = dns::Cause::nxdomain;
+    addresses_["mta-sts." + domain] = a;
   }
   void hang(const std::string& name) { hanging_.insert(name); }
   void release(const std::string& name) {
@@ -128,10 +145,21 @@ class FakeDns final : public DnsPort {
     }
     secure_[{domain, kMx}] = mx;
   }
-  void fail_mx(const std::string& domain) {
+  // Back to unsigned (DNSSEC removed): the MX RRset and its hosts' records go.
+  void unsign_mx(const std::string& domain) {
+    if (auto it = secure_.find({domain, kMx}); it != secure_.end()) {
+      for (const auto& mx : it->second.records) {
+        secure_.erase({mx.data, kA});
+        secure_.erase({"_25._tcp." + mx.data, kTlsa});
+      }
+      secure_.erase(it);
+    }
+  }
+  void fail_mx(const std::string& domain) {  // SERVFAIL: bogus to a validating resolver
     dns::SecureResult mx;
     mx.status = dns::Status::temp_fail;
     mx.error = "SERVFAIL";
+    mx.cause = dns::Cause::servfail;
     secure_[{domain, kMx}] = mx;
   }
   static std::string mx_query(const std::string& domain) {
@@ -172,6 +200,13 @@ class FakeHttps final : public HttpsPort {
   void refuse(const std::string& domain) {
     http::FetchResult r;
     r.error = "connect failed: Connection refused";
+    r.failure = http::FetchFailure::connect;
+    pages_["mta-sts." + domain] = r;
+  }
+  void reject_certificate(const std::string& domain) {  // e.g. expired or another name
+    http::FetchResult r;
+    r.error = "TLS certificate verification failed: certificate has expired";
+    r.failure = http::FetchFailure::certificate;
     pages_["mta-sts." + domain] = r;
   }
   void hang(const std::string& domain) { hanging_.insert("mta-sts." + domain); }
@@ -189,12 +224,14 @@ class FakeHttps final : public HttpsPort {
       timers_.at(timers_.now() + timeout, [done = std::move(done), timeout] {
         http::FetchResult r;
         r.error = "timeout after " + std::to_string(timeout.count()) + " ms";
+        r.failure = http::FetchFailure::timeout;
         done(r);
       });
       return;
     }
     http::FetchResult r;
     r.error = "connect failed: Connection refused";
+    r.failure = http::FetchFailure::connect;
     if (auto it = pages_.find(request.host); it != pages_.end()) r = it->second;
     timers_.post([r, done = std::move(done)] { done(r); });
   }
@@ -215,21 +252,28 @@ class FakeStore final : public cache::PolicyStore {
   // Every policy ever saved, per domain: what an answer may have come from.
   std::map<std::string, std::vector<cache::CachedPolicy>> history;
   int fetches = 0;
+  // Unreachable (a shared store that is down, a database that cannot be read):
+  // reads fail (the store cannot tell), writes are lost, unless keeps_writes
+  // (SqliteStore: a write that fails is kept and retried, and read back).
+  bool down = false;
+  bool keeps_writes = false;
 
   std::string describe() const override { return "fake store"; }
-  void load_all(const std::function<void(cache::CachedPolicy)>& sink) override {
+  bool load_all(const std::function<void(cache::CachedPolicy)>& sink) override {
+    if (down) return false;
     for (const auto& [d, p] : policies) sink(p);
+    return true;
   }
-  void fetch(const std::string& domain,
-             std::function<void(std::optional<cache::CachedPolicy>)> done) override {
+  void fetch(const std::string& domain, std::function<void(cache::PolicyRead)> done) override {
     ++fetches;
-    std::optional<cache::CachedPolicy> found;
-    if (auto it = policies.find(domain); it != policies.end()) found = it->second;
-    timers_.post([found, done = std::move(done)] { done(found); });
+    auto read = down ? cache::PolicyRead::failed("fake store: down") : cache::PolicyRead::absent();
+    if (auto it = policies.find(domain); it != policies.end() && !down) read.record = it->second;
+    timers_.post([read, done = std::move(done)] { done(read); });
   }
   void save(const cache::CachedPolicy& policy) override {
+    history[policy.domain].push_back(policy);  // memory may answer with it all the same
+    if (down && !keeps_writes) return;
     policies[policy.domain] = policy;
-    history[policy.domain].push_back(policy);
   }
   void remove(const std::string& domain) override {
     policies.erase(domain);
@@ -239,12 +283,34 @@ class FakeStore final : public cache::PolicyStore {
     for (const auto& [d, r] : dane) sink(r);
   }
   void fetch_dane(const std::string& destination,
-                  std::function<void(std::optional<cache::CachedDane>)> done) override {
-    std::optional<cache::CachedDane> found;
-    if (auto it = dane.find(destination); it != dane.end()) found = it->second;
-    timers_.post([found, done = std::move(done)] { done(found); });
+                  std::function<void(cache::DaneRead)> done) override {
+    auto read = down ? cache::DaneRead::failed("fake store: down") : cache::DaneRead::absent();
+    if (auto it = dane.find(destination); it != dane.end() && !down) read.record = it->second;
+    timers_.post([read, done = std::move(done)] { done(read); });
   }
   void save_dane(const cache::CachedDane& result) override { dane[result.destination] = result; }
+  // As SqliteStore's query: unexpired, and checked long ago or expiring soon.
+  void due_for_refresh(std::int64_t now, std::int64_t checked_before, std::int64_t expires_before,
+                       std::size_t limit,
+                       std::function<void(std::vector<RefreshDue>)> done) override {
+    std::vector<RefreshDue> due;
+    for (const auto& [d, p] : policies) {
+      if (down || due.size() >= limit || p.expires_at <= now) continue;
+      const bool expiring = p.expires_at <= expires_before;
+      if (!expiring && p.checked_at > checked_before) continue;
+      const bool aging = now >= p.fetched_at + (p.expires_at - p.fetched_at) / 2;
+      due.push_back({d, p.txt_id, expiring || aging});
+    }
+    timers_.post([due, done = std::move(done)] { done(due); });
+  }
+  void confirm(const std::string& domain, const std::string& txt_id,
+               std::int64_t checked_at) override {
+    if (auto it = policies.find(domain); it != policies.end() && !down) {
+      if (it->second.txt_id == txt_id) {
+        it->second.checked_at = std::max(it->second.checked_at, checked_at);
+      }
+    }
+  }
   void flush() override {}
 
  private:

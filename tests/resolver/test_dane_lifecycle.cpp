@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "lifecycle_fakes.hpp"
+#include "lifecycle_world.hpp"
 #include "resolver/dane_resolver.hpp"
 #include "resolver/policy_resolver.hpp"
 #include "sts/query_key.hpp"
@@ -20,38 +20,18 @@ using namespace mtasts::resolver;
 using namespace mtasts::resolver::testing;
 using namespace std::chrono_literals;
 
-struct DaneWorld {
-  FakeTime time;
-  FakeDns dns{time.timers};
-  FakeHttps https{time.timers};
-  std::unique_ptr<DaneResolver> dane;
-  std::unique_ptr<PolicyResolver> policies;
+DaneSettings dane_settings(dane::OnFailure on_failure) {
+  DaneSettings settings;
+  settings.on_failure = on_failure;
+  return settings;
+}
 
-  explicit DaneWorld(dane::OnFailure on_failure = dane::OnFailure::temp) {
-    DaneSettings settings;
-    settings.on_failure = on_failure;
-    dane = std::make_unique<DaneResolver>(time.timers, dns, time.wall, settings, nullptr);
-    Zone zone;
-    zone.timeout = 3000ms;
-    policies = std::make_unique<PolicyResolver>(time.timers, dns, https, time.wall,
-                                                std::vector<Zone>{zone}, ResolverSettings{},
-                                                nullptr, dane.get());
-  }
+struct DaneWorld : LifecycleWorld {
+  explicit DaneWorld(dane::OnFailure on_failure = dane::OnFailure::temp)
+      : LifecycleWorld({{}, false, dane_settings(on_failure)}) {}
   void publish_sts(const std::string& domain, const std::string& mode = "enforce") {
     dns.publish(domain, "1");
     https.serve(domain, policy_body(mode, "*." + domain));
-  }
-  std::shared_ptr<std::optional<std::string>> ask(const std::string& key) {
-    auto answer = std::make_shared<std::optional<std::string>>();
-    policies->answer(0, sts::parse_query_key(key),
-                     [answer](std::string_view text) { *answer = std::string(text); });
-    return answer;
-  }
-  std::string query(const std::string& key) {
-    auto answer = ask(key);
-    for (int i = 0; i < 40 && !*answer; ++i) time.advance(100ms);
-    REQUIRE(answer->has_value());
-    return **answer;
   }
 };
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "lifecycle_fakes.hpp"
+#include "lifecycle_world.hpp"
 #include "resolver/policy_resolver.hpp"
 #include "resolver/refresher.hpp"
 #include "sts/query_key.hpp"
@@ -24,42 +24,15 @@ using namespace std::chrono_literals;
 
 const std::string kSecure = "OK secure match=mx.a.test servername=hostname";
 
-struct World {
-  FakeTime time;
-  FakeDns dns{time.timers};
-  FakeHttps https{time.timers};
-  std::unique_ptr<FakeStore> store;
-  std::unique_ptr<PolicyResolver> policies;
-
-  explicit World(ResolverSettings settings = {}, bool with_store = false) {
-    if (with_store) store = std::make_unique<FakeStore>(time.timers);
-    Zone zone;
-    zone.timeout = 3000ms;
-    policies = std::make_unique<PolicyResolver>(time.timers, dns, https, time.wall,
-                                                std::vector<Zone>{zone}, settings, store.get());
-  }
+struct World : LifecycleWorld {
+  explicit World(ResolverSettings settings = {}, bool with_store = false)
+      : LifecycleWorld({settings, with_store}) {}
 
   void publish(const std::string& domain, const std::string& id,
                const std::string& mode = "enforce", std::uint32_t max_age = 86400) {
     dns.publish(domain, id);
     https.serve(domain, policy_body(mode, "mx." + domain, max_age));
   }
-
-  // Asks; the answer may come at once (cache) or once time moves.
-  std::shared_ptr<std::optional<std::string>> ask(const std::string& domain) {
-    auto answer = std::make_shared<std::optional<std::string>>();
-    policies->answer(0, sts::parse_query_key(domain),
-                     [answer](std::string_view text) { *answer = std::string(text); });
-    return answer;
-  }
-  // Asks and lets the lifecycle run until the answer (at most the zone timeout).
-  std::string query(const std::string& domain) {
-    auto answer = ask(domain);
-    for (int i = 0; i < 40 && !*answer; ++i) time.advance(100ms);
-    REQUIRE(answer->has_value());
-    return **answer;
-  }
-  void settle() { time.advance(10ms); }
 };
 
 std::string secure_for(const std::string& domain) {
@@ -432,4 +405,159 @@ TEST_CASE("recall brings a policy memory dropped back from the store (mta-stsctl
   w.settle();
   CHECK(none);
   CHECK(w.policies->cache().policy("nothing.test", w.time.wall.now()) == nullptr);
+}
+
+TEST_CASE("issue 16: a store that cannot answer turns a failed discovery into TEMP, not NOTFOUND") {
+  World w({}, true);
+  // The store holds a.test's enforce policy but cannot be read (Redis down, an
+  // I/O error); its policy host is unreachable.
+  w.store->policies["a.test"] = stored_policy("a.test", "1", w.time.wall.now() - 10);
+  w.store->down = true;
+  w.dns.publish("a.test", "1");
+  w.https.refuse("a.test");
+  CHECK(w.query("a.test") == "TEMP ");
+  CHECK(w.policies->stats().store_unknown == 2);  // before and after the discovery
+  CHECK(w.policies->stats().store_unknown_temp == 1);
+  // Nothing remembered: once the store answers again, its policy is answered.
+  CHECK(w.policies->cache().policy("a.test", w.time.wall.now()) == nullptr);
+  w.store->down = false;
+  CHECK(w.query("a.test") == kSecure);
+  CHECK(w.policies->stats().store_hits == 1);
+}
+
+TEST_CASE("issue 16: with the store unreadable, a DNS failure is TEMP and a fetched policy OK") {
+  World w({}, true);
+  w.store->down = true;
+  w.dns.fail("a.test");
+  CHECK(w.query("a.test") == "TEMP ");
+  w.publish("b.test", "1");
+  CHECK(w.query("b.test") == secure_for("b.test"));
+}
+
+TEST_CASE("issue 16: with the store unreadable, even 'no MTA-STS record' is TEMP, not remembered") {
+  // A cached policy outlives its TXT record (§10.2), and a forged NXDOMAIN is the
+  // attack: only a store that answers can say nothing protects the domain.
+  World w({}, true);
+  w.store->policies["a.test"] = stored_policy("a.test", "1", w.time.wall.now() - 10);
+  w.store->down = true;
+  CHECK(w.query("a.test") == "TEMP ");  // no _mta-sts record published
+  CHECK(w.query("a.test") == "TEMP ");
+  CHECK(w.dns.asked("_mta-sts.a.test") == 2);  // not remembered
+  w.store->down = false;
+  CHECK(w.query("a.test") == kSecure);
+  // A store that answers "nothing": NOTFOUND, remembered as usual.
+  CHECK(w.query("plain.test") == "NOTFOUND ");
+}
+
+TEST_CASE("issue 16: a query whose deadline passes while the store cannot answer gets TEMP") {
+  World w({}, true);
+  w.store->policies["a.test"] = stored_policy("a.test", "1", w.time.wall.now() - 10);
+  w.store->down = true;
+  w.dns.hang("_mta-sts.a.test");
+  CHECK(w.query("a.test") == "TEMP ");
+  CHECK(w.policies->stats().timeouts == 1);
+  // With the store answering, the same hang is NOTFOUND for an unknown domain.
+  w.store->down = false;
+  w.dns.hang("_mta-sts.b.test");
+  CHECK(w.query("b.test") == "NOTFOUND ");
+}
+
+TEST_CASE("issue 16: a query joining a flight begun while the store was down reads it again") {
+  World w({}, true);
+  w.store->policies["a.test"] = stored_policy("a.test", "1", w.time.wall.now() - 10);
+  w.store->down = true;
+  w.dns.hang("_mta-sts.a.test");
+  CHECK(w.query("a.test") == "TEMP ");
+  // The store is back while the discovery still hangs: the next query gets the
+  // stored policy, not the flight's "cannot tell".
+  w.store->down = false;
+  CHECK(w.query("a.test") == kSecure);
+  CHECK(w.policies->stats().store_hits == 1);
+}
+
+TEST_CASE("issue 16: overloaded while the store cannot answer: TEMP, not NOTFOUND") {
+  ResolverSettings settings;
+  settings.max_concurrent = 1;
+  settings.max_queued = 0;
+  World w(settings, true);
+  w.publish("busy.test", "1");
+  w.dns.hang("_mta-sts.busy.test");
+  auto busy = w.ask("busy.test");
+  w.time.advance(1ms);
+  REQUIRE(w.policies->running() == 1);
+  w.store->policies["a.test"] = stored_policy("a.test", "1", w.time.wall.now() - 10);
+  w.store->down = true;
+  CHECK(w.query("a.test") == "TEMP ");
+  CHECK(w.policies->stats().overloaded == 1);
+  // A store that answers "nothing" keeps the old answer: overloaded is NOTFOUND.
+  w.store->down = false;
+  w.store->policies.erase("a.test");
+  CHECK(w.query("c.test") == "NOTFOUND ");
+}
+
+TEST_CASE("issue 16: the proactive refresh reaches policies only the store holds") {
+  ResolverSettings settings;
+  settings.cache_size = 1;
+  World w(settings, true);
+  Refresher refresher(w.time.timers, w.time.wall, *w.policies, 7);
+  const auto start = w.time.wall.now();
+  for (const auto* d : {"a.test", "b.test", "c.test"}) {
+    w.publish(d, "1", "enforce", 86400);
+    CHECK(w.query(d) == secure_for(d));  // learned; memory keeps only the last
+  }
+  REQUIRE(w.policies->cache().positive_count() == 1);
+  REQUIRE(w.store->policies.size() == 3);
+  ProactiveSettings proactive;
+  proactive.interval = 3600;
+  refresher.start(proactive);
+  w.time.advance_s(3601);  // the timer's sweep runs: memory's one, then the store's two
+  for (int i = 0; i < 10; ++i) w.settle();
+  // Every policy's TXT record was checked again, the two only the store held too,
+  // and the store knows they were: its next sweep does not pick them again.
+  for (const auto* d : {"a.test", "b.test", "c.test"}) {
+    CAPTURE(d);
+    CHECK(w.dns.asked(std::string("_mta-sts.") + d) == 2);
+    CHECK(w.store->policies[d].checked_at >= start + 3601);
+  }
+  CHECK(w.policies->stats().proactive == 3);
+  CHECK(w.https.fetched("a.test") == 1);  // id unchanged: no fetch (§3.1)
+  w.time.advance_s(60);
+  refresher.sweep();
+  for (int i = 0; i < 10; ++i) w.settle();
+  CHECK(w.policies->stats().proactive == 3);
+}
+
+TEST_CASE("issue 16: a store-only policy past half its max_age is refetched, whatever its id") {
+  ResolverSettings settings;
+  settings.cache_size = 1;
+  World w(settings, true);
+  Refresher refresher(w.time.timers, w.time.wall, *w.policies, 7);
+  w.store->policies["a.test"] = stored_policy("a.test", "1", w.time.wall.now() - 50000);
+  w.publish("a.test", "1");
+  w.publish("b.test", "1");
+  CHECK(w.query("b.test") == secure_for("b.test"));  // memory holds b.test
+  refresher.sweep();
+  for (int i = 0; i < 10; ++i) w.settle();
+  CHECK(w.https.fetched("a.test") == 1);
+  CHECK(w.store->policies["a.test"].fetched_at == w.time.wall.now());
+}
+
+TEST_CASE("reconfigure (a reload): cached policies answer with the new zone options at once") {
+  World w;
+  w.publish("a.test", "1", "testing");
+  CHECK(w.query("a.test") == "NOTFOUND ");  // testing, strict_testing off
+  CHECK(w.https.fetched("a.test") == 1);
+  auto zones = w.policies->zones();
+  zones[0].answer.strict_testing = true;
+  zones[0].answer.require_sni = false;
+  CHECK(w.policies->reconfigure(zones, ResolverSettings{}).empty());
+  // The cached testing policy, rendered again: no new fetch.
+  CHECK(w.query("a.test") == "OK secure match=mx.a.test");
+  CHECK(w.https.fetched("a.test") == 1);
+  // Another set of zones is refused: the handler and the metrics index them.
+  auto more = zones;
+  more.push_back(Zone{"extra", {}, std::chrono::milliseconds(1000)});
+  CHECK(w.policies->reconfigure(more, ResolverSettings{}) == "the set of zones changed");
+  CHECK(w.policies->zones().size() == 1);
+  CHECK(w.query("a.test") == "OK secure match=mx.a.test");
 }

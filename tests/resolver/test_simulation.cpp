@@ -1,12 +1,26 @@
-// Deterministic simulation of the policy lifecycle (issue 16): PolicyResolver
-// and Refresher against simulated DNS, HTTPS, store and clock, driven by seeded
+// Deterministic simulation of the policy and DANE lifecycles (issue 16):
+// PolicyResolver with DaneResolver (DANE first) and Refresher against simulated
+// DNS, HTTPS, store and clock, driven by seeded
 // random events: queries, publications and changes (id, mode, MX, max_age), DNS
 // and HTTPS failures and hangs, prefetch, purge, restarts with the store kept,
-// short and long clock moves. After every event the invariants are checked:
-//   - never NOTFOUND while the store holds an unexpired enforce policy this
-//     daemon learned (memory is not the whole cache);
-//   - an "OK secure" answer comes from a policy learned for that domain and not
-//     past its max_age;
+// short and long clock moves, wall-clock steps back and forth (NTP, within the
+// stores' clock-skew allowance), and a fleet: the store is the daemon's
+// TieredStore over a shared tier (which goes down and comes back) and its local
+// tier, and another fleet member writes the shared tier: genuine policies it
+// fetched, forged downgrades (testing or none under the domain's id) and
+// stretched expiries (past max_age); the local tier goes unreadable and comes
+// back (reads fail, writes are kept: SqliteStore's retrying writer); each
+// domain's DNSSEC state changes (unsigned, TLSA on every MX host, on some, bogus).
+// After every event the invariants are checked:
+//   - never NOTFOUND while the local tier holds an unexpired enforce policy
+//     (memory is not the whole cache, the shared tier cannot take it back);
+//   - an "OK secure" answer comes from a policy learned for that domain (by this
+//     daemon or genuinely by the fleet) and not past its fetch time + max_age;
+//   - TEMP only while the local tier cannot be read (or a query asked before it
+//     came back), or while the domain's DANE lookups fail;
+//   - "OK dane-only" / "OK dane" only from a DNSSEC state the domain had within a
+//     cached result's TTL and stale_ttl; never NOTFOUND once its DANE lookups
+//     have failed for longer than any cached result lives;
 //   - every query is answered by its zone's deadline;
 //   - running and queued discoveries and the memory cache stay within bounds.
 // A failure prints the seed; MTASTSD_SIM_SEED=N replays exactly that sequence,
@@ -23,7 +37,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cache/tiered_store.hpp"
 #include "lifecycle_fakes.hpp"
+#include "resolver/dane_resolver.hpp"
 #include "resolver/policy_resolver.hpp"
 #include "resolver/refresher.hpp"
 #include "sts/answer.hpp"
@@ -37,6 +53,10 @@ using namespace mtasts::resolver::testing;
 using namespace std::chrono_literals;
 
 constexpr auto kZoneTimeout = 3000ms;
+// How long a DANE result may answer after the DNSSEC state it came from ended:
+// its TTL (the fake's 300 s, within [min_ttl, max_ttl]), then stale_ttl (3600 s)
+// while lookups fail, plus the wall clock's NTP steps (250 s) and a margin.
+constexpr std::chrono::seconds kDaneWindow{300 + 3600 + 250 + 150};
 // Sequences that once broke an invariant, replayed on every run: seed, events.
 struct Regression {
   std::uint64_t seed;
@@ -50,6 +70,11 @@ const std::vector<Regression> kRegressions = {
 
 enum class Fault { none, fail, hang };
 
+// The domain's DNSSEC state for DANE (RFC 7672): unsigned, every MX host with a
+// usable TLSA record, some of them, or lookups failing (bogus: SERVFAIL).
+enum class Dane { unsigned_, full, partial, failing };
+constexpr int kDaneStates = 4;
+
 struct Domain {
   std::string name;
   bool published = false;
@@ -59,6 +84,15 @@ struct Domain {
   std::uint32_t max_age = 86400;
   Fault dns = Fault::none;
   Fault https = Fault::none;  // fail: connection refused
+  Dane dane = Dane::unsigned_;
+  MonoTime dane_since{};                 // when the current DANE state began
+  MonoTime dane_left[kDaneStates] = {};  // when each state last ended
+  bool dane_ever[kDaneStates] = {true, false, false, false};
+  // In `state` now, or until less than `window` before `at`.
+  bool dane_recent(Dane state, MonoTime at, std::chrono::seconds window) const {
+    const auto i = static_cast<int>(state);
+    return dane == state || (dane_ever[i] && at - dane_left[i] <= window);
+  }
 };
 
 struct Query {
@@ -84,16 +118,25 @@ class Simulation {
       d.name = "d" + std::to_string(i) + ".test";
       domains_.push_back(d);
     }
+    auto shared = std::make_unique<FakeStore>(time_.timers);
+    auto local = std::make_unique<FakeStore>(time_.timers);
+    shared_ = shared.get();
+    local_ = local.get();
+    local_->keeps_writes = true;  // as SqliteStore's writer, which retries
+    store_ = std::make_unique<cache::TieredStore>(std::move(shared), std::move(local), &time_.wall);
     start();
   }
   ~Simulation() {
     refresher_.reset();
     policies_.reset();
+    dane_.reset();
+    store_.reset();
   }
 
   // Runs `events` events; returns the first violated invariant, or "".
   struct Counts {
-    std::uint64_t secure = 0, notfound = 0, notfound_guarded = 0, restarts = 0;
+    std::uint64_t secure = 0, notfound = 0, notfound_guarded = 0, restarts = 0, temp = 0,
+                  temp_guarded = 0, dane_only = 0, dane_partial = 0, dane_temp = 0;
   } counts;
 
   std::string run(int events) {
@@ -112,9 +155,12 @@ class Simulation {
 
   void start() {
     ++generation_;
+    dane_ = std::make_unique<DaneResolver>(time_.timers, dns_, time_.wall, dane_settings_,
+                                           store_.get());
+    dane_->load_store();
     policies_ = std::make_unique<PolicyResolver>(time_.timers, dns_, https_, time_.wall,
                                                  std::vector<Zone>{Zone{"", {}, kZoneTimeout}},
-                                                 settings_, &store_);
+                                                 settings_, store_.get(), dane_.get());
     policies_->load_store();
     refresher_ = std::make_unique<Refresher>(time_.timers, time_.wall, *policies_,
                                              static_cast<std::uint32_t>(seed_));
@@ -150,6 +196,7 @@ class Simulation {
     const auto roll = pick(100);
     auto& d = domains_[pick(domains_.size())];
     if (roll < 45) return ask(static_cast<std::size_t>(&d - domains_.data()));
+    if (roll < 48) return set_dane(d, static_cast<Dane>(pick(kDaneStates)));
     if (roll < 60) return time_.advance(std::chrono::milliseconds(1 + pick(800)));
     if (roll < 66) return time_.advance_s(static_cast<std::int64_t>(1 + pick(4000)));
     if (roll < 74) {  // a new policy (§3.1: with a new id)
@@ -175,8 +222,16 @@ class Simulation {
       return apply(d);
     }
     if (roll < 94) {
-      policies_->prefetch(d.name);
-      return;
+      const auto kind = pick(9);
+      if (kind < 4) return policies_->prefetch(d.name), void();
+      if (kind == 8) {
+        // The local tier cannot be read or written (busy, I/O error, full): it
+        // keeps what it holds, but says so instead of "nothing" (issue 16).
+        if (local_->down) local_up_at_ = time_.timers.now();
+        local_->down = !local_->down;
+        return;
+      }
+      return fleet(d, kind - 4);
     }
     if (roll < 95) {
       policies_->purge(d.name, d.name);
@@ -185,10 +240,69 @@ class Simulation {
     if (roll < 95 + (pick(4) == 0 ? 1 : 0)) {  // a restart: the store stays, memory and flights go
       refresher_.reset();
       policies_.reset();
+      dane_.reset();
       ++counts.restarts;
       return start();
     }
+    if (pick(8) == 0) {
+      // An NTP step either way, the wall clock kept within the stores'
+      // kMaxClockSkew of the true time (beyond it a record is refused as forged).
+      const auto target = -static_cast<std::int64_t>(pick(250));
+      return time_.step_wall(target - time_.wall_offset());
+    }
     time_.advance(std::chrono::milliseconds(pick(20)));
+  }
+
+  void set_dane(Domain& d, Dane state) {
+    const auto now = time_.timers.now();
+    if (state != d.dane) {
+      d.dane_left[static_cast<int>(d.dane)] = now;
+      d.dane_since = now;
+      d.dane = state;
+      d.dane_ever[static_cast<int>(state)] = true;
+    }
+    const std::vector<std::string> hosts{"mx-a." + d.name, "mx-b." + d.name};
+    switch (state) {
+      case Dane::unsigned_:
+        return dns_.unsign_mx(d.name);
+      case Dane::full:
+        return dns_.sign_mx(d.name, hosts, {true, true});
+      case Dane::partial:
+        return dns_.sign_mx(d.name, hosts, {true, false});
+      case Dane::failing:
+        return dns_.fail_mx(d.name);
+    }
+  }
+
+  // Another fleet member at the shared tier: 0 a genuine fetch of what the
+  // domain publishes, 1 a forged downgrade under its id, 2 a stretched expiry,
+  // 3 the shared tier going down or coming back.
+  void fleet(const Domain& d, std::uint64_t kind) {
+    if (kind == 3) {
+      shared_->down = !shared_->down;
+      return;
+    }
+    if (!d.published) return;
+    const auto now = time_.wall.now();
+    cache::CachedPolicy p;
+    p.domain = d.name;
+    p.txt_id = std::to_string(d.id);
+    p.body = "version: STSv1\nmode: " + d.mode + "\nmx: " + d.mx +
+             "\nmax_age: " + std::to_string(d.max_age) + "\n";
+    if (kind == 1) {
+      p.body = "version: STSv1\nmode: " + std::string(pick(2) == 0 ? "none" : "testing") +
+               "\nmx: " + d.mx + "\nmax_age: " + std::to_string(d.max_age) + "\n";
+    }
+    auto parsed = sts::parse_policy(p.body);
+    if (!parsed.policy) return;
+    p.policy = *parsed.policy;
+    p.fetched_at = now;
+    p.checked_at = now;
+    p.expires_at = now + d.max_age;
+    if (kind == 2) p.expires_at = now + 100 * static_cast<std::int64_t>(d.max_age) + 1'000'000;
+    if (shared_->down) return;
+    shared_->policies[d.name] = p;
+    if (kind == 0) fleet_learned_[d.name].push_back(p);
   }
 
   void ask(std::size_t index) {
@@ -200,6 +314,7 @@ class Simulation {
 
   void fail(const std::string& what) {
     if (failure_.empty()) {
+      spdlog::error("simulation: invariant broken here: {}", what);  // for replays
       failure_ = "seed " + std::to_string(seed_) + ", event " + std::to_string(event_) + ": " +
                  what + " (replay: MTASTSD_SIM_SEED=" + std::to_string(seed_) + ")";
     }
@@ -214,12 +329,49 @@ class Simulation {
     if (time_.timers.now() > query.asked + kZoneTimeout) {
       fail(name + ": answered after the zone's deadline");
     }
-    auto stored = store_.policies.find(name);
-    const bool enforce_stored = stored != store_.policies.end() &&
+    // "Not yet seen expire": a wall clock stepped back does not revive a policy
+    // the daemon already saw expire, so expiry counts against the latest time seen.
+    latest_wall_ = std::max(latest_wall_, now);
+    auto stored = local_->policies.find(name);
+    const bool enforce_stored = stored != local_->policies.end() &&
                                 stored->second.policy.mode == sts::Mode::enforce &&
-                                now < stored->second.expires_at;
+                                latest_wall_ < stored->second.expires_at;
+    const auto& d = domains_[query.domain];
+    const auto mono = time_.timers.now();
+    if (text == "TEMP ") {
+      // Only while the local tier could not say what it holds, or DANE lookups
+      // failed with nothing usable cached (dane.on_failure: temp).
+      ++counts.temp;
+      if (enforce_stored) ++counts.temp_guarded;
+      const bool dane_failing = d.dane_recent(Dane::failing, mono, kDaneWindow);
+      if (dane_failing) ++counts.dane_temp;
+      if (!local_->down && query.asked > local_up_at_ && !dane_failing) {
+        fail(name + ": TEMP while every store tier could answer and DANE lookups worked");
+      }
+      return;
+    }
+    // DANE answers come from a DNSSEC state the domain really had, within the
+    // cached result's TTL and stale_ttl (RFC 7672; a forged one would be a
+    // downgrade of what Postfix checks).
+    if (text == "OK dane-only") {
+      ++counts.dane_only;
+      if (!d.dane_recent(Dane::full, mono, kDaneWindow))
+        fail(name + ": dane-only without every MX host having had TLSA lately");
+      return;
+    }
+    if (text == "OK dane") {
+      ++counts.dane_partial;
+      if (!d.dane_recent(Dane::partial, mono, kDaneWindow))
+        fail(name + ": dane without some MX host having had TLSA lately");
+      return;
+    }
     if (text == sts::kNotFound) {
       ++counts.notfound;
+      // DANE failing for longer than any cached result lives: never NOTFOUND
+      // (bogus DNS is the attack; on_failure temp, or a cached enforce policy).
+      if (d.dane == Dane::failing && d.dane_since + kDaneWindow < query.asked) {
+        fail(name + ": NOTFOUND while its DANE lookups fail (bogus) and nothing is cached");
+      }
       if (enforce_stored) {
         fail(name + ": NOTFOUND while the store holds an unexpired enforce policy (id " +
              stored->second.txt_id + ", expires in " +
@@ -231,15 +383,22 @@ class Simulation {
     ++counts.secure;
     if (text.substr(0, 10) != "OK secure ")
       return fail(name + ": unexpected answer '" + std::string(text) + "'");
-    // From a learned enforce policy of this domain, within its max_age.
-    for (const auto& p : store_.history[name]) {
-      if (p.policy.mode != sts::Mode::enforce || now > p.expires_at) continue;
-      if (sts::render_policy_answer(p.policy, name, {}) == text) return;
-    }
+    // From a learned enforce policy of this domain, within its max_age (§3.2:
+    // counted from the fetch, whatever expiry a store may claim).
+    auto from = [&](const std::vector<cache::CachedPolicy>& learned) {
+      for (const auto& p : learned) {
+        if (p.policy.mode != sts::Mode::enforce) continue;
+        if (now > std::min(p.expires_at, p.fetched_at + std::int64_t{p.policy.max_age})) continue;
+        if (sts::render_policy_answer(p.policy, name, {}) == text) return true;
+      }
+      return false;
+    };
+    if (from(local_->history[name]) || from(fleet_learned_[name])) return;
     fail(name + ": '" + std::string(text) + "' from no unexpired learned policy");
   }
 
   void check_deadlines() {
+    latest_wall_ = std::max(latest_wall_, time_.wall.now());
     const auto now = time_.timers.now();
     for (auto& q : queries_) {
       if (q.answered || q.generation != generation_) continue;
@@ -262,13 +421,21 @@ class Simulation {
   FakeTime time_;
   FakeDns dns_{time_.timers};
   FakeHttps https_{time_.timers};
-  FakeStore store_{time_.timers};
+  FakeStore* shared_ = nullptr;  // owned by store_
+  FakeStore* local_ = nullptr;
+  std::unique_ptr<cache::TieredStore> store_;
+  // Policies another fleet member genuinely fetched and wrote to the shared tier.
+  std::map<std::string, std::vector<cache::CachedPolicy>> fleet_learned_;
   ResolverSettings settings_;
   std::vector<Domain> domains_;
+  DaneSettings dane_settings_;  // defaults: on_failure temp, TTLs bounded to [60, 3600] s
+  std::unique_ptr<DaneResolver> dane_;
   std::unique_ptr<PolicyResolver> policies_;
   std::unique_ptr<Refresher> refresher_;
   std::vector<Query> queries_;
   int generation_ = 0;
+  std::int64_t latest_wall_ = 0;
+  MonoTime local_up_at_{};  // when the local tier last came back
   int ids_ = 0;
   int event_ = 0;
   std::string failure_;
@@ -311,12 +478,24 @@ TEST_CASE("simulation: no downgrade from our own state, answers in time, bounds 
     total.notfound += sim.counts.notfound;
     total.notfound_guarded += sim.counts.notfound_guarded;
     total.restarts += sim.counts.restarts;
+    total.temp += sim.counts.temp;
+    total.temp_guarded += sim.counts.temp_guarded;
+    total.dane_only += sim.counts.dane_only;
+    total.dane_partial += sim.counts.dane_partial;
+    total.dane_temp += sim.counts.dane_temp;
   }
   // The sequences must reach the states the invariants are about.
   MESSAGE(runs.size() << " sequences, " << events << " events each: " << total.secure
                       << " OK secure (" << total.notfound_guarded
                       << " with an enforce policy stored), " << total.notfound << " NOTFOUND, "
-                      << total.restarts << " restarts");
+                      << total.restarts << " restarts, " << total.temp << " TEMP ("
+                      << total.temp_guarded << " with an enforce policy stored), "
+                      << total.dane_only << " OK dane-only, " << total.dane_partial << " OK dane, "
+                      << total.dane_temp << " TEMP with DANE failing");
   CHECK(total.notfound_guarded > 0);
   CHECK(total.restarts > 0);
+  CHECK(total.temp_guarded > 0);
+  CHECK(total.dane_only > 0);
+  CHECK(total.dane_partial > 0);
+  CHECK(total.dane_temp > 0);
 }
