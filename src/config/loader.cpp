@@ -66,6 +66,19 @@ struct Entry {
   YAML::Node key_node;
   YAML::Node value;
 
+  // yaml-cpp's Node::operator= writes into the document: it makes the node on
+  // the left refer to the one on the right. Replacing an earlier duplicate key's
+  // entry that way turned its value (an anchor's node, say) into the later one,
+  // which can make the document refer to itself, and then iterating it reads
+  // freed memory (found by fuzz_config). An Entry is replaced by rebinding its
+  // handles (Node::reset), which leaves the document alone.
+  Entry& operator=(const Entry& other) {
+    key = other.key;
+    key_node.reset(other.key_node);
+    value.reset(other.value);
+    return *this;
+  }
+
   // The value's line; an empty value ("key:") has no useful mark of its own.
   int line() const {
     if (value.IsDefined() && !value.IsNull()) {
@@ -451,7 +464,7 @@ class Reader {
               fail(t, p,
                    fmt::format("unknown cache type; accepted types are {}",
                                fmt::join(kCacheTypes, ", ")));
-            type_node = t.key_node;
+            type_node.reset(t.key_node);  // rebinds (operator= would write into the document)
           }},
          {"options", [&](const Entry& o, const std::string& p) {
             auto options = map_value(o, p);
@@ -478,7 +491,7 @@ class Reader {
                  {"url",
                   [&](const Entry& x, const std::string& q) {
                     read_string(x, q, cache.url);
-                    url_node = x.value;
+                    url_node.reset(x.value);
                     check_redis_url(x, q);
                   }},
                  {"timeout",

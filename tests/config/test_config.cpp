@@ -5,6 +5,7 @@
 #include "config_test_util.hpp"
 
 using namespace mtasts::config;
+using mtasts::config::test::error_of;
 using mtasts::config::test::has_warning;
 using mtasts::config::test::load;
 
@@ -376,6 +377,30 @@ zones:
   CHECK(c.zones.at("c").strict_testing);
   CHECK(c.zones.at("c").timeout == 1);  // the first merged map wins
   CHECK_FALSE(c.zones.at("c").require_sni);
+}
+
+TEST_CASE("a repeated key whose first value is an anchor: the anchor keeps its own value") {
+  // Replacing the first entry once wrote the later value into the anchor's node
+  // (yaml-cpp's Node::operator=), so *base below read timeout 10; with an alias
+  // inside the later value the document then referred to itself and reading it
+  // touched freed memory (fuzz_config's crash, now in its corpus).
+  const auto r = load(R"(
+default_zone: &base
+  timeout: 5
+default_zone:
+  timeout: 10
+zones:
+  z:
+    <<: *base
+)");
+  CHECK(r.config.default_zone.timeout == 10);  // the last one counts
+  CHECK(r.config.zones.at("z").timeout == 5);   // the anchor is the first value
+  CHECK(has_warning(r, "test.yml:4: duplicate key 'default_zone': the last one is used"));
+
+  // The fuzzer's reduced input: *base is the first, empty default_zone, which
+  // cannot be merged (before, it had become the second one, holding itself).
+  CHECK(error_of("default_zone: &base\ndefault_zone:\n  b: *base\n  b:\n<<: [{g}, *base]")
+            .find("can only merge maps") != std::string::npos);
 }
 
 TEST_CASE("zone names: any non-empty string") {
