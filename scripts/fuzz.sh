@@ -42,27 +42,47 @@ cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang-$llvm -DCMAKE_CXX_COMPILER
   -DMTASTSD_FUZZ=ON -DMTASTSD_SANITIZE=ON -DMTASTSD_TESTS=ON -DMTASTSD_BENCH=OFF >/dev/null
 cmake --build "$build" -j"$jobs" --target "${targets[@]/#/fuzz_}"
 
-failed=()
-for name in "${targets[@]}"; do
-  work=$build/fuzz-work/$name
+# One target: its report on stdout, its verdict in $work/status.
+fuzz_one() {
+  local name=$1 work=$build/fuzz-work/$1
   mkdir -p "$work/corpus" "$work/artifacts"
   # Fuzz a copy: what libFuzzer finds stays in the build tree (and is reused on
   # the next run); the committed corpus changes only when a developer adds files.
   cp -n "$root/tests/fuzz/corpus/$name/"* "$work/corpus/"
-  rm -f "$work/artifacts/"*
+  rm -f "$work/artifacts/"* "$work/status"
   echo "== fuzz_$name: ${seconds}s, max_len ${max_len[$name]}"
   if "$build/tests/fuzz/fuzz_$name" "$work/corpus" \
       -max_total_time="$seconds" -max_len="${max_len[$name]}" -timeout=10 -rss_limit_mb=2048 \
       -artifact_prefix="$work/artifacts/" -print_final_stats=1 >"$work/log" 2>&1; then
     grep -E "^stat::number_of_executed_units|^#[0-9]+ *DONE" "$work/log" | tail -n 2 || true
+    echo ok >"$work/status"
   else
-    failed+=("$name")
-    echo "!! fuzz_$name failed; log: $work/log" >&2
-    grep -E "invariant failed|ERROR: |SUMMARY: |runtime error" "$work/log" | head -n 5 >&2 || true
+    echo "!! fuzz_$name failed; log: $work/log"
+    grep -E "invariant failed|ERROR: |SUMMARY: |runtime error" "$work/log" | head -n 5 || true
     for artifact in "$work/artifacts/"*; do
-      [ -e "$artifact" ] && echo "!! reproducer: $artifact" >&2
+      [ -e "$artifact" ] && echo "!! reproducer: $artifact"
     done
+    echo failed >"$work/status"
   fi
+}
+
+# $jobs targets at a time (each fuzzer is one process on one core), reports
+# printed in target order.
+mkdir -p "$build/fuzz-work"
+running=0
+for name in "${targets[@]}"; do
+  fuzz_one "$name" >"$build/fuzz-work/$name.report" 2>&1 &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n || true
+    running=$((running - 1))
+  fi
+done
+wait
+failed=()
+for name in "${targets[@]}"; do
+  cat "$build/fuzz-work/$name.report"
+  [ "$(cat "$build/fuzz-work/$name/status" 2>/dev/null)" = ok ] || failed+=("$name")
 done
 
 if [ ${#failed[@]} -gt 0 ]; then
