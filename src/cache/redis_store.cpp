@@ -328,6 +328,7 @@ void RedisStore::handle_reply(redisAsyncContext* context, ReplyKind kind, std::u
       if (it != in_flight_.end()) in_flight_.erase(it);
       if (reply->type == REDIS_REPLY_ERROR) {
         // Refused (out of memory, read-only replica...): retrying would not help.
+        errors_.write();
         if (!write_failing_) {
           write_failing_ = true;
           spdlog::error("redis {}: write refused: {}", describe(), reply_text(reply));
@@ -384,6 +385,7 @@ void RedisStore::finish_fetch(std::uint64_t id, RawRead read) {
     });
     return;
   }
+  if (!read.value && !read.failure.empty()) errors_.read();
   pending.complete(std::move(read));
 }
 
@@ -392,6 +394,7 @@ void RedisStore::start_fetch(const std::string& key, const std::string& name,
                              FetchCompletion complete) {
   const std::uint64_t id = next_id_++;
   if (!send(ReplyKind::fetch, id, {"GET", key})) {
+    errors_.read();
     complete({std::nullopt, "not connected"});
     return;
   }
@@ -418,7 +421,10 @@ void RedisStore::start_fetch(const std::string& key, const std::string& name,
 // failure, which they word without `this` (the store may be gone by then).
 void RedisStore::fetch(const std::string& domain, std::function<void(PolicyRead)> done) {
   if (domain.empty() || domain.size() > kMaxDomainLength) return done(PolicyRead::absent());
-  if (state_ != LinkState::ready) return done(PolicyRead::failed(unreachable()));
+  if (state_ != LinkState::ready) {
+    errors_.read();
+    return done(PolicyRead::failed(unreachable()));
+  }
   start_fetch(options_.key_prefix + domain, domain,
               [this, domain, where = describe(), done = std::move(done)](RawRead read) {
                 if (!read.value) {
@@ -440,7 +446,10 @@ void RedisStore::fetch_dane(const std::string& destination, std::function<void(D
   if (destination.empty() || destination.size() > kMaxDestinationLength) {
     return done(DaneRead::absent());
   }
-  if (state_ != LinkState::ready) return done(DaneRead::failed(unreachable()));
+  if (state_ != LinkState::ready) {
+    errors_.read();
+    return done(DaneRead::failed(unreachable()));
+  }
   start_fetch(options_.dane_key_prefix + destination, destination,
               [this, destination, where = describe(), done = std::move(done)](RawRead read) {
                 if (!read.value) {
@@ -508,6 +517,7 @@ void RedisStore::enqueue(Write write) {
   queue_.push_back(std::move(write));
   if (queue_.size() > options_.max_queued_writes) {
     queue_.pop_front();
+    errors_.write();
     if (!drops_logged_) {
       drops_logged_ = true;
       spdlog::warn("redis {}: more than {} writes waiting; dropping the oldest", describe(),
@@ -562,11 +572,15 @@ bool RedisStore::load_all(const std::function<void(CachedPolicy)>& sink) {
                            sink(std::move(*policy));
                            return true;
                          }});
+  if (!complete) errors_.read();
   // Then what postfix-mta-sts-resolver left on the same server (redis_takeover.hpp):
   // answered from now on, and written under our own key for the fleet.
   if (load_unreachable_at_) return false;
   RedisSyncClient client(endpoint_, options_.connect_timeout, options_.command_timeout);
-  if (!client.ok()) return false;  // load_keys just read it: a moment's failure, logged there
+  if (!client.ok()) {  // load_keys just read it: a moment's failure, logged there
+    errors_.read();
+    return false;
+  }
   take_over_resolver_keys(
       client, describe(), options_.key_prefix, options_.dane_key_prefix, wall_clock_now(),
       [&](const std::string& domain) { return own.count(domain) > 0; },
@@ -578,14 +592,16 @@ bool RedisStore::load_all(const std::function<void(CachedPolicy)>& sink) {
 }
 
 void RedisStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
-  load_keys(LoadKind{options_.dane_key_prefix, "DANE results", "DANE value",
-                     [&, now = wall_clock_now()](const std::string& destination,
-                                                 std::string_view value, std::string& why) {
-                       auto dane = decode_redis_dane_value(destination, value, now, why);
-                       if (!dane) return false;
-                       sink(std::move(*dane));
-                       return true;
-                     }});
+  const bool complete =
+      load_keys(LoadKind{options_.dane_key_prefix, "DANE results", "DANE value",
+                         [&, now = wall_clock_now()](const std::string& destination,
+                                                     std::string_view value, std::string& why) {
+                           auto dane = decode_redis_dane_value(destination, value, now, why);
+                           if (!dane) return false;
+                           sink(std::move(*dane));
+                           return true;
+                         }});
+  if (!complete) errors_.read();
 }
 
 bool RedisStore::load_keys(const LoadKind& kind) {

@@ -76,6 +76,9 @@ class RedisStore final : public PolicyStore {
   // it stopped). It cannot run the io_context from inside a handler, so it drives
   // the live connection itself with poll(2) on its socket; writes still queued
   // without a live connection go over a short-lived blocking connection.
+  std::vector<StoreErrorCounts> error_counts() const override {
+    return {errors_.snapshot("redis")};
+  }
   void flush() override;
 
   bool connected() const { return state_ == LinkState::ready; }
@@ -165,6 +168,7 @@ class RedisStore final : public PolicyStore {
   bool drops_logged_ = false;
   bool write_failing_ = false;
   bool stopping_ = false;
+  StoreErrorCounters errors_;
   LogOnce rejected_;  // unusable values, by key: logged once each
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // asio handlers check it
 };

@@ -491,7 +491,11 @@ class ScanConnection {
 
 bool SqliteStore::load_all(const std::function<void(CachedPolicy)>& sink) {
   sqlite3* const db = reader();
-  if (db == nullptr) return !file_exists();  // no file: nothing; one we cannot open: unknown
+  if (db == nullptr) {
+    if (!file_exists()) return true;  // no file: nothing
+    errors_.read();                   // one we cannot open: unknown
+    return false;
+  }
   ScanConnection scan(db, open_scan_connection());
   if (reading_resolver_in_place()) {
     std::size_t logged = 0;
@@ -513,6 +517,7 @@ bool SqliteStore::load_all(const std::function<void(CachedPolicy)>& sink) {
   Statement select(scan.db, kSelectPolicies);
   if (select.stmt == nullptr) {
     spdlog::error("cache database {}: cannot read policies: {}", path_, sqlite3_errmsg(scan.db));
+    errors_.read();
     return false;
   }
   const auto now = wall_clock_now();
@@ -533,6 +538,7 @@ bool SqliteStore::load_all(const std::function<void(CachedPolicy)>& sink) {
   }
   const bool complete = rc == SQLITE_DONE;
   if (!complete) {
+    errors_.read();
     spdlog::error("cache database {}: reading stopped early: {}", path_, sqlite3_errmsg(scan.db));
   }
   if (bad > kMaxLoggedBadRows) {
@@ -549,6 +555,7 @@ void SqliteStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
   if (select.stmt == nullptr) {
     spdlog::error("cache database {}: cannot read DANE results: {}", path_,
                   sqlite3_errmsg(scan.db));
+    errors_.read();
     return;
   }
   const auto now = wall_clock_now();
@@ -568,6 +575,7 @@ void SqliteStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
     sink(std::move(dane));
   }
   if (rc != SQLITE_DONE) {
+    errors_.read();
     spdlog::error("cache database {}: reading DANE results stopped early: {}", path_,
                   sqlite3_errmsg(scan.db));
   }
@@ -688,6 +696,7 @@ void SqliteStore::fetch_dane(const std::string& destination, std::function<void(
 // A read that could not tell: logged (once per reason and name, as rows are)
 // and handed to the caller, which must not take it for "no record".
 std::string SqliteStore::read_failure(const std::string& name, const std::string& why) {
+  errors_.read();
   std::string failure = fmt::format("cache database {} cannot be read: {}", path_, why);
   if (rejected_.first("read:" + name, why)) {
     spdlog::warn("{} (looking up '{}')", failure, util::log_text(name));
@@ -767,6 +776,7 @@ void SqliteStore::due_for_refresh(std::int64_t now, std::int64_t checked_before,
                    "?1 >= fetched_at + (expires_at - fetched_at) / 2 FROM policies "
                    "WHERE expires_at > ?1 AND (checked_at <= ?2 OR expires_at <= ?3) LIMIT ?4");
   if (select.stmt == nullptr) {
+    errors_.read();
     spdlog::warn("cache database {}: cannot list the policies due for refresh: {}", path_,
                  sqlite3_errmsg(db));
     return done(std::move(due));
@@ -784,6 +794,7 @@ void SqliteStore::due_for_refresh(std::int64_t now, std::int64_t checked_before,
     due.push_back(std::move(row));
   }
   if (rc != SQLITE_DONE) {
+    errors_.read();
     spdlog::warn("cache database {}: listing the policies due for refresh stopped: {}", path_,
                  sqlite3_errmsg(db));
   }
@@ -965,6 +976,7 @@ bool SqliteStore::write_batch(std::deque<Op>& batch) {
       exec(db, "ROLLBACK", ignored);
     }
   }
+  if (!ok) errors_.write();  // one failed transaction (its writes are retried)
   if (!ok && !write_failing_) {
     write_failing_ = true;
     spdlog::error("cache database {}: cannot write ({}); serving from memory, will retry", path_,

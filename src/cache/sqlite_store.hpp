@@ -87,6 +87,9 @@ class SqliteStore final : public PolicyStore {
                      std::function<void(std::vector<CachedPolicy>)> done) override;
   void confirm(const std::string& domain, const std::string& txt_id,
                std::int64_t checked_at) override;
+  std::vector<StoreErrorCounts> error_counts() const override {
+    return {errors_.snapshot("sqlite")};
+  }
   void flush() override;
 
   // False only when detached: nothing can be read and nothing will be written.
@@ -149,6 +152,7 @@ class SqliteStore final : public PolicyStore {
   bool fallback_resolver_ = false;
   std::atomic<bool> has_dane_table_{false};  // false: a read-only database from before DANE support
   std::atomic<bool> not_writable_logged_{false};
+  StoreErrorCounters errors_;
   LogOnce rejected_;  // unusable rows: logged once each
 
   mutable std::mutex mutex_;

@@ -10,6 +10,7 @@
 
 #include "cache/cached_dane.hpp"
 #include "cache/cached_policy.hpp"
+#include "cache/store_errors.hpp"
 
 namespace mtasts::cache {
 
@@ -95,6 +96,10 @@ class PolicyStore {
     (void)now, (void)limit;
     done({});
   }
+
+  // What each backend behind this store could not do so far (store_errors.hpp):
+  // one entry per backend, two for a tiered store. Any thread may ask.
+  virtual std::vector<StoreErrorCounts> error_counts() const { return {}; }
 
   // Flush queued writes (shutdown).
   virtual void flush() = 0;

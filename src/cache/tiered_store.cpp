@@ -306,6 +306,12 @@ void TieredStore::confirm(const std::string& domain, const std::string& txt_id,
   secondary_->confirm(domain, txt_id, checked_at);
 }
 
+std::vector<StoreErrorCounts> TieredStore::error_counts() const {
+  auto counts = primary_->error_counts();
+  for (auto& local : secondary_->error_counts()) counts.push_back(std::move(local));
+  return counts;
+}
+
 void TieredStore::flush() {
   primary_->flush();
   secondary_->flush();

@@ -66,6 +66,8 @@ class TieredStore final : public PolicyStore {
                      std::function<void(std::vector<CachedPolicy>)> done) override;
   void confirm(const std::string& domain, const std::string& txt_id,
                std::int64_t checked_at) override;
+  // The shared tier's, then the local tier's.
+  std::vector<StoreErrorCounts> error_counts() const override;
   void flush() override;
 
   struct Common;  // what callbacks share with the store (they may outlive it)

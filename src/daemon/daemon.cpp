@@ -117,6 +117,7 @@ int run(const config::Config& config, const ConfigSource& source) {
   std::unique_ptr<metrics::HttpServer> metrics_http;
   if (exported) {
     exported->watch(policies, server, clock);
+    if (store) exported->watch_store(*store);
     try {
       metrics_http = start_metrics_server(io, config, *exported);
       spdlog::info("metrics: serving http://{}/metrics", metrics_http->local_endpoint());

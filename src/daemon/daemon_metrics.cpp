@@ -218,6 +218,29 @@ void DaemonMetrics::watch(const resolver::PolicyResolver& policies, const socket
   });
 }
 
+void DaemonMetrics::watch_store(const cache::PolicyStore& store) {
+  // The backends are fixed for the process's life (a cache type change needs a
+  // restart), so their series are known now; each scrape reads the counts.
+  const std::string help =
+      "Store operations that failed, by backend (sqlite, redis) and operation: read (a lookup or "
+      "listing the store could not answer) and write (a failed transaction, retried; a write "
+      "the server refused or dropped because too many were waiting).";
+  const auto* s = &store;
+  for (const auto& counts : store.error_counts()) {
+    for (const bool reads : {true, false}) {
+      registry_.counter_from("mtastsd_store_errors_total", help,
+                             {{"backend", counts.backend}, {"operation", reads ? "read" : "write"}},
+                             [s, backend = counts.backend, reads] {
+                               for (const auto& now : s->error_counts()) {
+                                 if (now.backend == backend)
+                                   return static_cast<double>(reads ? now.reads : now.writes);
+                               }
+                               return 0.0;
+                             });
+    }
+  }
+}
+
 std::unique_ptr<metrics::HttpServer> start_metrics_server(boost::asio::io_context& io,
                                                           const config::Config& config,
                                                           DaemonMetrics& daemon_metrics) {

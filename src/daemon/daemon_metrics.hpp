@@ -10,6 +10,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "cache/store.hpp"
 #include "config/config.hpp"
 #include "daemon/answer_metrics.hpp"
 #include "daemon/observer_metrics.hpp"
@@ -34,6 +35,9 @@ class DaemonMetrics {
   // The values read at scrape time. Each object must outlive every scrape.
   void watch(const resolver::PolicyResolver& policies, const socketmap::Server& server,
              const util::Clock& clock);
+  // The store's errors by backend and operation (mtastsd_store_errors_total);
+  // not called for the memory-only cache, which has no store.
+  void watch_store(const cache::PolicyStore& store);
   std::string scrape() { return registry_.expose(); }
   metrics::Registry& registry() { return registry_; }
 

@@ -328,6 +328,11 @@ TEST_CASE("Redis killed mid-run: misses are quick, writes queue, one warning; it
   CHECK_FALSE(got.policy);
   CHECK(got.failure.find("not connected") != std::string::npos);
   CHECK(got.took < 100ms);  // disconnected: answered at once
+  // Counted for mtastsd_store_errors_total: two lookups that could not be
+  // answered, four writes dropped (nine queued, five kept).
+  CHECK(store.error_counts().at(0).backend == "redis");
+  CHECK(store.error_counts().at(0).reads == 2);
+  CHECK(store.error_counts().at(0).writes == 4);
 
   // Several reconnect attempts fail meanwhile: still one warning.
   io.restart();
@@ -351,6 +356,29 @@ TEST_CASE("Redis killed mid-run: misses are quick, writes queue, one warning; it
   got = fetch(io, store, "q7.example");
   REQUIRE(got.policy);
   CHECK(got.policy->domain == "q7.example");
+  CHECK(store.error_counts().at(0).reads == 2);  // none since it came back
+  CHECK(store.error_counts().at(0).writes == 4);
+}
+
+TEST_CASE("a write the server refuses is logged once and counted each time") {
+  RedisServer server;
+  LogCapture log;
+  boost::asio::io_context io;
+  RedisStore store(io, options(server.url()));
+  REQUIRE(run_until(io, [&] { return store.connected(); }));
+  RawClient raw(server.raw());
+  // No memory left for writes: SET is refused with an OOM error.
+  CHECK(raw.cmd("CONFIG SET maxmemory-policy noeviction")->type == REDIS_REPLY_STATUS);
+  CHECK(raw.cmd("CONFIG SET maxmemory 1")->type == REDIS_REPLY_STATUS);
+  store.save(policy("one.example"));
+  store.save(policy("two.example"));
+  REQUIRE(run_until(io, [&] { return store.error_counts().at(0).writes == 2; }));
+  CHECK(log.count("write refused") == 1);
+  CHECK(store.error_counts().at(0).reads == 0);
+  CHECK(raw.cmd("CONFIG SET maxmemory 0")->type == REDIS_REPLY_STATUS);
+  store.save(policy("three.example"));
+  REQUIRE(run_until(io, [&] { return log.count("writes accepted again") == 1; }));
+  CHECK(store.error_counts().at(0).writes == 2);
 }
 
 TEST_CASE("a stalled Redis (SIGSTOP): lookups time out, the link is dropped, then recovers") {

@@ -125,6 +125,9 @@ TEST_CASE("a full disk is logged once; the writes wait and land once there is ro
     CHECK(wait_for([&] { return log.count("cannot write") >= 1; }, std::chrono::seconds(10)));
     std::this_thread::sleep_for(std::chrono::seconds(3));  // a retry or two meanwhile
     CHECK(log.count("cannot write") == 1);                 // once, not per retry
+    // Every failed transaction counts (mtastsd_store_errors_total): the retries too.
+    CHECK(store.error_counts().at(0).writes >= 2);
+    CHECK(store.error_counts().at(0).reads == 0);
     // Room again: the queued writes go through, nothing was dropped.
     REQUIRE(disk.remount(0, "16m"));
     CHECK(wait_for([&] { return log.count("writing again") == 1; }, std::chrono::seconds(10)));

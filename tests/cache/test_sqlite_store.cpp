@@ -391,6 +391,12 @@ TEST_CASE("a read the database cannot answer is 'cannot tell', never 'no policy'
   store.fetch("one.example", [&](mtasts::cache::PolicyRead read) { got = std::move(read); });
   CHECK(got->unknown());
   CHECK(log.count("cannot be read") == 1);
+  // Counted every time, for mtastsd_store_errors_total.
+  const auto errors = store.error_counts();
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].backend == "sqlite");
+  CHECK(errors[0].reads == 2);
+  CHECK(errors[0].writes == 0);
 }
 
 TEST_CASE("the policies due for refresh are listed from the file; a confirmation moves them on") {

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <ctime>
@@ -110,6 +111,28 @@ TEST_CASE("tiered store: fetch falls back to the local tier and copies primary h
   }
   SqliteStore local(local_path);
   CHECK(fetch(local, "shared.example").has_value());  // the copy made on the primary hit
+}
+
+TEST_CASE("tiered store: errors are counted per tier, the shared one first") {
+  Dir dir;
+  const auto primary_path = (dir.path / "primary.db").string();
+  const auto local_path = (dir.path / "local.db").string();
+  TieredStore tiered(std::make_unique<SqliteStore>(primary_path),
+                     std::make_unique<SqliteStore>(local_path));
+  tiered.save(make("one.example", 1000, "a"));
+  tiered.flush();
+  // The shared tier's table is dropped under it: its reads fail from now on.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(primary_path.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "DROP TABLE policies", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  std::optional<PolicyRead> got;
+  tiered.fetch("two.example", [&](PolicyRead read) { got = std::move(read); });
+  REQUIRE(got.has_value());  // the local tier answered: it holds all this daemon learned
+  const auto errors = tiered.error_counts();
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].reads == 1);
+  CHECK(errors[1].reads == 0);
 }
 
 namespace {

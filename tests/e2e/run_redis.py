@@ -13,10 +13,12 @@ Prints one line per check ("ok - ..." / "not ok - ..."); exits 0 only if every c
 Needs root (nginx binds 127.0.0.50:443), nsd, nginx, openssl, redis-server, redis-cli.
 """
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -84,8 +86,11 @@ class Daemon(harness.Daemon):
     def __init__(self, binary, workdir, name, world, redis):
         super().__init__(binary, workdir, name, query_timeout=ZONE_TIMEOUT + 6,
                          start_timeout=15, stop_timeout=15)
+        # /metrics: the store's errors by backend (mtastsd_store_errors_total).
+        self.metrics_port = procs.free_port(HOST)
         self.write_config(f"""\
 control_socket: none
+metrics: {{listen: "{HOST}:{self.metrics_port}"}}
 cache:
   type: redis
   options:
@@ -96,6 +101,21 @@ cache:
 default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
 proactive_policy_fetching: {{enabled: false}}
 """, "%s:%d" % (world.dns_addr, world.dns_port), world.ca_file)
+
+
+    def store_errors(self):
+        """{(backend, operation): count} from /metrics, or None when it cannot be read."""
+        try:
+            url = "http://%s:%d/metrics" % (HOST, self.metrics_port)
+            with urllib.request.urlopen(url, timeout=5) as r:
+                text = r.read().decode("utf-8")
+        except OSError:
+            return None
+        found = {}
+        for m in re.finditer(r'^mtastsd_store_errors_total\{backend="(\w+)",operation="(\w+)"\} '
+                             r'(\d+)', text, re.M):
+            found[(m.group(1), m.group(2))] = int(m.group(3))
+        return found
 
 
 def wait_for(predicate, timeout):
@@ -125,6 +145,11 @@ def check_fleet(c, w, redis, a, b):
     c.ok("the Redis key expires with the policy (TTL close to max_age)",
          MAX_AGE - 120 <= ttl <= MAX_AGE, "TTL %d" % ttl)
 
+    errors = a.store_errors()
+    c.eq("A's /metrics: no store errors while Redis runs",
+         {("redis", "read"): 0, ("redis", "write"): 0, ("sqlite", "read"): 0,
+          ("sqlite", "write"): 0}, errors)
+
     # 2. Redis killed: both keep answering; the outage is logged once.
     redis.kill()
     for name in DOMAINS[:4]:
@@ -140,6 +165,11 @@ def check_fleet(c, w, redis, a, b):
         a.query(name)
     c.eq("A logged the outage once, not per query or attempt", 1,
          a.log_text().count("connection lost"))
+    errors = a.store_errors() or {}
+    # A's three discoveries each asked Redis first (a memory miss): it could not answer.
+    c.ok("A's /metrics: Redis reads failed while it was down, SQLite's did not",
+         errors.get(("redis", "read"), 0) >= 3 and errors.get(("sqlite", "read")) == 0,
+         repr(errors))
 
     # 3. Redis back on the same port (empty): sharing resumes.
     c.ok("Redis restarts on the same port", redis.start())
