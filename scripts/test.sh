@@ -35,10 +35,15 @@ stage() {
 "
 }
 
+# The test builds keep line tables only (-g1): all a failing test's backtrace or a
+# sanitizer's report needs, and they compile about a fifth faster than with -g.
+TEST_FLAGS="-O2 -g1 -DNDEBUG"
+
 run_suite() {
   dir="$1"; shift
   echo "=== $dir: configure and build"
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMTASTSD_TESTS=ON -DMTASTSD_WERROR=ON "$@" >/dev/null
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$TEST_FLAGS" \
+    -DMTASTSD_TESTS=ON -DMTASTSD_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j"$JOBS"
   echo "=== $dir: tests"
   ctest --test-dir "$dir" --output-on-failure --timeout 900
@@ -51,7 +56,8 @@ asan_suite() {
 }
 
 tsan_suite() {
-  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMTASTSD_TESTS=ON -DMTASTSD_WERROR=ON \
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$TEST_FLAGS" \
+    -DMTASTSD_TESTS=ON -DMTASTSD_WERROR=ON \
     -DMTASTSD_TSAN=ON -DMTASTSD_BENCH=OFF >/dev/null
   cmake --build build-tsan -j"$JOBS" --target unit_cache mta-stsd mta-stsctl
   TSAN_OPTIONS=halt_on_error=1:abort_on_error=1 \
