@@ -20,7 +20,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
@@ -125,6 +127,9 @@ def start_daemon(args, procs, workdir, w):
         # Every answer is logged at info; a busy server runs at warn, and so does the benchmark.
         f.write("log_level: %s\n" % (args.log_level or "warn"))
         f.write("privileges: {allow_root: true}\n")  # the benchmark runs as root
+        if args.metrics:
+            args.metrics_port = procs.free_port("127.0.0.1")
+            f.write('metrics: {listen: "127.0.0.1:%d"}\n' % args.metrics_port)
     log = os.path.join(workdir, "mta-stsd.log")
     proc = procs.ManagedProcess("mta-stsd", [os.path.abspath(args.daemon), "-c", config], log,
                                 cwd=workdir)
@@ -132,6 +137,43 @@ def start_daemon(args, procs, workdir, w):
         raise RuntimeError("mta-stsd did not listen on 127.0.0.1:%d:\n%s"
                            % (port, procs.log_tail(log)))
     return proc, port
+
+
+class Scraper:
+    """Reads mta-stsd's /metrics every interval while the load runs, as Prometheus
+    would (its default is every 15 s: once a second is the harder case). Every
+    scrape must answer 200 with the answer counters in it."""
+
+    def __init__(self, port, interval):
+        self.url = "http://127.0.0.1:%d/metrics" % port
+        self.interval = interval
+        self.scrapes = 0
+        self.failures = []
+        self.slowest_ms = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            started = time.monotonic()
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as r:
+                    body = r.read().decode("utf-8", "replace")
+                if "mtastsd_answers_total" not in body:
+                    self.failures.append("no mtastsd_answers_total in the scrape")
+            except OSError as e:
+                self.failures.append(repr(e))
+                continue
+            self.scrapes += 1
+            self.slowest_ms = max(self.slowest_ms, (time.monotonic() - started) * 1000)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
 
 
 PYTHON_DAEMON = "/usr/bin/mta-sts-daemon"  # Debian's postfix-mta-sts-resolver
@@ -235,6 +277,11 @@ def main():
                          "installed and running as root); 'none' to skip" % PYTHON_DAEMON)
     ap.add_argument("--log-level", help="mta-stsd log_level (default: warn; at info every answer is logged)")
     ap.add_argument("--workdir", help="keep the world and logs here (default: a temporary directory, removed)")
+    ap.add_argument("--metrics", action="store_true",
+                    help="mta-stsd with metrics.listen, its /metrics read every --scrape-interval "
+                         "while the load runs (compare with a run without: the hit path's counting cost)")
+    ap.add_argument("--scrape-interval", type=float, default=1.0,
+                    help="seconds between scrapes with --metrics (Prometheus's default is 15)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args()
     if args.domains < 20:
@@ -251,6 +298,7 @@ def main():
     memory = None
     warm_passes = None
     rows = []
+    scrapes = {"count": 0, "failures": [], "slowest_ms": 0.0}
     try:
         if args.daemon:
             import procs
@@ -301,7 +349,16 @@ def main():
             if python is not None:
                 servers.append(("mta-sts-daemon", python_port, python.pid))
             for server, port, pid in servers:
-                r = run_loadgen(args, port, daemon_queries, mode, connections, pid)
+                if server == "mta-stsd" and args.metrics:
+                    with Scraper(args.metrics_port, args.scrape_interval) as scraper:
+                        r = run_loadgen(args, port, daemon_queries, mode, connections, pid)
+                    scrapes["count"] += scraper.scrapes
+                    scrapes["failures"] += scraper.failures
+                    scrapes["slowest_ms"] = max(scrapes["slowest_ms"], scraper.slowest_ms)
+                    if scraper.failures:
+                        r["ok"] = False
+                else:
+                    r = run_loadgen(args, port, daemon_queries, mode, connections, pid)
                 r.update(scenario=name, server=server,
                          qps_ratio=r["qps"] / base["qps"] if base["qps"] else 0.0,
                          p99_ratio=(r["latency_us"]["p99"] / base["latency_us"]["p99"]
@@ -333,9 +390,15 @@ def main():
         print(json.dumps({"domains": args.domains, "duration_s": args.duration, "cores": os.cpu_count(),
                           "loadavg": os.getloadavg(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
                           "scenarios": rows, "memory": memory, "warm_passes": warm_passes,
+                          "metrics_scrapes": scrapes if args.metrics else None,
                           "ok": all_ok}, indent=2))
     else:
         print_table(rows, memory, warm_passes)
+        if args.metrics:
+            print("mta-stsd /metrics: %d scrapes during the load (every %g s), slowest %.1f ms, "
+                  "%d failed%s" % (scrapes["count"], args.scrape_interval, scrapes["slowest_ms"],
+                                   len(scrapes["failures"]),
+                                   (": " + scrapes["failures"][0]) if scrapes["failures"] else ""))
     return 0 if all_ok else 1
 
 
