@@ -72,13 +72,13 @@ class RedisStore final : public PolicyStore {
   void load_all_dane(const std::function<void(CachedDane)>& sink) override;
   void fetch_dane(const std::string& destination, std::function<void(DaneRead)> done) override;
   void save_dane(const CachedDane& dane) override;
+  std::vector<StoreErrorCounts> error_counts() const override {
+    return {errors_.snapshot("redis")};
+  }
   // Shutdown: at most kFlushBudget. Must run on the io_context's thread (or after
   // it stopped). It cannot run the io_context from inside a handler, so it drives
   // the live connection itself with poll(2) on its socket; writes still queued
   // without a live connection go over a short-lived blocking connection.
-  std::vector<StoreErrorCounts> error_counts() const override {
-    return {errors_.snapshot("redis")};
-  }
   void flush() override;
 
   bool connected() const { return state_ == LinkState::ready; }
