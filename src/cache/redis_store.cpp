@@ -393,7 +393,8 @@ void RedisStore::finish_fetch(std::uint64_t id, RawRead read) {
 void RedisStore::start_fetch(const std::string& key, const std::string& name,
                              FetchCompletion complete) {
   const std::uint64_t id = next_id_++;
-  if (!send(ReplyKind::fetch, id, {"GET", key})) {
+  // Not before the handshake is done (the link may be up, the server not yet ours).
+  if (state_ != LinkState::ready || !send(ReplyKind::fetch, id, {"GET", key})) {
     errors_.read();
     complete({std::nullopt, "not connected"});
     return;
@@ -421,10 +422,6 @@ void RedisStore::start_fetch(const std::string& key, const std::string& name,
 // failure, which they word without `this` (the store may be gone by then).
 void RedisStore::fetch(const std::string& domain, std::function<void(PolicyRead)> done) {
   if (domain.empty() || domain.size() > kMaxDomainLength) return done(PolicyRead::absent());
-  if (state_ != LinkState::ready) {
-    errors_.read();
-    return done(PolicyRead::failed(unreachable()));
-  }
   start_fetch(options_.key_prefix + domain, domain,
               [this, domain, where = describe(), done = std::move(done)](RawRead read) {
                 if (!read.value) {
@@ -446,10 +443,6 @@ void RedisStore::fetch_dane(const std::string& destination, std::function<void(D
   if (destination.empty() || destination.size() > kMaxDestinationLength) {
     return done(DaneRead::absent());
   }
-  if (state_ != LinkState::ready) {
-    errors_.read();
-    return done(DaneRead::failed(unreachable()));
-  }
   start_fetch(options_.dane_key_prefix + destination, destination,
               [this, destination, where = describe(), done = std::move(done)](RawRead read) {
                 if (!read.value) {
@@ -465,10 +458,6 @@ void RedisStore::fetch_dane(const std::string& destination, std::function<void(D
                 }
                 done(DaneRead::answered(std::move(dane)));
               });
-}
-
-std::string RedisStore::unreachable() const {
-  return fmt::format("redis {}: not connected", describe());
 }
 
 void RedisStore::save_dane(const CachedDane& dane) {

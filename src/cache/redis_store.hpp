@@ -128,7 +128,6 @@ class RedisStore final : public PolicyStore {
   void handle_reply(redisAsyncContext* context, ReplyKind kind, std::uint64_t id, void* reply);
   void start_fetch(const std::string& key, const std::string& name, FetchCompletion complete);
   void finish_fetch(std::uint64_t id, RawRead read);
-  std::string unreachable() const;
   bool load_keys(const LoadKind& kind);  // false: not read to the end
   bool send(ReplyKind kind, std::uint64_t id, const std::vector<std::string_view>& args);
   void enqueue(Write write);
