@@ -660,6 +660,24 @@ void SqliteStore::fetch(const std::string& domain, std::function<void(PolicyRead
 
 // A point read by primary key, inline as fetch is.
 void SqliteStore::fetch_dane(const std::string& destination, std::function<void(DaneRead)> done) {
+  {
+    // Read your writes, as fetch does.
+    std::unique_lock lock(mutex_);
+    if (auto it = unwritten_dane_.find(destination); it != unwritten_dane_.end()) {
+      std::optional<CachedDane> found = it->second.dane;
+      lock.unlock();
+      if (found) {
+        if (auto why = check_dane_record(*found, wall_clock_now())) {
+          if (rejected_.first("dane:" + destination, *why)) {
+            spdlog::warn("cache database {}: ignoring unusable DANE result for '{}': {}", path_,
+                         util::log_text(destination), *why);
+          }
+          found.reset();
+        }
+      }
+      return done(DaneRead::answered(std::move(found)));
+    }
+  }
   sqlite3* const db = reader();
   if (db == nullptr) {
     if (!file_exists()) return done(DaneRead::absent());
@@ -749,6 +767,10 @@ void SqliteStore::save_dane(const CachedDane& dane) {
   // written) DANE results stay in memory; one opened for writing later gets it.
   const bool pending = db_.load(std::memory_order_acquire) == nullptr && writer_.joinable();
   if ((!has_dane_table_ && !pending) || !writable(dane.destination, "DANE results")) return;
+  {
+    std::lock_guard lock(mutex_);
+    unwritten_dane_[dane.destination] = UnwrittenDane{++seq_, dane};
+  }
   enqueue(dane);
 }
 
@@ -757,6 +779,7 @@ void SqliteStore::remove(const std::string& domain) {
   {
     std::lock_guard lock(mutex_);
     unwritten_[domain] = Unwritten{++seq_, std::nullopt};
+    unwritten_dane_[domain] = UnwrittenDane{seq_, std::nullopt};  // the removal takes both
     queue_.push_back(Removal{domain});
   }
   wake_.notify_one();
@@ -879,9 +902,9 @@ void SqliteStore::writer_loop() {
     writing_ = false;
     if (ok) {
       // Committed: reads go to the file again (later saves stay here).
-      for (auto it = unwritten_.begin(); it != unwritten_.end();) {
-        it = it->second.seq <= batch_seq ? unwritten_.erase(it) : std::next(it);
-      }
+      std::erase_if(unwritten_, [&](const auto& entry) { return entry.second.seq <= batch_seq; });
+      std::erase_if(unwritten_dane_,
+                    [&](const auto& entry) { return entry.second.seq <= batch_seq; });
     }
     if (!ok) {
       // Keep the writes for a retry (bounded), unless we are shutting down.

@@ -98,10 +98,11 @@ class SqliteStore final : public PolicyStore {
   // disk. Its policies load; new ones queue until the file can be written.
   bool read_only() const { return db_.load(std::memory_order_acquire) == nullptr && usable(); }
   const std::string& path() const { return path_; }
-  // Policies saved or removed and not yet committed to the file.
+  // Records (policies and DANE results) saved or removed and not yet
+  // committed to the file.
   std::size_t unwritten() const {
     std::lock_guard lock(mutex_);
-    return unwritten_.size();
+    return unwritten_.size() + unwritten_dane_.size();
   }
   // Set when the file had to be moved aside at open: where it went.
   const std::optional<std::string>& moved_aside() const { return moved_aside_; }
@@ -166,6 +167,13 @@ class SqliteStore final : public PolicyStore {
     std::optional<CachedPolicy> policy;
   };
   std::unordered_map<std::string, Unwritten> unwritten_;
+  // The same for DANE results: a result purged with its domain must not come
+  // back from the file before the removal is committed.
+  struct UnwrittenDane {
+    std::uint64_t seq = 0;
+    std::optional<CachedDane> dane;
+  };
+  std::unordered_map<std::string, UnwrittenDane> unwritten_dane_;
   std::uint64_t seq_ = 0;
   bool stopping_ = false;
   bool writing_ = false;

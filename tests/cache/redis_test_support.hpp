@@ -1,7 +1,8 @@
 #pragma once
 // What the Redis tests share: a real redis-server child on a free loopback port
 // (stopped by PID, also on failure), a listener that never answers, a raw
-// hiredis client independent of the code under test, and a log capture.
+// hiredis client independent of the code under test (the records and the log
+// capture come from store_records.hpp and tests/support/).
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -17,16 +18,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
-
 #include "cache/redis_store.hpp"
-#include "sts/policy.hpp"
+#include "store_records.hpp"
+#include "support/log_capture.hpp"
+#include "support/temp_dir.hpp"
 
 namespace mtasts_test {
 
@@ -36,12 +35,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 using Clock = std::chrono::steady_clock;
-
-inline std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 inline int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -55,15 +48,6 @@ inline int free_port() {
   ::close(fd);
   return ntohs(addr.sin_port);
 }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char pattern[] = "/tmp/mtasts-redis-XXXXXX";
-    path = ::mkdtemp(pattern);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 // One redis-server child. Dies with the test process too (PR_SET_PDEATHSIG).
 class RedisServer {
@@ -87,24 +71,24 @@ class RedisServer {
     // MTASTSD_REDIS_SERVER: another server speaking the protocol (scripts/test.sh's
     // valkey stage runs these tests against Debian 13's valkey-server).
     const char* server = std::getenv("MTASTSD_REDIS_SERVER");
-    std::vector<std::string> args{server != nullptr && *server != '\0' ? server
-                                                                      : "/usr/bin/redis-server",
-                                  "--port",
-                                  std::to_string(port_),
-                                  "--bind",
-                                  "127.0.0.1",
-                                  "--save",
-                                  "",
-                                  "--appendonly",
-                                  "no",
-                                  "--daemonize",
-                                  "no",
-                                  "--dir",
-                                  dir_.path.string(),
-                                  "--unixsocket",
-                                  unix_path(),
-                                  "--loglevel",
-                                  "warning"};
+    std::vector<std::string> args{
+        server != nullptr && *server != '\0' ? server : "/usr/bin/redis-server",
+        "--port",
+        std::to_string(port_),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+        "--dir",
+        dir_.path.string(),
+        "--unixsocket",
+        unix_path(),
+        "--loglevel",
+        "warning"};
     args.insert(args.end(), extra_.begin(), extra_.end());
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
@@ -160,7 +144,7 @@ class RedisServer {
     FAIL("redis-server did not start on port " << port_);
   }
 
-  TempDir dir_;
+  TempDir dir_{"mtasts-redis"};
   int port_;
   std::vector<std::string> extra_;
   pid_t pid_ = -1;
@@ -205,41 +189,6 @@ struct RawClient {
     return RawReply(redisCommand(c, format, args...));
   }
 };
-
-// Captures what the store logs, for "logged once" checks.
-struct LogCapture {
-  std::ostringstream text;
-  std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
-  LogCapture() {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_st>(text);
-    auto logger = std::make_shared<spdlog::logger>("capture", sink);
-    logger->set_level(spdlog::level::info);
-    spdlog::set_default_logger(logger);
-  }
-  ~LogCapture() { spdlog::set_default_logger(previous); }
-  std::size_t count(const std::string& needle) const {
-    const auto all = text.str();
-    std::size_t n = 0;
-    for (auto pos = all.find(needle); pos != std::string::npos; pos = all.find(needle, pos + 1))
-      ++n;
-    return n;
-  }
-};
-
-inline CachedPolicy policy(const std::string& domain, std::int64_t max_age = 86400) {
-  CachedPolicy p;
-  p.domain = domain;
-  p.txt_id = "20240101T000000";
-  p.body = "version: STSv1\r\nmode: enforce\r\nmx: mx1." + domain + "\r\nmx: *.backup." + domain +
-           "\r\nmax_age: " + std::to_string(max_age) + "\r\n";
-  p.fetched_at = unix_now() - 10;
-  p.checked_at = unix_now() - 5;
-  p.expires_at = p.fetched_at + max_age;
-  auto parsed = mtasts::sts::parse_policy(p.body);
-  REQUIRE(parsed.policy);
-  p.policy = *parsed.policy;
-  return p;
-}
 
 inline RedisOptions options(const std::string& url) {
   RedisOptions o;

@@ -80,7 +80,7 @@ TEST_CASE("postfix-mta-sts-resolver's redis keys are taken over and left as they
     // This daemon's own policy for own.example, under its key.
     RedisStore writer(io, options(server.url()));
     REQUIRE(run_until(io, [&] { return writer.connected(); }));
-    auto ours = policy("own.example");
+    auto ours = stored_policy("own.example");
     ours.txt_id = "ours";
     writer.save(ours);
     REQUIRE(run_until(io, [&] { return writer.queued_writes() == 0; }));

@@ -14,6 +14,9 @@
 #include <sstream>
 
 #include "cache/sqlite_store.hpp"
+#include "store_records.hpp"
+#include "support/log_capture.hpp"
+#include "support/temp_dir.hpp"
 
 using mtasts::cache::CachedDane;
 using mtasts::cache::CachedPolicy;
@@ -21,33 +24,12 @@ using mtasts::cache::SqliteStore;
 using mtasts::dane::Level;
 namespace fs = std::filesystem;
 
+using mtasts_test::check_same;
+using mtasts_test::TempDir;
+
+using mtasts_test::LogCapture;
+
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char pattern[] = "/tmp/mtasts-sqlite-dane-XXXXXX";
-    path = ::mkdtemp(pattern);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
-struct LogCapture {
-  std::ostringstream text;
-  std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
-  LogCapture() {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text);
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
-  }
-  ~LogCapture() { spdlog::set_default_logger(previous); }
-  std::size_t count(const std::string& needle) {
-    spdlog::default_logger()->flush();
-    const auto all = text.str();
-    std::size_t n = 0;
-    for (auto at = all.find(needle); at != std::string::npos; at = all.find(needle, at + 1)) ++n;
-    return n;
-  }
-};
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -128,15 +110,6 @@ long long raw_count(const fs::path& file, const std::string& sql) {
   return n;
 }
 
-void check_same(const CachedDane& got, const CachedDane& want) {
-  CHECK(got.destination == want.destination);
-  CHECK(got.level == want.level);
-  CHECK(got.summary == want.summary);
-  CHECK(got.fetched_at == want.fetched_at);
-  CHECK(got.expires_at == want.expires_at);
-  CHECK(got.keep_until == want.keep_until);
-}
-
 // The schema mta-stsd wrote before DANE support, with one policy in it.
 void write_old_database(const fs::path& file) {
   const auto p = policy("old.example");
@@ -152,74 +125,6 @@ void write_old_database(const fs::path& file) {
 }
 
 }  // namespace
-
-TEST_CASE("DANE results saved are loaded and fetched back by a new store; a save replaces") {
-  TempDir dir;
-  const auto file = (dir.path / "cache.db").string();
-  const auto a = result("a.example", Level::dane_only);
-  const auto b = result("b.example", Level::none);
-  auto hop = result("[mx.c.example]:587", Level::dane);
-  hop.summary = "";  // an empty summary is still a result
-  auto replaced = result("a.example", Level::dane, a.fetched_at + 60);
-  replaced.summary = "mx1.a.example insecure";
-  {
-    SqliteStore store(file);
-    REQUIRE(store.usable());
-    store.save_dane(a);
-    store.save_dane(b);
-    store.save_dane(hop);
-    store.save(policy("a.example"));
-    store.save_dane(replaced);
-    store.flush();
-    // Policies and DANE results do not see each other.
-    CHECK(count_policies(store) == 1);
-  }
-  SqliteStore again(file);
-  auto loaded = load_dane(again);
-  REQUIRE(loaded.size() == 3);
-  check_same(loaded.at("a.example"), replaced);
-  check_same(loaded.at("b.example"), b);
-  check_same(loaded.at("[mx.c.example]:587"), hop);
-
-  auto got = fetch_dane(again, "[mx.c.example]:587");
-  REQUIRE(got.has_value());
-  check_same(*got, hop);
-  got = fetch_dane(again, "a.example");
-  REQUIRE(got.has_value());
-  CHECK(got->level == Level::dane);
-  CHECK_FALSE(fetch_dane(again, "unknown.example").has_value());
-  CHECK_FALSE(fetch_dane(again, "mx.c.example").has_value());
-}
-
-TEST_CASE("remove forgets the domain's policy and DANE result; a next hop only by its name") {
-  TempDir dir;
-  const auto file = (dir.path / "cache.db").string();
-  SqliteStore store(file);
-  store.save(policy("gone.example"));
-  store.save_dane(result("gone.example"));
-  store.save(policy("kept.example"));
-  store.save_dane(result("kept.example"));
-  store.save_dane(result("[gone.example]:25"));
-  store.save_dane(result("[hop.example]:25"));
-  store.remove("gone.example");
-  store.remove("[hop.example]:25");
-  store.flush();
-  auto loaded = load_dane(store);
-  CHECK(loaded.size() == 2);
-  CHECK(loaded.count("kept.example") == 1);
-  CHECK(loaded.count("[gone.example]:25") == 1);  // not the domain's own result
-  std::optional<CachedPolicy> p;
-  store.fetch("gone.example", [&](mtasts::cache::PolicyRead got_read) {
-    std::optional<CachedPolicy> got = std::move(got_read.record);
-    p = std::move(got);
-  });
-  CHECK_FALSE(p.has_value());
-  store.fetch("kept.example", [&](mtasts::cache::PolicyRead got_read) {
-    std::optional<CachedPolicy> got = std::move(got_read.record);
-    p = std::move(got);
-  });
-  CHECK(p.has_value());
-}
 
 TEST_CASE("results past keep_until are deleted when the store opens; stale ones stay") {
   TempDir dir;

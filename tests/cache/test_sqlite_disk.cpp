@@ -21,9 +21,14 @@
 #include <vector>
 
 #include "cache/sqlite_store.hpp"
+#include "support/log_capture.hpp"
+#include "support/temp_dir.hpp"
 
 using mtasts::cache::CachedPolicy;
 using mtasts::cache::SqliteStore;
+
+using mtasts_test::LogCapture;
+using mtasts_test::TempDir;
 
 namespace {
 
@@ -45,42 +50,6 @@ struct Tmpfs {
   bool remount(unsigned long flags, const std::string& size) {
     const std::string options = "size=" + size;
     return ::mount("tmpfs", dir.c_str(), "tmpfs", MS_REMOUNT | flags, options.c_str()) == 0;
-  }
-};
-
-// Keeps what is logged in a string, read under the sink's own mutex: the
-// writer thread logs while the test reads (an ostream sink's buffer would race).
-class StringSink final : public spdlog::sinks::base_sink<std::mutex> {
- public:
-  std::string text() {
-    std::lock_guard lock(mutex_);
-    return text_;
-  }
-
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    spdlog::memory_buf_t line;
-    formatter_->format(msg, line);
-    text_.append(line.data(), line.size());
-  }
-  void flush_() override {}
-
- private:
-  std::string text_;
-};
-
-// Captures what the store logs.
-struct LogCapture {
-  std::shared_ptr<StringSink> sink = std::make_shared<StringSink>();
-  std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
-  LogCapture() { spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink)); }
-  ~LogCapture() { spdlog::set_default_logger(previous); }
-  std::string str() { return sink->text(); }
-  std::size_t count(const std::string& needle) {
-    const auto all = str();
-    std::size_t n = 0;
-    for (auto at = all.find(needle); at != std::string::npos; at = all.find(needle, at + 1)) ++n;
-    return n;
   }
 };
 
@@ -321,10 +290,8 @@ TEST_CASE("a database another process holds locked at start-up is waited for, ne
         Mode{"WAL, exclusive locking mode", "PRAGMA journal_mode = WAL",
              "PRAGMA locking_mode = EXCLUSIVE"}}) {
     CAPTURE(mode.name);
-    char pattern[] = "/tmp/mtasts-locked-XXXXXX";
-    REQUIRE(::mkdtemp(pattern) != nullptr);
-    const std::string dir = pattern;
-    const auto file = dir + "/cache.db";
+    TempDir temp("mtasts-locked");
+    const auto file = temp.path.string() + "/cache.db";
     {
       SqliteStore store(file);
       for (int i = 0; i < 12; ++i) store.save(policy(i));
@@ -343,7 +310,7 @@ TEST_CASE("a database another process holds locked at start-up is waited for, ne
       SqliteStore store(file, std::chrono::milliseconds(500));
       CHECK(store.usable());
       CHECK_FALSE(store.moved_aside().has_value());
-      CHECK(aside_files(dir).empty());
+      CHECK(aside_files(temp.path.string()).empty());
       CHECK(count_loaded(store) == 12);
       // Writable once the lock is gone: a new policy lands.
       store.save(policy(100));
@@ -352,15 +319,12 @@ TEST_CASE("a database another process holds locked at start-up is waited for, ne
     CHECK(log.count("moved it aside") == 0);
     SqliteStore reopened(file);
     CHECK(count_loaded(reopened) == 13);
-    std::filesystem::remove_all(dir);
   }
 }
 
 TEST_CASE("a database locked for longer than start-up waits: read as it is, written once free") {
-  char pattern[] = "/tmp/mtasts-locked-XXXXXX";
-  REQUIRE(::mkdtemp(pattern) != nullptr);
-  const std::string dir = pattern;
-  const auto file = dir + "/cache.db";
+  TempDir temp("mtasts-locked");
+  const auto file = temp.path.string() + "/cache.db";
   {
     SqliteStore store(file);
     for (int i = 0; i < 12; ++i) store.save(policy(i));
@@ -373,7 +337,7 @@ TEST_CASE("a database locked for longer than start-up waits: read as it is, writ
     SqliteStore store(file, std::chrono::milliseconds(200));
     CHECK(store.usable());
     CHECK_FALSE(store.moved_aside().has_value());
-    CHECK(aside_files(dir).empty());
+    CHECK(aside_files(temp.path.string()).empty());
     CHECK(count_loaded(store) == 12);  // what the file holds, read without its lock
     std::optional<CachedPolicy> one;
     store.fetch("domain3.example", [&](mtasts::cache::PolicyRead p_read) {
@@ -396,7 +360,6 @@ TEST_CASE("a database locked for longer than start-up waits: read as it is, writ
   }
   SqliteStore reopened(file);
   CHECK(count_loaded(reopened) == 13);
-  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE(

@@ -16,21 +16,18 @@
 #include <thread>
 
 #include "cache/sqlite_store.hpp"
+#include "support/log_capture.hpp"
+#include "support/temp_dir.hpp"
 
 using mtasts::cache::CachedPolicy;
 using mtasts::cache::SqliteStore;
 namespace fs = std::filesystem;
 
-namespace {
+using mtasts_test::TempDir;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char pattern[] = "/tmp/mtasts-takeover-XXXXXX";
-    path = ::mkdtemp(pattern);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using Capture = mtasts_test::LogCapture;
+
+namespace {
 
 std::int64_t now_s() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
@@ -115,22 +112,6 @@ struct Tmpfs {
   }
 };
 
-struct Capture {
-  std::ostringstream text;
-  std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
-  Capture() {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text);
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
-    spdlog::default_logger()->set_level(spdlog::level::debug);
-  }
-  ~Capture() { spdlog::set_default_logger(previous); }
-  std::string all() {
-    spdlog::default_logger()->flush();
-    return text.str();
-  }
-  bool has(const std::string& needle) { return all().find(needle) != std::string::npos; }
-};
-
 constexpr const char* kResolverRows =
     "SELECT rowid, domain, ts, pol_id, pol_body FROM sts_policy_cache ORDER BY rowid";
 
@@ -147,7 +128,7 @@ TEST_CASE("postfix-mta-sts-resolver's database is taken over in place, its table
                     std::to_string(now - 30) + ");");
   const auto before = dump(file, kResolverRows);
   const auto before_ts = dump(file, "SELECT * FROM proactive_fetch_ts");
-  Capture log;
+  Capture log{spdlog::level::debug};
   {
     SqliteStore store(file.string());
     CHECK_FALSE(store.moved_aside().has_value());
@@ -174,9 +155,10 @@ TEST_CASE("postfix-mta-sts-resolver's database is taken over in place, its table
     });
     CHECK(answered);
   }
-  CHECK(log.has("took over 2 policies from postfix-mta-sts-resolver's table sts_policy_cache"));
-  CHECK(log.has("skipped 0: 0 expired"));
-  CHECK_FALSE(log.has("moved it aside"));
+  CHECK(
+      log.contains("took over 2 policies from postfix-mta-sts-resolver's table sts_policy_cache"));
+  CHECK(log.contains("skipped 0: 0 expired"));
+  CHECK_FALSE(log.contains("moved it aside"));
   CHECK(fs::exists(file));
   CHECK(dump(file, kResolverRows) == before);
   CHECK(dump(file, "SELECT * FROM proactive_fetch_ts") == before_ts);
@@ -202,20 +184,20 @@ TEST_CASE("expired and bad entries are skipped, each bad one named, the rest tak
                     enforce_json("nots.example") + "');" +
                     "insert into sts_policy_cache values ('nullbody.example', " +
                     std::to_string(now) + ", 'id1', NULL);");
-  Capture log;
+  Capture log{spdlog::level::debug};
   SqliteStore store(file.string());
   auto loaded = load(store);
   CHECK(loaded.size() == 1);
   CHECK(loaded.count("good.example") == 1);
-  CHECK(log.has("took over 1 policies"));
-  CHECK(log.has("skipped 6: 1 expired (not revived), 5 unusable"));
-  CHECK(log.has("entry for 'broken.example' not taken over: pol_body is not JSON"));
-  CHECK(log.has("entry for 'age.example' not taken over: max_age -3 is not a whole number"));
-  CHECK(log.has("entry for 'future.example' not taken over: ts"));
-  CHECK(log.has("in the future"));
-  CHECK(log.has("entry for 'nots.example' not taken over: ts is not a number"));
-  CHECK(log.has("entry for 'nullbody.example' not taken over: pol_body is not JSON"));
-  CHECK_FALSE(log.has("'old.example' not taken over"));  // expiry is normal: counted only
+  CHECK(log.contains("took over 1 policies"));
+  CHECK(log.contains("skipped 6: 1 expired (not revived), 5 unusable"));
+  CHECK(log.contains("entry for 'broken.example' not taken over: pol_body is not JSON"));
+  CHECK(log.contains("entry for 'age.example' not taken over: max_age -3 is not a whole number"));
+  CHECK(log.contains("entry for 'future.example' not taken over: ts"));
+  CHECK(log.contains("in the future"));
+  CHECK(log.contains("entry for 'nots.example' not taken over: ts is not a number"));
+  CHECK(log.contains("entry for 'nullbody.example' not taken over: pol_body is not JSON"));
+  CHECK_FALSE(log.contains("'old.example' not taken over"));  // expiry is normal: counted only
 }
 
 TEST_CASE("each entry is considered once: a purged domain stays purged, a re-learned one returns") {
@@ -231,24 +213,24 @@ TEST_CASE("each entry is considered once: a purged domain stays purged, a re-lea
     store.flush();
   }
   {
-    Capture log;
+    Capture log{spdlog::level::debug};
     SqliteStore store(file.string());
     auto loaded = load(store);
     CHECK(loaded.count("a.example") == 0);
     CHECK(loaded.count("b.example") == 1);
-    CHECK(log.has("nothing new in postfix-mta-sts-resolver's table"));
+    CHECK(log.contains("nothing new in postfix-mta-sts-resolver's table"));
   }
   // The admin switched back: the Python daemon re-learned a.example (a new ts).
   raw_sql(file, "update sts_policy_cache set ts = " + std::to_string(now - 5) +
                     ", pol_id = 'id2' where domain = 'a.example';");
   {
-    Capture log;
+    Capture log{spdlog::level::debug};
     SqliteStore store(file.string());
     auto loaded = load(store);
     REQUIRE(loaded.count("a.example") == 1);
     CHECK(loaded.at("a.example").txt_id == "id2");
     CHECK(loaded.at("a.example").fetched_at == now - 5);
-    CHECK(log.has("took over 1 policies"));
+    CHECK(log.contains("took over 1 policies"));
   }
 }
 
@@ -270,12 +252,12 @@ TEST_CASE("a policy this daemon checked more recently is not replaced by an olde
     store.flush();
   }
   raw_sql(file, insert("c.example", now - 30, "theirs1", enforce_json("c.example")));
-  Capture log;
+  Capture log{spdlog::level::debug};
   SqliteStore store(file.string());
   auto loaded = load(store);
   REQUIRE(loaded.count("c.example") == 1);
   CHECK(loaded.at("c.example").txt_id == "ours1");
-  CHECK(log.has("1 older than this daemon's own"));
+  CHECK(log.contains("1 older than this daemon's own"));
 }
 
 TEST_CASE("the Python daemon can open, read and write the file after the takeover") {
@@ -297,20 +279,20 @@ TEST_CASE("the Python daemon can open, read and write the file after the takeove
   CHECK(dump(file, "select rowid, domain from sts_policy_cache where rowid between 1 and 10") ==
         "1|d.example|\n2|e.example|\n");
   // And mta-stsd again: e.example is new, d.example re-checked.
-  Capture log;
+  Capture log{spdlog::level::debug};
   SqliteStore store(file.string());
   CHECK(load(store).size() == 2);
-  CHECK(log.has("took over 2 policies"));
+  CHECK(log.contains("took over 2 policies"));
 }
 
 TEST_CASE("a table named sts_policy_cache of another layout is not taken for the resolver's") {
   TempDir dir;
   const auto file = dir.path / "cache.db";
   raw_sql(file, "CREATE TABLE sts_policy_cache (domain TEXT, ts INTEGER);");
-  Capture log;
+  Capture log{spdlog::level::debug};
   SqliteStore store(file.string());
   CHECK(store.moved_aside().has_value());
-  CHECK(log.has("lacks postfix-mta-sts-resolver's columns"));
+  CHECK(log.contains("lacks postfix-mta-sts-resolver's columns"));
 }
 
 TEST_CASE("a resolver file that cannot be written is read in place, taken over once it can") {
@@ -325,15 +307,16 @@ TEST_CASE("a resolver file that cannot be written is read in place, taken over o
   raw_sql(file, "PRAGMA journal_mode=DELETE;");
   const auto before = dump(file, kResolverRows);
   REQUIRE(disk.remount(MS_RDONLY));
-  Capture log;
+  Capture log{spdlog::level::debug};
   SqliteStore store(file.string(), std::chrono::milliseconds(100));
   CHECK(store.read_only());
   CHECK_FALSE(store.moved_aside().has_value());
   auto loaded = load(store);
   REQUIRE(loaded.size() == 1);
   CHECK(loaded.at("ro.example").expires_at == now - 100 + 86400);
-  CHECK(log.has("read 1 policies of postfix-mta-sts-resolver in place (1 expired, 1 unusable)"));
-  CHECK(log.has("entry for 'bad.example' not used: pol_body is not JSON"));
+  CHECK(
+      log.contains("read 1 policies of postfix-mta-sts-resolver in place (1 expired, 1 unusable)"));
+  CHECK(log.contains("entry for 'bad.example' not used: pol_body is not JSON"));
   bool answered = false;
   store.fetch("ro.example", [&](mtasts::cache::PolicyRead got_read) {
     std::optional<CachedPolicy> got = std::move(got_read.record);
@@ -353,7 +336,7 @@ TEST_CASE("a resolver file that cannot be written is read in place, taken over o
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   CHECK_FALSE(store.read_only());
-  CHECK(log.has("took over 1 policies"));
+  CHECK(log.contains("took over 1 policies"));
   CHECK(load(store).count("ro.example") == 1);
   CHECK(dump(file, kResolverRows) == before);
 }

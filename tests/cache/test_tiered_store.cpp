@@ -15,22 +15,19 @@
 #include "cache/sqlite_store.hpp"
 #include "cache/tiered_store.hpp"
 #include "sts/policy.hpp"
+#include "support/log_capture.hpp"
+#include "support/temp_dir.hpp"
 
 using mtasts::cache::CachedPolicy;
 using mtasts::cache::PolicyRead;
 using mtasts::cache::SqliteStore;
 using mtasts::cache::TieredStore;
 
-namespace {
+using mtasts_test::LogCapture;
 
-struct Dir {
-  std::filesystem::path path;
-  Dir() {
-    char pattern[] = "/tmp/mtasts-tiered-XXXXXX";
-    path = ::mkdtemp(pattern);
-  }
-  ~Dir() { std::filesystem::remove_all(path); }
-};
+using Dir = mtasts_test::TempDir;
+
+namespace {
 
 CachedPolicy make(const std::string& domain, std::int64_t fetched_at, const std::string& id) {
   CachedPolicy p;
@@ -253,26 +250,6 @@ CachedPolicy policy_of(const std::string& domain, const std::string& id, const s
   p.expires_at = fetched_at + 86400;
   return p;
 }
-
-struct LogCapture {
-  std::ostringstream text;
-  std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
-  LogCapture() {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text);
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
-  }
-  ~LogCapture() { spdlog::set_default_logger(previous); }
-  std::string str() {
-    spdlog::default_logger()->flush();
-    return text.str();
-  }
-  std::size_t count(const std::string& needle) {
-    const auto all = str();
-    std::size_t n = 0;
-    for (auto at = all.find(needle); at != std::string::npos; at = all.find(needle, at + 1)) ++n;
-    return n;
-  }
-};
 
 // A store that hands back whatever it holds, unchecked: what a careless or
 // future backend (or a takeover reader) might do. TieredStore must still check.

@@ -11,6 +11,7 @@
 
 #include "config/config.hpp"
 #include "config_test_util.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace mtasts::config;
 using mtasts::config::test::error_of;
@@ -231,23 +232,13 @@ TEST_CASE("hostile input is an error, never a crash") {
         "test.yml:2: default_zone.<<: can only merge maps (got 5)");
 }
 
-namespace {
+using mtasts_test::TempDir;
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/mtasts-config-test-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() { (void)std::system(("rm -rf '" + path + "'").c_str()); }
-};
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("load_config_file: reads a file, names it in errors") {
   TempDir dir;
-  const std::string file = dir.path + "/mta-sts-daemon.yml";
+  const std::string file = dir.path.string() + "/mta-sts-daemon.yml";
   std::ofstream(file) << "port: 8462\nbogus: 1\n";
   const auto r = load_config_file(file);
   CHECK(r.config.port == 8462);
@@ -276,14 +267,16 @@ TEST_CASE("load_config_file: an unreadable file is a ConfigError naming path and
     }
     return "";
   };
-  CHECK(message(dir.path + "/missing.yml") ==
-        "cannot read configuration file '" + dir.path + "/missing.yml': No such file or directory");
-  CHECK(message(dir.path) == "cannot read configuration file '" + dir.path + "': Is a directory");
-  const std::string big = dir.path + "/big.yml";
+  CHECK(message(dir.path.string() + "/missing.yml") ==
+        "cannot read configuration file '" + dir.path.string() +
+            "/missing.yml': No such file or directory");
+  CHECK(message(dir.path.string()) ==
+        "cannot read configuration file '" + dir.path.string() + "': Is a directory");
+  const std::string big = dir.path.string() + "/big.yml";
   std::ofstream(big) << std::string(2 * 1024 * 1024, '#');
   CHECK(message(big) == "cannot read configuration file '" + big + "': File too large");
   if (::geteuid() != 0) {  // root reads anything
-    const std::string locked = dir.path + "/locked.yml";
+    const std::string locked = dir.path.string() + "/locked.yml";
     std::ofstream(locked) << "port: 1\n";
     REQUIRE(::chmod(locked.c_str(), 0) == 0);
     CHECK(message(locked) == "cannot read configuration file '" + locked + "': Permission denied");

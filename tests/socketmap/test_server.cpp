@@ -11,9 +11,12 @@
 #include <stdexcept>
 
 #include "socket_harness.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace mtasts::socketmap;
 using namespace mtasts::socketmap::test;
+
+using mtasts_test::TempDir;
 
 namespace {
 
@@ -47,17 +50,6 @@ bool ipv6_loopback_available() {
   ::close(fd);
   return ok;
 }
-
-// A private directory for UNIX socket paths, removed afterwards.
-struct TempDir {
-  TempDir() {
-    char pattern[] = "/tmp/socketmap-test-XXXXXX";
-    REQUIRE(::mkdtemp(pattern) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string path;
-};
 
 }  // namespace
 
@@ -399,7 +391,7 @@ TEST_CASE("server: running out of file descriptors neither spins nor stops accep
 
 TEST_CASE("server: UNIX socket with the configured mode") {
   TempDir dir;
-  const std::string path = dir.path + "/mta-sts.sock";
+  const std::string path = dir.path.string() + "/mta-sts.sock";
   auto options = tcp_options();
   options.unix_path = path;
   options.unix_mode = 0660;
@@ -421,7 +413,7 @@ TEST_CASE("server: UNIX socket with the configured mode") {
 
 TEST_CASE("server: a stale UNIX socket file is replaced, anything else is refused") {
   TempDir dir;
-  const std::string path = dir.path + "/s";
+  const std::string path = dir.path.string() + "/s";
   {
     // A socket file left behind by a process that is gone.
     const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
@@ -443,7 +435,7 @@ TEST_CASE("server: a stale UNIX socket file is replaced, anything else is refuse
   Server second(f.io, options, other_handler);
   CHECK_THROWS_AS(second.start(), std::runtime_error);
 
-  const std::string file = dir.path + "/regular";
+  const std::string file = dir.path.string() + "/regular";
   std::ofstream(file) << "not a socket";
   options.unix_path = file;
   Server third(f.io, options, other_handler);

@@ -1,0 +1,152 @@
+#pragma once
+// The backends every PolicyStore must behave alike on (test_store_contract.cpp).
+// Each owns its data for one test (a database file, a redis-server child) and
+// opens stores over it: a second store over the same data is a restart, or
+// another daemon of the fleet. Besides opening stores, each can
+//   - forge a record behind the stores' backs, unchecked, where someone with
+//     write access to it would (the file; for a tiered store the shared tier);
+//   - break reads: the data can no longer be read (the server is gone, the
+//     schema damaged), so a store must say "cannot tell".
+// `lists`: whether the store lists its policies (due_for_refresh,
+// list_policies); Redis cannot without blocking the loop and hands back nothing.
+#include <sqlite3.h>
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cache/redis_store.hpp"
+#include "cache/sqlite_store.hpp"
+#include "cache/tiered_store.hpp"
+#include "dane/level.hpp"
+#include "redis_test_support.hpp"
+#include "support/temp_dir.hpp"
+
+namespace mtasts_test {
+
+using mtasts::cache::CachedDane;
+using mtasts::cache::PolicyStore;
+
+// A statement run on a database file by hand, outside any store.
+inline void sqlite_exec(const std::filesystem::path& file, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  char* error = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+  INFO(sql << ": " << (error != nullptr ? error : ""));
+  sqlite3_free(error);
+  sqlite3_close(db);
+  REQUIRE(rc == SQLITE_OK);
+}
+
+inline std::string sql_text(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+// Redis values written by hand in the documented form (redis_value.hpp), so
+// that a record the encoder would never produce can be stored.
+inline std::string raw_redis_value(const CachedPolicy& p) {
+  return "v1\n" + p.txt_id + "\n" + std::to_string(p.fetched_at) + "\n" +
+         std::to_string(p.expires_at) + "\n" + std::to_string(p.checked_at) + "\n" + p.body;
+}
+inline std::string raw_redis_value(const CachedDane& d) {
+  return "v1\n" + std::string(mtasts::dane::to_string(d.level)) + "\n" +
+         std::to_string(d.fetched_at) + "\n" + std::to_string(d.expires_at) + "\n" +
+         std::to_string(d.keep_until) + "\n" + d.summary;
+}
+
+struct SqliteBackend {
+  static constexpr const char* name = "sqlite";
+  static constexpr bool lists = true;
+  static std::vector<std::string> error_backends() { return {"sqlite"}; }
+
+  TempDir dir{"mtasts-contract-sqlite"};
+  boost::asio::io_context io;
+
+  std::filesystem::path file() const { return dir.path / "cache.db"; }
+  std::unique_ptr<PolicyStore> open() {
+    return std::make_unique<mtasts::cache::SqliteStore>(file().string());
+  }
+  void forge(const CachedPolicy& p) {
+    sqlite_exec(file(),
+                "INSERT OR REPLACE INTO policies (domain, txt_id, body, fetched_at, "
+                "expires_at, checked_at) VALUES (" +
+                    sql_text(p.domain) + ", " + sql_text(p.txt_id) + ", " + sql_text(p.body) +
+                    ", " + std::to_string(p.fetched_at) + ", " + std::to_string(p.expires_at) +
+                    ", " + std::to_string(p.checked_at) + ")");
+  }
+  void forge(const CachedDane& d) {
+    sqlite_exec(file(),
+                "INSERT OR REPLACE INTO dane (destination, level, summary, fetched_at, "
+                "expires_at, keep_until) VALUES (" +
+                    sql_text(d.destination) + ", " +
+                    sql_text(std::string(mtasts::dane::to_string(d.level))) + ", " +
+                    sql_text(d.summary) + ", " + std::to_string(d.fetched_at) + ", " +
+                    std::to_string(d.expires_at) + ", " + std::to_string(d.keep_until) + ")");
+  }
+  // Another hand damages the schema under the running store.
+  void break_reads() { sqlite_exec(file(), "DROP TABLE policies; DROP TABLE dane"); }
+};
+
+struct RedisBackend {
+  static constexpr const char* name = "redis";
+  static constexpr bool lists = false;
+  static std::vector<std::string> error_backends() { return {"redis"}; }
+
+  RedisServer server;
+  boost::asio::io_context io;
+
+  std::unique_ptr<PolicyStore> open() {
+    auto store = std::make_unique<mtasts::cache::RedisStore>(io, options(server.url()));
+    REQUIRE(run_until(io, [&] { return store->connected(); }));
+    return store;
+  }
+  void forge(const CachedPolicy& p) {
+    RawClient raw(server.raw());
+    raw.cmd("SET test:policy:%s %b", p.domain.c_str(), raw_redis_value(p).data(),
+            raw_redis_value(p).size());
+  }
+  void forge(const CachedDane& d) {
+    RawClient raw(server.raw());
+    raw.cmd("SET test:dane:%s %b", d.destination.c_str(), raw_redis_value(d).data(),
+            raw_redis_value(d).size());
+  }
+  void break_reads() { server.kill(); }
+};
+
+// Redis shared by the fleet, with this daemon's own SQLite copy (tiered_store.hpp).
+struct TieredBackend {
+  static constexpr const char* name = "redis+sqlite";
+  static constexpr bool lists = true;  // the local tier's
+  static std::vector<std::string> error_backends() { return {"redis", "sqlite"}; }
+
+  RedisBackend shared;
+  TempDir dir{"mtasts-contract-tiered"};
+  boost::asio::io_context& io = shared.io;
+
+  std::unique_ptr<PolicyStore> open() {
+    return std::make_unique<mtasts::cache::TieredStore>(
+        shared.open(),
+        std::make_unique<mtasts::cache::SqliteStore>((dir.path / "local.db").string()));
+  }
+  // What another daemon of the fleet, or anyone who can write Redis, says.
+  template <class Record>
+  void forge(const Record& r) {
+    shared.forge(r);
+  }
+  // Both tiers: with Redis gone the local tier still answers, and its "absent"
+  // is an answer (tiered_store.hpp: it holds every record this daemon relied on).
+  void break_reads() {
+    shared.break_reads();
+    sqlite_exec(dir.path / "local.db", "DROP TABLE policies; DROP TABLE dane");
+  }
+};
+
+}  // namespace mtasts_test
