@@ -38,8 +38,10 @@ if [ "${MTASTSD_SKIP_FUZZ:-0}" != "1" ]; then
   TEST="$TEST clang-$llvm libclang-rt-$llvm-dev libfuzzer-$llvm-dev"
 fi
 if [ "${MTASTSD_SKIP_RELEASES:-0}" != "1" ]; then
-  # scripts/test-release.sh: fresh Debian 13 and Debian 12 roots for test.sh's last stages.
-  TEST="$TEST debootstrap"
+  # scripts/test-release.sh: fresh Debian 13 and Debian 12 roots for test.sh's last stages;
+  # scripts/test-package.sh: the Debian package built (debhelper), checked (lintian) and
+  # installed into such a root.
+  TEST="$TEST debootstrap debhelper dpkg-dev lintian"
 fi
 PKGS="$BUILD"
 if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; then

@@ -10,12 +10,8 @@
 #                                           configure, build mta-stsd and mta-stsctl, then
 #                                           start the daemon and ask it through mta-stsctl
 #
-# The root: `debootstrap --variant=minbase RELEASE` from the mirror this machine's own
-# apt sources name, kept pristine in $MTASTSD_ROOTS/mtasts-RELEASE-base (reused while it
-# works, made again when it is missing or broken) and copied afresh to
-# $MTASTSD_ROOTS/mtasts-RELEASE for every run, so a package the scripts forget to
-# install fails here. Downloaded packages are kept in $MTASTSD_ROOTS/mtasts-apt-RELEASE.
-# The checkout is copied in (the working tree as it is; MTASTSD_SOURCE=HEAD: the last
+# The root: a fresh copy of a minimal Debian root (scripts/roots.sh), with the
+# checkout copied in (the working tree as it is; MTASTSD_SOURCE=HEAD: the last
 # commit). proc, sys and dev are mounted into the root; the package install uses the
 # host's network, the tests run in a network namespace of their own (mtasts-RELEASE,
 # only a loopback), so their servers on 127.0.0.x never meet the host's.
@@ -27,10 +23,8 @@ release="${1:?usage: scripts/test-release.sh RELEASE test|run}"
 mode="${2:?usage: scripts/test-release.sh RELEASE test|run}"
 case "$mode" in test | run) ;; *) echo "test-release.sh: mode is test or run" >&2; exit 2 ;; esac
 src="$(cd "$(dirname "$0")/.." && pwd)"
-roots="${MTASTSD_ROOTS:-/var/tmp}"
-base="$roots/mtasts-$release-base"
+. "$src/scripts/roots.sh"
 root="$roots/mtasts-$release"
-cache="$roots/mtasts-apt-$release"
 netns="mtasts-$release"
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
@@ -47,27 +41,6 @@ mkdir -p "$roots"
 exec 9>"$roots/mtasts-$release.lock"
 flock 9
 
-# The mirror this machine installs from: the first non-security URI of its apt
-# sources (deb822 .sources files, then sources.list).
-mirror() {
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -r "$f" ] || continue
-    sed -n 's/^URIs:[[:space:]]*//p' "$f" | tr ' ' '\n' | grep -v -e security -e '^$' || true
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -r "$f" ] || continue
-    sed -n 's/^deb[[:space:]]\{1,\}\(\[[^]]*\][[:space:]]\{1,\}\)\{0,1\}\([^[:space:]]*\).*/\2/p' "$f" |
-      grep -v security || true
-  done
-}
-MIRROR="$(mirror | head -n 1)"
-[ -n "$MIRROR" ] || { echo "test-release.sh: no mirror in /etc/apt/sources*" >&2; exit 2; }
-
-unmount_all() {
-  # Everything mounted at or below $1, deepest first.
-  awk -v r="$1" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/self/mounts | sort -r |
-    while read -r m; do umount -l "$m" 2>/dev/null || true; done
-}
 cleanup() {
   ip netns del "$netns" 2>/dev/null || true
   unmount_all "$root"
@@ -76,51 +49,16 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 t0=$(date +%s)
-# A base root works when it finished (marker) and runs its own apt.
-if [ ! -e "$base/.mtasts-complete" ] || ! chroot "$base" /usr/bin/apt-get --version >/dev/null 2>&1; then
-  echo "== $release: debootstrap --variant=minbase $release from $MIRROR"
-  unmount_all "$base.new"
-  rm -rf "$base" "$base.new"
-  debootstrap --variant=minbase "$release" "$base.new" "$MIRROR" >"$roots/mtasts-$release-debootstrap.log" 2>&1 || {
-    tail -n 20 "$roots/mtasts-$release-debootstrap.log" >&2
-    echo "test-release.sh: debootstrap failed; log: $roots/mtasts-$release-debootstrap.log" >&2
-    exit 1
-  }
-  touch "$base.new/.mtasts-complete"
-  mv "$base.new" "$base"
-fi
-
-unmount_all "$root"
-rm -rf "$root"
-cp -a "$base" "$root"
-cp /etc/resolv.conf "$root/etc/resolv.conf"
-mkdir -p "$cache" "$root/dev" "$root/proc" "$root/sys"
-# The root is a mount point of its own, as a container's is: inside a chroot whose /
-# is a plain directory, `unshare --mount --propagation private` (the syslog tests'
-# private /dev) fails with EINVAL.
-mount --bind "$root" "$root"
-mount -t proc proc "$root/proc"
-mount --rbind /sys "$root/sys" && mount --make-rslave "$root/sys"
-mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev"
-mount --bind "$cache" "$root/var/cache/apt/archives"
-
-# The checkout, without build directories.
-mkdir -p "$root/root/mta-stsd"
-if [ "${MTASTSD_SOURCE:-worktree}" = "HEAD" ]; then
-  git -C "$src" archive HEAD | tar -xf - -C "$root/root/mta-stsd"
-elif git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  (cd "$src" && git ls-files -z --cached --others --exclude-standard |
-    tar --null -T - --ignore-failed-read -cf - 2>/dev/null) | tar -xf - -C "$root/root/mta-stsd"
-else
-  tar -C "$src" --exclude='./build*' --exclude='./var' -cf - . | tar -xf - -C "$root/root/mta-stsd"
-fi
+fresh_root "$release" "$root"
+copy_checkout "$src" "$root/root/mta-stsd"
 echo "== $release: fresh root ready in $(($(date +%s) - t0)) s ($(. "$root/etc/os-release" && echo "$PRETTY_NAME"))"
 
 # Runs a command in the root as a fresh login would (clean environment).
 in_root() {
   chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    MTASTSD_SKIP_SANITIZERS=1 MTASTSD_SKIP_TSAN=1 MTASTSD_SKIP_FUZZ=1 MTASTSD_SKIP_RELEASES=1 \
+    MTASTSD_SKIP_SANITIZERS=1 MTASTSD_SKIP_TSAN=1 MTASTSD_SKIP_FUZZ=1 MTASTSD_SKIP_PACKAGE=1 \
+    MTASTSD_SKIP_RELEASES=1 \
     ${CI:+CI=$CI} /bin/sh -c "cd /root/mta-stsd || exit 2; $1"
 }
 in_netns() {
@@ -130,7 +68,8 @@ in_netns() {
   rc=0
   ip netns exec "$netns" chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    MTASTSD_SKIP_SANITIZERS=1 MTASTSD_SKIP_TSAN=1 MTASTSD_SKIP_FUZZ=1 MTASTSD_SKIP_RELEASES=1 \
+    MTASTSD_SKIP_SANITIZERS=1 MTASTSD_SKIP_TSAN=1 MTASTSD_SKIP_FUZZ=1 MTASTSD_SKIP_PACKAGE=1 \
+    MTASTSD_SKIP_RELEASES=1 \
     ${CI:+CI=$CI} /bin/sh -c "cd /root/mta-stsd || exit 2; $1" || rc=$?
   ip netns del "$netns" 2>/dev/null || true
   return "$rc"

@@ -10,12 +10,16 @@
 #   tsan       build-tsan/: ThreadSanitizer over the code that runs threads (the SQLite
 #              store's writer, the Redis store) and its end-to-end tests
 #   fuzz       build-fuzz/: every libFuzzer target for MTASTSD_FUZZ_SECONDS (default 20) each
+#   package    the Debian package (scripts/test-package.sh): dpkg-buildpackage, lintian, an
+#              install beside postfix-mta-sts-resolver into a fresh root of this machine's
+#              release, the installed daemon asked by the installed postmap, then a purge
 #   trixie     the test command again on a fresh Debian 13 root (scripts/test-release.sh:
 #              debootstrap, chroot, a network namespace of its own; release stage only)
 #   bookworm   only with MTASTSD_BOOKWORM=1: the README's first command on a fresh Debian 12
 #              root (install, build, start the daemon, ask it; ~8 min on an idle 2-core
 #              machine, too long for CI's 60-minute budget, so run it by hand)
-# MTASTSD_SKIP_SANITIZERS, _TSAN, _FUZZ, _RELEASES (trixie and bookworm) =1 skip stages.
+# MTASTSD_SKIP_SANITIZERS, _TSAN, _FUZZ, _PACKAGE, _RELEASES (trixie and bookworm) =1 skip
+# stages.
 # The README's build/ is never touched: every stage builds in its own directory.
 set -eu
 cd "$(dirname "$0")/.."
@@ -82,6 +86,7 @@ if [ "${MTASTSD_SKIP_FUZZ:-0}" != "1" ]; then
   # A finding fails the run; fix it and add its input to tests/fuzz/corpus/TARGET/.
   stage fuzz scripts/fuzz.sh "${MTASTSD_FUZZ_SECONDS:-20}"
 fi
+[ "${MTASTSD_SKIP_PACKAGE:-0}" = "1" ] || stage package scripts/test-package.sh
 if [ "${MTASTSD_SKIP_RELEASES:-0}" != "1" ]; then
   stage trixie scripts/test-release.sh trixie test
   if [ "${MTASTSD_BOOKWORM:-0}" = "1" ]; then

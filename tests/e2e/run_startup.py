@@ -5,7 +5,8 @@
         --workdir /tmp/startup
 
 1. The systemd units: `systemd-analyze verify` reports nothing for mta-stsd.service,
-   mta-stsd.socket and mta-stsd-postfix.socket (the unit's binary pointed at the build).
+   mta-stsd.socket and mta-stsd-postfix.socket (the unit's binary pointed at the build), nor
+   for the service with the drop-in of a switch from postfix-mta-sts-resolver.
 2. Socket activation: `systemd-socket-activate` listens on TCP and on a UNIX socket and starts
    the real mta-stsd at the first connection; postmap -q and the raw client get the policy's
    answer over both, the configured host/port is not bound, the UNIX socket file is left to
@@ -111,6 +112,15 @@ def check_units(c, args):
         # verify checks that ExecStart's binary exists: the one built here.
         with open(os.path.join(work, name), "w") as f:
             f.write(text.replace("/usr/sbin/mta-stsd", args.daemon))
+    # The drop-in for a switch from postfix-mta-sts-resolver, applied to the service: a
+    # file with the unit's lines and then the drop-in's means the same to systemd
+    # (`ExecStart=` empties the list, later lines win).
+    with open(os.path.join(ROOT, "systemd", "switch-from-postfix-mta-sts-resolver.conf")) as f:
+        dropin = f.read().replace("/usr/sbin/mta-stsd", args.daemon)
+    with open(os.path.join(work, "mta-stsd.service")) as f:
+        service = f.read()
+    with open(os.path.join(work, "mta-stsd-switched.service"), "w") as f:
+        f.write(service + "\n" + dropin)
     # verify also runs `man` for Documentation=: the pages in this tree.
     man = os.path.join(work, "man")
     for section, page in (("8", "mta-stsd.8"), ("5", "mta-stsd.yml.5")):
@@ -127,11 +137,12 @@ def check_units(c, args):
                  docs and all(os.path.exists(os.path.join(man, "man" + sec, "%s.%s" % (page, sec)))
                               for page, sec in docs), repr(docs))
     r = subprocess.run(["systemd-analyze", "verify"] + ([] if have_man else ["--man=no"]) +
-                       ["./mta-stsd.socket", "./mta-stsd-postfix.socket", "./mta-stsd.service"],
+                       ["./mta-stsd.socket", "./mta-stsd-postfix.socket", "./mta-stsd.service",
+                        "./mta-stsd-switched.service"],
                        cwd=work,
                        env=dict(os.environ, MANPATH=man), capture_output=True, text=True,
                        timeout=60)
-    c.ok("1 units: systemd-analyze verify reports nothing",
+    c.ok("1 units: systemd-analyze verify reports nothing (the switch drop-in applied too)",
          r.returncode == 0 and not (r.stdout + r.stderr).strip(), r.stdout + r.stderr)
     with open(os.path.join(ROOT, "systemd", "mta-stsd.socket")) as f:
         c.ok("1 units: mta-stsd.socket listens on 127.0.0.1:8461",
