@@ -58,6 +58,21 @@ class ControlClient {
     return true;
   }
 
+  // Sends bytes as they are (an import's payload), however many send() takes;
+  // false (reported) when the daemon is gone or stops reading.
+  bool send_raw(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) {
+        std::fprintf(stderr, "mta-stsctl: send failed: %s\n",
+                     n == 0 ? "nothing sent" : std::strerror(errno));
+        return false;
+      }
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+
   // Hands the reply to sink in pieces, up to and including its newline.
   bool read_reply(const std::function<void(std::string_view)>& sink) {
     for (;;) {

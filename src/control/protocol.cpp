@@ -69,7 +69,7 @@ ControlParse parse_control_request(std::string_view line) {
     ControlRequest::Command command;
     bool takes_domain;
   };
-  static constexpr std::array<Known, 7> kCommands{{
+  static constexpr std::array<Known, 9> kCommands{{
       {"list", ControlRequest::Command::list, false},
       {"show", ControlRequest::Command::show, true},
       {"purge", ControlRequest::Command::purge, true},
@@ -77,6 +77,8 @@ ControlParse parse_control_request(std::string_view line) {
       {"stats", ControlRequest::Command::stats, false},
       {"alarms", ControlRequest::Command::alarms, false},
       {"reload", ControlRequest::Command::reload, false},
+      {"export", ControlRequest::Command::export_, false},
+      {"import", ControlRequest::Command::import_, false},
   }};
   for (const auto& known : kCommands) {
     if (word != known.name) continue;
@@ -92,7 +94,7 @@ ControlParse parse_control_request(std::string_view line) {
   }
   return {std::nullopt,
           fmt::format("unknown command {} (list, show DOMAIN, purge DOMAIN, prefetch DOMAIN, "
-                      "stats, alarms, reload)",
+                      "stats, alarms, reload, export, import)",
                       json_escape(shorten(word)))};
 }
 

@@ -28,7 +28,10 @@ std::string control_socket_path(const config::Config& config);
 inline constexpr std::size_t kMaxControlLine = 4096;
 
 struct ControlRequest {
-  enum class Command { list, show, purge, prefetch, stats, alarms, reload };
+  // export: the reply is JSON lines (control/transfer.hpp) ended by an empty line.
+  // import: the request line is followed by JSON lines ended by an empty line;
+  // one JSON reply when that line arrives.
+  enum class Command { list, show, purge, prefetch, stats, alarms, reload, export_, import_ };
   Command command = Command::stats;
   std::string argument;  // the domain, as typed, for show, purge and prefetch
 };
