@@ -164,16 +164,17 @@ int import_file(const ControlTarget& target, const std::string& file) {
     std::fprintf(stderr, "mta-stsctl: reading %s failed\n", from_stdin ? "stdin" : file.c_str());
     return kError;
   }
-  std::string text;
-  if (!client.read_reply([&](std::string_view piece) { text += piece; })) return kError;
-  const auto reply = ControlClient::parse(text);
+  std::string reply_text;
+  if (!client.read_reply([&](std::string_view piece) { reply_text += piece; })) return kError;
+  const auto reply = ControlClient::parse(reply_text);
   if (!reply || reported_error(*reply)) return kError;
   const std::string name = from_stdin ? "stdin" : file;
-  const Tree none;
-  for (const auto& [key, error] : reply->get_child("errors", none)) {
-    const auto line = file_line(error.get<std::size_t>("line", 0), empty_lines);
-    std::fprintf(stderr, "%s:%zu: refused: %s\n", name.c_str(), line,
-                 error.get<std::string>("reason", "").c_str());
+  if (const Tree* errors = child(*reply, "errors")) {
+    for (const auto& error : *errors) {
+      const auto line = file_line(static_cast<std::size_t>(number(error, "line")), empty_lines);
+      std::fprintf(stderr, "%s:%zu: refused: %s\n", name.c_str(), line,
+                   text(error, "reason").c_str());
+    }
   }
   for (std::size_t empty : empty_lines) {
     std::fprintf(stderr, "%s:%zu: refused: empty line\n", name.c_str(), empty);

@@ -3,21 +3,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "control/protocol.hpp"
 #include "sts/policy.hpp"
 
 namespace mtasts::control {
 
 namespace {
-
-// ordered_json: the fields in the order documented (a reader can diff exports).
-using Json = nlohmann::ordered_json;
-
-// Bytes a file may carry that are not UTF-8 are replaced, not thrown on: a
-// store's record is the daemon's own, but a name logged from a hostile record
-// must not stop the export.
-std::string dump(const Json& object) {
-  return object.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
 
 std::string shape_error(std::string_view field, std::string_view want) {
   return fmt::format("\"{}\" missing or not {}", field, want);

@@ -25,20 +25,20 @@
 #include "socketmap/listener.hpp"
 #include "sts/answer.hpp"
 #include "sts/query_key.hpp"
-#include "util/json.hpp"
 
 namespace mtasts::daemon {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
-using control::append_policy_fields;
 using control::ControlParse;
 using control::ControlRequest;
+using control::dump;
 using control::error_json;
+using control::Json;
 using control::kMaxControlLine;
 using control::parse_control_request;
 using control::policy_json;
-using util::json_escape;
+using control::policy_object;
 
 // ----- server --------------------------------------------------------------------------
 
@@ -247,7 +247,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
         break;
       case Command::purge: {
         const bool had = policies->purge(domain, dane_key);
-        reply = fmt::format("{{\"domain\": {}, \"purged\": {}}}", json_escape(domain), had);
+        reply = dump(Json{{"domain", domain}, {"purged", had}});
         break;
       }
       case Command::prefetch: {
@@ -255,8 +255,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
         const bool cached = policies->cache().policy(domain, now) != nullptr;
         spdlog::debug("control: prefetch {}: {}", domain,
                       started ? "started" : (cached ? "cached" : "not started"));
-        reply = fmt::format("{{\"domain\": {}, \"started\": {}, \"cached\": {}}}",
-                            json_escape(domain), started, cached);
+        reply = dump(Json{{"domain", domain}, {"started", started}, {"cached", cached}});
         break;
       }
       default:
@@ -270,75 +269,81 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
                         const std::string& dane_key, std::int64_t now) const {
     const cache::CachedPolicy* p = policies.cache().policy(domain, now);
     // The DANE result (RFC 7672) is kept apart from the policy: shown either way.
-    std::string dane = "null";
+    Json dane = nullptr;
     if (const auto* resolver = policies.dane()) {
       if (const auto* d = resolver->cache().result(dane_key)) {
-        dane = fmt::format(
-            "{{\"level\": {}, \"summary\": {}, \"fetched\": {}, \"expires\": {}, "
-            "\"keep_until\": {}}}",
-            json_escape(dane::to_string(d->level)), json_escape(d->summary), d->fetched_at,
-            d->expires_at, d->keep_until);
+        dane = Json{{"level", dane::to_string(d->level)},
+                    {"summary", d->summary},
+                    {"fetched", d->fetched_at},
+                    {"expires", d->expires_at},
+                    {"keep_until", d->keep_until}};
       }
     }
     if (p == nullptr) {
-      return fmt::format("{{\"domain\": {}, \"error\": \"not cached\", \"dane\": {}}}",
-                         json_escape(domain), dane);
+      return dump(Json{{"domain", domain}, {"error", "not cached"}, {"dane", std::move(dane)}});
     }
-    std::string out = "{";
-    append_policy_fields(out, *p);
-    out += ", \"dane\": " + dane;
-    // What each zone answers Postfix for this policy (null: default_zone).
-    out += ", \"answers\": [";
-    // The zones in force (a reload may have changed their options).
+    Json reply = policy_object(*p);
+    reply["dane"] = std::move(dane);
+    // What each zone answers Postfix for this policy (null: default_zone), with
+    // the zones in force (a reload may have changed their options).
+    Json answers = Json::array();
     const auto& zones = policies.zones();
     for (std::size_t i = 0; i < zones.size(); ++i) {
-      const auto& zone = zones[i];
-      if (i > 0) out += ", ";
-      fmt::format_to(std::back_inserter(out), "{{\"zone\": {}, \"answer\": {}}}",
-                     i == 0 ? std::string("null") : json_escape(zone.name),
-                     json_escape(policies.cache().answer_for(*p, policies.answer_class(i))));
+      answers.push_back(
+          Json{{"zone", i == 0 ? Json(nullptr) : Json(zones[i].name)},
+               {"answer", policies.cache().answer_for(*p, policies.answer_class(i))}});
     }
-    out += "]}";
-    return out;
+    reply["answers"] = std::move(answers);
+    return dump(reply);
   }
 
   // {"alarms": [{"subject", "kind", "before", "after", "reason", "since", "stage"}, ...]}
   static std::string alarms_json(const resolver::PolicyResolver& policies) {
-    std::string out = "{\"alarms\": [";
-    bool first = true;
+    Json alarms = Json::array();
     for (const auto& a : policies.alarms().list()) {
-      if (!first) out += ", ";
-      first = false;
-      fmt::format_to(std::back_inserter(out),
-                     "{{\"subject\": {}, \"kind\": {}, \"before\": {}, \"after\": {}, "
-                     "\"reason\": {}, \"since\": {}, \"stage\": {}}}",
-                     json_escape(a.subject), json_escape(resolver::to_string(a.kind)),
-                     json_escape(a.before), json_escape(a.after), json_escape(a.reason), a.since,
-                     a.stage);
+      alarms.push_back(Json{{"subject", a.subject},
+                            {"kind", resolver::to_string(a.kind)},
+                            {"before", a.before},
+                            {"after", a.after},
+                            {"reason", a.reason},
+                            {"since", a.since},
+                            {"stage", a.stage}});
     }
-    return out + "]}";
+    return dump(Json{{"alarms", std::move(alarms)}});
   }
 
   static std::string stats_json(const resolver::PolicyResolver& policies) {
     const auto& s = policies.stats();
     const resolver::DaneResolver* dane = policies.dane();
     const auto& cache = policies.cache();
-    return fmt::format(
-        "{{\"queries\": {}, \"hits\": {}, \"negative_hits\": {}, \"misses\": {}, "
-        "\"discoveries\": {}, \"revalidations\": {}, \"proactive\": {}, \"store_hits\": {}, "
-        "\"timeouts\": {}, \"overloaded\": {}, \"rejected_keys\": {}, \"cache_entries\": {}, "
-        "\"policies\": {}, \"negative\": {}, \"in_flight\": {}, \"dane\": {}, "
-        "\"dane_only_answers\": {}, \"dane_answers\": {}, \"dane_temp_answers\": {}, "
-        "\"dane_lookups\": {}, \"dane_failures\": {}, \"dane_stale_answers\": {}, "
-        "\"dane_cached\": {}, \"alarms\": {}, \"store_read_failures\": {}, "
-        "\"store_unknown_temp\": {}}}",
-        s.queries, s.hits, s.negative_hits, s.misses, s.discoveries, s.revalidations, s.proactive,
-        s.store_hits, s.timeouts, s.overloaded, s.rejected_keys, cache.size(),
-        cache.positive_count(), cache.negative_count(), policies.in_flight(),
-        json_escape(dane ? dane->status() : std::string_view("disabled")), s.dane_only, s.dane,
-        s.dane_temp, dane ? dane->stats().lookups : 0, dane ? dane->stats().failures : 0,
-        dane ? dane->stats().stale_answers : 0, dane ? dane->cache().result_count() : 0,
-        policies.alarms().size(), s.store_unknown, s.store_unknown_temp);
+    return dump(Json{
+        {"queries", s.queries},
+        {"hits", s.hits},
+        {"negative_hits", s.negative_hits},
+        {"misses", s.misses},
+        {"discoveries", s.discoveries},
+        {"revalidations", s.revalidations},
+        {"proactive", s.proactive},
+        {"store_hits", s.store_hits},
+        {"timeouts", s.timeouts},
+        {"overloaded", s.overloaded},
+        {"rejected_keys", s.rejected_keys},
+        {"cache_entries", cache.size()},
+        {"policies", cache.positive_count()},
+        {"negative", cache.negative_count()},
+        {"in_flight", policies.in_flight()},
+        {"dane", dane ? dane->status() : std::string_view("disabled")},
+        {"dane_only_answers", s.dane_only},
+        {"dane_answers", s.dane},
+        {"dane_temp_answers", s.dane_temp},
+        {"dane_lookups", dane ? dane->stats().lookups : 0},
+        {"dane_failures", dane ? dane->stats().failures : 0},
+        {"dane_stale_answers", dane ? dane->stats().stale_answers : 0},
+        {"dane_cached", dane ? dane->cache().result_count() : 0},
+        {"alarms", policies.alarms().size()},
+        {"store_read_failures", s.store_unknown},
+        {"store_unknown_temp", s.store_unknown_temp},
+    });
   }
 
   // A list reply is written a chunk at a time: the snapshot holds only the
@@ -402,7 +407,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
       write();
       return;
     }
-    output_ = "{\"policies\": [";
+    output_ = "{\"policies\":[";
     fill_list_chunk();
     write();
   }
@@ -413,7 +418,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
       output_ += control::policy_line(p) + "\n";
       return;
     }
-    if (!list_first_) output_ += ", ";
+    if (!list_first_) output_ += ',';
     list_first_ = false;
     output_ += policy_json(p, source);
   }
@@ -453,8 +458,8 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
       if (list_kind_ == Listing::export_lines) {
         output_ += "\n";
       } else {
-        fmt::format_to(std::back_inserter(output_), "], \"negative\": {}}}\n",
-                       policies->cache().negative_count());
+        // The list's closing part; the policies were written one by one above.
+        output_ += "],\"negative\":" + std::to_string(policies->cache().negative_count()) + "}\n";
       }
       listing_ = false;
       std::vector<std::string>().swap(list_domains_);
