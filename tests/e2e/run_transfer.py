@@ -18,6 +18,7 @@ Needs root (nginx binds 127.0.0.150:443), nsd, unbound, ldnsutils, nginx, postfi
 """
 import json
 import os
+import socket
 import sys
 import time
 
@@ -190,6 +191,43 @@ def check_refusals(c, ctl_bin, b, workdir, lines):
          r.stdout + r.stderr)
 
 
+def raw_exchange(path, data, timeout=10.0):
+    """Sends data on a fresh control connection, closes the sending side, returns every
+    byte received until the daemon closes."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
+def check_framing(c, ctl_bin, b, workdir, lines):
+    """The payload's bounds: a line past 512 KiB stops the import with an error naming it;
+    a client that closes without the empty line still gets its reply."""
+    policy = next(r for r in lines if r.get("kind") == "policy")
+    huge = os.path.join(workdir, "huge.jsonl")
+    write_lines(huge, [lines[0], dict(policy, body="x" * (600 * 1024))])
+    r = b.ctl(ctl_bin, "import", huge)
+    c.ok("over-long line: exit 2, the error names the line and the bound",
+         r.returncode == 2 and "import line 2 longer than 524288 bytes" in r.stderr,
+         "%d %r" % (r.returncode, r.stderr[-300:]))
+    payload = (json.dumps(lines[0]) + "\n" + json.dumps(policy)).encode()
+    out = raw_exchange(b.control, b"import\n" + payload)  # no newline, no empty line
+    try:
+        reply = json.loads(out.decode())
+    except ValueError:
+        reply = {}
+    c.eq("import without the empty line: the reply when the client closes",
+         (0, 0, 1), (reply.get("imported"), reply.get("refused"), reply.get("older")))
+    expect(c, b, ENFORCE, ANSWERS[ENFORCE], "after the framing checks")
+
+
 def body(run):
     c, args = run.checks, run.args
     w = build_world(args.workdir)
@@ -218,6 +256,7 @@ def body(run):
              not b.query(name).startswith("OK "))
     check_import(c, args.ctl, b, path, lines)
     check_refusals(c, args.ctl, b, args.workdir, lines)
+    check_framing(c, args.ctl, b, args.workdir, lines)
     c.eq("daemon B: SIGTERM exit 0", 0, b.stop())
 
 
