@@ -145,6 +145,10 @@ TransferLine decode_transfer_line(std::string_view line) {
 void ImportTally::refuse(std::size_t line, std::string reason) {
   ++refused;
   if (errors.size() < kMaxImportReasons) {
+    if (reason.size() > kMaxReasonBytes) {
+      reason.resize(kMaxReasonBytes);  // a cut UTF-8 sequence becomes U+FFFD in dump()
+      reason += "...";
+    }
     errors.push_back({line, std::move(reason)});
   } else {
     ++unreported;

@@ -32,6 +32,9 @@ inline constexpr std::size_t kMaxTransferLine = 512 * 1024;
 // At most this many refused lines are named in an import's reply; the rest
 // are counted.
 inline constexpr std::size_t kMaxImportReasons = 100;
+// A reason is cut to this many bytes: a parser's message may quote the line it
+// stopped in, and a hostile line is up to kMaxTransferLine long.
+inline constexpr std::size_t kMaxReasonBytes = 300;
 
 std::string export_header_line(std::int64_t exported_at);
 // policy.body as fetched; when it is empty (memory keeps no body, and a policy

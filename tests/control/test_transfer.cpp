@@ -121,3 +121,16 @@ TEST_CASE("a policy memory holds without its text is written as text that parses
   CHECK(reparsed.policy->mx == p.policy.mx);
   CHECK(reparsed.policy->max_age == 86400);
 }
+
+TEST_CASE("a refusal's reason is bounded, whatever the parser quoted") {
+  // An unterminated string of 100 KB: the parser's message may quote it.
+  const std::string line = "{\"kind\":\"policy\",\"domain\":\"" + std::string(100000, 'a');
+  const auto decoded = decode_transfer_line(line);
+  REQUIRE(decoded.error() != nullptr);
+  ImportTally tally;
+  tally.refuse(2, *decoded.error());
+  REQUIRE(tally.errors.size() == 1);
+  CHECK(tally.errors[0].reason.rfind("not JSON", 0) == 0);
+  CHECK(tally.errors[0].reason.size() <= kMaxReasonBytes + 3);
+  CHECK(import_reply_json(tally).size() < 1000);
+}
