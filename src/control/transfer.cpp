@@ -44,12 +44,15 @@ TransferLine decode_header(const Json& object) {
   if (version == object.end() || !version->is_number_integer()) {
     return {shape_error("version", "an integer")};
   }
-  ExportHeader header;
-  header.version = version->get<int>();
-  if (header.version != kExportVersion) {
+  // Compared at full width: a huge number must not wrap to the known version.
+  const bool known = version->is_number_unsigned() ? version->get<std::uint64_t>() == kExportVersion
+                                                   : version->get<std::int64_t>() == kExportVersion;
+  if (!known) {
     return {fmt::format("export format version {} (this daemon reads version {})", version->dump(),
                         kExportVersion)};
   }
+  ExportHeader header;
+  header.version = kExportVersion;
   std::string error;
   if (!take_time(object, "exported_at", header.exported_at, error)) return {error};
   return {header};

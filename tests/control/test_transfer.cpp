@@ -71,6 +71,11 @@ TEST_CASE("the header names the format and its version") {
   CHECK(header->exported_at == 1'700'000'000);
   CHECK(error_of(R"({"kind":"mta-stsd-export","version":2,"exported_at":1})").find("version 2") !=
         std::string::npos);
+  // 2^32 + 1 would be 1 in an int: compared at full width.
+  CHECK(error_of(R"({"kind":"mta-stsd-export","version":4294967297,"exported_at":1})")
+            .find("version 4294967297") != std::string::npos);
+  CHECK(error_of(R"({"kind":"mta-stsd-export","version":-1,"exported_at":1})").find("version -1") !=
+        std::string::npos);
 }
 
 TEST_CASE("a line that is not a record says what is wrong") {
