@@ -8,11 +8,20 @@ namespace mtasts::cache {
 
 namespace {
 
+// Line breaks and the tabs libpq indents continuation lines with become one
+// space each run.
 std::string one_line(const char* text) {
-  std::string out = text != nullptr ? text : "";
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  for (char& c : out) {
-    if (c == '\n') c = ' ';
+  std::string out;
+  bool space = false;
+  for (const char* p = text != nullptr ? text : ""; *p != '\0'; ++p) {
+    const char c = *p;
+    if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
   }
   return out.empty() ? "unknown error" : out;
 }

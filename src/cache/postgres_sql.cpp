@@ -11,7 +11,9 @@ namespace mtasts::cache::pgsql {
 // "mtasts" in ASCII.
 // Several statements in one simple query run as one implicit transaction: the
 // lock is held to its end, and an error rolls it all back.
+// client_min_messages: no NOTICE per existing table at every connect.
 const char* const kCreateSchema =
+    "SET LOCAL client_min_messages = warning;"
     "SELECT pg_advisory_xact_lock(120221283546227);"
     "CREATE TABLE IF NOT EXISTS mta_stsd_policies ("
     "  domain text PRIMARY KEY, txt_id text NOT NULL, body text NOT NULL,"
