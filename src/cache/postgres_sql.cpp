@@ -66,6 +66,7 @@ const char* const kSelectDanes =
 const char* const kSelectDane =
     "SELECT destination, level, summary, fetched_at, expires_at, keep_until FROM mta_stsd_dane "
     "WHERE destination = $1";
+const char* const kPurgeStaleDane = "DELETE FROM mta_stsd_dane WHERE keep_until <= $1::bigint";
 // Mirrors SqliteStore::due_for_refresh; max_age is expires_at - fetched_at
 // (every row passed that bound on the way in).
 const char* const kDueForRefresh =

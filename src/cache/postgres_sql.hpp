@@ -43,6 +43,8 @@ extern const char* const kSelectPolicy;  // $1 domain
 extern const char* const kListPolicies;  // $1 now, $2 limit: unexpired ones
 extern const char* const kSelectDanes;   // destination, level, summary, fetched_at, ...
 extern const char* const kSelectDane;    // $1 destination
+// $1 now: DANE results past keep_until, never used again by any daemon.
+extern const char* const kPurgeStaleDane;
 // $1 now, $2 checked_before, $3 expires_before, $4 limit: domain, txt_id, and
 // whether it is expiring or past half its max_age (SqliteStore's rule).
 extern const char* const kDueForRefresh;

@@ -688,6 +688,13 @@ void PostgresStore::load_all_dane(const std::function<void(CachedDane)>& sink) {
   if (client.ok()) {
     const auto deadline = Clock::now() + options_.command_timeout;
     if (client.exec(pgsql::kCreateSchema, {}, deadline)) {
+      // As SqliteStore does at each start; here for the whole fleet. Failing
+      // is harmless: the rows are not loaded, and dropped at a later start.
+      if (auto purged = client.exec(pgsql::kPurgeStaleDane, {num(now)}, deadline)) {
+        if (const std::string gone = PQcmdTuples(purged.get()); gone != "0") {
+          spdlog::info("postgres {}: dropped {} DANE results past their keep time", where_, gone);
+        }
+      }
       rows = client.exec(pgsql::kSelectDanes, {num(now)}, deadline);
     }
   }

@@ -187,10 +187,19 @@ TEST_CASE("postgres: DANE results round trip, load at start, and go with remove"
   CHECK(got.record->summary == d.summary);
   CHECK(got.record->keep_until == d.keep_until);
 
+  // A result past its keep time (another daemon's, long ago) is dropped at start.
+  auto stale = dane_result("stale.example.net");
+  stale.fetched_at -= 10000;
+  stale.expires_at -= 10000;
+  stale.keep_until -= 10000;
+  store.save_dane(stale);
+  REQUIRE(drained(io, store));
   PostgresStore other(io, postgres_options(server.dsn()));
   std::vector<CachedDane> loaded;
   other.load_all_dane([&](CachedDane x) { loaded.push_back(std::move(x)); });
   CHECK(loaded.size() == 2);
+  CHECK(server.value("SELECT count(*) FROM mta_stsd_dane WHERE destination = "
+                     "'stale.example.net'") == "0");
 
   store.remove("example.net");  // the policy and the DANE result of that name
   REQUIRE(drained(io, store));
