@@ -578,3 +578,35 @@ TEST_CASE("postgres: a resolver entry older than the fleet's own policy does not
   REQUIRE(loaded.size() == 1);
   CHECK(loaded[0].txt_id == "ours1");
 }
+
+TEST_CASE("postgres: a lookup stuck behind a lock fails within 500 ms; the link is then dropped" *
+          doctest::skip(kNoServer)) {
+  PostgresServer server;
+  LogCapture log;
+  boost::asio::io_context io;
+  auto options = postgres_options(server.dsn());
+  options.command_timeout = 1500ms;
+  PostgresStore store(io, options);
+  REQUIRE(ready(io, store));
+  store.save(policy("locked.example"));
+  REQUIRE(drained(io, store));
+  // Another session holds the table: the server accepts the SELECT and does not answer.
+  PGconn* holder = PQconnectdb(server.dsn().c_str());
+  REQUIRE(PQstatus(holder) == CONNECTION_OK);
+  PgResultPtr locked(PQexec(holder, "BEGIN; LOCK TABLE mta_stsd_policies IN ACCESS EXCLUSIVE MODE"),
+                     &PQclear);
+  REQUIRE(PQresultStatus(locked.get()) == PGRES_COMMAND_OK);
+  auto stuck = fetch(io, store, "locked.example");
+  CHECK(stuck.calls == 1);
+  CHECK_FALSE(stuck.record);
+  CHECK(stuck.failure.find("no reply within 500 ms") != std::string::npos);
+  CHECK(stuck.took < 1000ms);
+  // No reply for command_timeout: the link is dropped and made again.
+  CHECK(run_until(io, [&] { return log.count("connection lost (no reply within 1500 ms)") == 1; }));
+  PQfinish(holder);  // the lock goes with the session
+  REQUIRE(ready(io, store));
+  auto after = fetch(io, store, "locked.example");
+  CHECK(after.failure.empty());
+  CHECK(after.record);
+  CHECK(store.error_counts().at(0).reads >= 1);
+}
