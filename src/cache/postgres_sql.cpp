@@ -7,23 +7,33 @@
 
 namespace mtasts::cache::pgsql {
 
-// The lock's key: any constant no other program of the database uses; this is
-// "mtasts" in ASCII.
-// Several statements in one simple query run as one implicit transaction: the
-// lock is held to its end, and an error rolls it all back.
-// client_min_messages: no NOTICE per existing table at every connect.
+// Only when something is missing: CREATE ... IF NOT EXISTS still needs CREATE
+// on the schema, which a role an administrator gave the tables to (and no
+// more) lacks. plpgsql is in every database; a DO block needs no privilege
+// beyond the statements it runs. Several statements in one simple query run as
+// one implicit transaction: the lock is held to its end, and an error rolls it
+// all back. The lock's key is any constant no other program of the database
+// uses ("mtasts" in ASCII). client_min_messages: no NOTICE per existing table.
 const char* const kCreateSchema =
     "SET LOCAL client_min_messages = warning;"
-    "SELECT pg_advisory_xact_lock(120221283546227);"
-    "CREATE TABLE IF NOT EXISTS mta_stsd_policies ("
-    "  domain text PRIMARY KEY, txt_id text NOT NULL, body text NOT NULL,"
-    "  fetched_at bigint NOT NULL, expires_at bigint NOT NULL, checked_at bigint NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS mta_stsd_policies_expires_at ON mta_stsd_policies (expires_at);"
-    "CREATE TABLE IF NOT EXISTS mta_stsd_dane ("
-    "  destination text PRIMARY KEY, level text NOT NULL, summary text NOT NULL,"
-    "  fetched_at bigint NOT NULL, expires_at bigint NOT NULL, keep_until bigint NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS mta_stsd_taken_over (domain text PRIMARY KEY, ts bigint,"
-    "  pol_id text)";
+    "DO $mta_stsd$ BEGIN"
+    " IF to_regclass('mta_stsd_policies') IS NULL"
+    "  OR to_regclass('mta_stsd_policies_expires_at') IS NULL"
+    "  OR to_regclass('mta_stsd_dane') IS NULL"
+    "  OR to_regclass('mta_stsd_taken_over') IS NULL THEN"
+    "  PERFORM pg_advisory_xact_lock(120221283546227);"
+    "  CREATE TABLE IF NOT EXISTS mta_stsd_policies ("
+    "   domain text PRIMARY KEY, txt_id text NOT NULL, body text NOT NULL,"
+    "   fetched_at bigint NOT NULL, expires_at bigint NOT NULL, checked_at bigint NOT NULL);"
+    "  CREATE INDEX IF NOT EXISTS mta_stsd_policies_expires_at"
+    "   ON mta_stsd_policies (expires_at);"
+    "  CREATE TABLE IF NOT EXISTS mta_stsd_dane ("
+    "   destination text PRIMARY KEY, level text NOT NULL, summary text NOT NULL,"
+    "   fetched_at bigint NOT NULL, expires_at bigint NOT NULL, keep_until bigint NOT NULL);"
+    "  CREATE TABLE IF NOT EXISTS mta_stsd_taken_over (domain text PRIMARY KEY, ts bigint,"
+    "   pol_id text);"
+    " END IF;"
+    "END $mta_stsd$";
 
 const char* const kUpsertPolicy =
     "INSERT INTO mta_stsd_policies AS p (domain, txt_id, body, fetched_at, expires_at, "

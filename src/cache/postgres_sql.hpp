@@ -19,9 +19,11 @@
 
 namespace mtasts::cache::pgsql {
 
-// Every daemon of a fleet runs it on each connect: one transaction under an
-// advisory lock, so two daemons starting together do not race on CREATE TABLE
-// (IF NOT EXISTS is not atomic against a concurrent creation).
+// Every daemon of a fleet runs it on each connect. It creates what is missing
+// in one transaction under an advisory lock, so two daemons starting together
+// do not race on CREATE TABLE (IF NOT EXISTS is not atomic against a concurrent
+// creation); with every table there it creates nothing, so a role without
+// CREATE on the schema works once an administrator made them.
 extern const char* const kCreateSchema;
 
 // $1 domain, $2 txt_id, $3 body, $4 fetched_at, $5 expires_at, $6 checked_at.

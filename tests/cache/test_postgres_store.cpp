@@ -610,3 +610,32 @@ TEST_CASE("postgres: a lookup stuck behind a lock fails within 500 ms; the link 
   CHECK(after.record);
   CHECK(store.error_counts().at(0).reads >= 1);
 }
+
+TEST_CASE("postgres: a role without CREATE on the schema works once the tables exist" *
+          doctest::skip(kNoServer)) {
+  PostgresServer server;
+  boost::asio::io_context io;
+  {
+    PostgresStore owner(io, postgres_options(server.dsn()));  // creates the tables
+    REQUIRE(ready(io, owner));
+  }
+  // What mta-stsd.yml(5) recommends: a role of the daemons' own, allowed the
+  // tables' rows and nothing else.
+  server.exec("REVOKE CREATE ON SCHEMA public FROM PUBLIC");
+  server.exec("CREATE ROLE daemon LOGIN");
+  server.exec(
+      "GRANT SELECT, INSERT, UPDATE, DELETE ON mta_stsd_policies, mta_stsd_dane, "
+      "mta_stsd_taken_over TO daemon");
+  const std::string dsn =
+      "host=127.0.0.1 port=" + std::to_string(server.port()) + " user=daemon dbname=postgres";
+  PostgresStore store(io, postgres_options(dsn));
+  bool complete = false;
+  load(store, &complete);
+  CHECK(complete);
+  REQUIRE(ready(io, store));
+  store.save(policy("role.example"));
+  REQUIRE(drained(io, store));
+  CHECK(fetch(io, store, "role.example").record);
+  CHECK(store.error_counts().at(0).writes == 0);
+  CHECK(store.error_counts().at(0).reads == 0);
+}
