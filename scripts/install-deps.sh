@@ -3,7 +3,8 @@
 # Debian 13 trixie; see README.md).
 #   scripts/install-deps.sh         build dependencies only (the daemon and the tool)
 #   scripts/install-deps.sh --test  also the test tools and the real servers the tests
-#                                   drive (nsd, nginx, Postfix's postmap, redis, unbound),
+#                                   drive (nsd, nginx, Postfix's postmap, redis, unbound,
+#                                   postgresql),
 #                                   and clang with its sanitizer and libFuzzer runtimes
 #                                   (not with MTASTSD_SKIP_FUZZ=1)
 #   scripts/install-deps.sh --bench the test servers, and libnetfilter-queue for the
@@ -18,11 +19,18 @@ BUILD="build-essential cmake pkg-config ca-certificates
   libboost-dev libc-ares-dev libcurl4-openssl-dev libssl-dev libfmt-dev libspdlog-dev
   libyaml-cpp-dev libcli11-dev libidn2-dev libsqlite3-dev libhiredis-dev libsystemd-dev
   libldns-dev nlohmann-json3-dev"
+# cache.type postgres (postfix-mta-sts-resolver's): libpq, PostgreSQL's own client
+# library, packaged as libpq-dev in both releases.
+BUILD="$BUILD libpq-dev"
 TEST="doctest-dev nsd nginx-light postfix redis-server unbound openssl iproute2 python3
   ldnsutils dnsutils procps iptables prometheus"
 # tests/e2e/run_takeover.py: the real daemon mta-stsd replaces learns the policies
 # mta-stsd must take over (its service is not started, see below).
 TEST="$TEST postfix-mta-sts-resolver"
+# tests/cache/test_postgres_store.cpp and tests/e2e/run_postgres.py: a private PostgreSQL
+# server (initdb, postgres) and psql. The metapackage names the release's version (15 on
+# Debian 12, 17 on Debian 13); its cluster is not started (see below).
+TEST="$TEST postgresql"
 # tests/e2e/run_startup.py: systemd-socket-activate and systemd-analyze (socket
 # activation and the units); the package does not make systemd the init.
 TEST="$TEST systemd"
@@ -80,7 +88,7 @@ if [ -n "$ours" ]; then
     case "$p" in
       nsd | unbound | redis-server | valkey-server | prometheus) svc="$p" ;;
       nginx-light) svc=nginx ;;
-      postfix-mta-sts-resolver) svc="$p" ;;
+      postfix-mta-sts-resolver | postgresql) svc="$p" ;;
       *) continue ;;
     esac
     if [ -d /run/systemd/system ]; then

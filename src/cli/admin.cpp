@@ -46,9 +46,9 @@ int list_policies(const ControlTarget& target, bool json) {
         malformed = true;
         continue;
       }
-      rows.push_back(Row{tree->get<std::string>("domain", ""), tree->get<std::string>("mode", ""),
-                         tree->get<std::string>("id", ""), iso_utc(number(*tree, "fetched")),
-                         iso_utc(number(*tree, "expires")), tree->get<std::string>("source", "")});
+      rows.push_back(Row{text(*tree, "domain"), text(*tree, "mode"), text(*tree, "id"),
+                         iso_utc(number(*tree, "fetched")), iso_utc(number(*tree, "expires")),
+                         text(*tree, "source")});
     }
   });
   if (!read || malformed) return kError;
@@ -87,37 +87,33 @@ int show_policy(const ControlTarget& target, const std::string& domain, bool jso
   if (!client.connect(*path, target.timeout_s)) return kError;
   const auto reply = client.request("show " + domain);
   if (!reply) return kError;
-  const auto error = reply->get_optional<std::string>("error");
+  const auto error = optional_text(*reply, "error");
   // The DANE result is kept apart from the policy: shown either way.
   auto print_dane = [&] {
-    const auto dane = reply->get_child_optional("dane");
-    if (!dane || dane->get_optional<std::string>("level") == boost::none) return;
-    std::printf("dane     %s (%s), expires %s\n", dane->get<std::string>("level", "").c_str(),
-                dane->get<std::string>("summary", "").c_str(),
-                iso_utc(number(*dane, "expires")).c_str());
+    const Tree* dane = child(*reply, "dane");
+    if (dane == nullptr || !optional_text(*dane, "level")) return;
+    std::printf("dane     %s (%s), expires %s\n", text(*dane, "level").c_str(),
+                text(*dane, "summary").c_str(), iso_utc(number(*dane, "expires")).c_str());
   };
   if (json) {
     std::fputs(client.last_raw().c_str(), stdout);
   } else if (error && *error == "not cached") {
-    std::printf("%s: not cached\n", reply->get<std::string>("domain", domain).c_str());
+    std::printf("%s: not cached\n", text(*reply, "domain", domain).c_str());
     print_dane();
   } else if (!error) {
     const std::int64_t fetched = number(*reply, "fetched"), expires = number(*reply, "expires"),
                        checked = number(*reply, "checked");
     std::printf("domain   %s\nmode     %s\nid       %s\nmax_age  %lld\nmx       %s\n",
-                reply->get<std::string>("domain", "").c_str(),
-                reply->get<std::string>("mode", "").c_str(),
-                reply->get<std::string>("id", "").c_str(),
-                static_cast<long long>(number(*reply, "max_age")),
+                text(*reply, "domain").c_str(), text(*reply, "mode").c_str(),
+                text(*reply, "id").c_str(), static_cast<long long>(number(*reply, "max_age")),
                 joined(strings(*reply, "mx"), " ").c_str());
     std::printf("fetched  %s\nchecked  %s\nexpires  %s\nsource   %s\n", iso_utc(fetched).c_str(),
-                iso_utc(checked).c_str(), iso_utc(expires).c_str(),
-                reply->get<std::string>("source", "").c_str());
-    if (const auto answers = reply->get_child_optional("answers")) {
-      for (const auto& [unused, zone] : *answers) {
-        const std::string name = zone.get<std::string>("zone", "null");
+                iso_utc(checked).c_str(), iso_utc(expires).c_str(), text(*reply, "source").c_str());
+    if (const Tree* answers = child(*reply, "answers")) {
+      for (const auto& zone : *answers) {
+        const std::string name = text(zone, "zone", "null");
         std::printf("answer   [%s] %s\n", name == "null" ? "default_zone" : name.c_str(),
-                    zone.get<std::string>("answer", "").c_str());
+                    text(zone, "answer").c_str());
       }
     }
     print_dane();
@@ -135,8 +131,8 @@ int purge_policy(const ControlTarget& target, const std::string& domain) {
   if (!client.connect(*path, target.timeout_s)) return kError;
   const auto reply = client.request("purge " + domain);
   if (!reply || reported_error(*reply)) return kError;
-  const std::string name = reply->get<std::string>("domain", domain);
-  if (reply->get<bool>("purged", false)) {
+  const std::string name = text(*reply, "domain", domain);
+  if (flag(*reply, "purged")) {
     std::printf("%s: purged\n", name.c_str());
     return kFound;
   }
@@ -156,8 +152,8 @@ int show_stats(const ControlTarget& target, bool json) {
     std::fputs(client.last_raw().c_str(), stdout);
     return kFound;
   }
-  for (const auto& [key, value] : *reply) {
-    std::printf("%-15s %s\n", key.c_str(), value.data().c_str());
+  for (const auto& [key, value] : reply->items()) {
+    std::printf("%-15s %s\n", key.c_str(), shown(value).c_str());
   }
   return kFound;
 }
@@ -173,13 +169,7 @@ int reload_config(const ControlTarget& target, bool json) {
     std::fputs(client.last_raw().c_str(), stdout);
     return kFound;
   }
-  auto names = [&](const char* key) {
-    std::string out;
-    if (const auto list = reply->get_child_optional(key)) {
-      for (const auto& [_, item] : *list) out += (out.empty() ? "" : ", ") + item.data();
-    }
-    return out;
-  };
+  auto names = [&](const char* key) { return joined(strings(*reply, key), ", "); };
   const auto applied = names("applied");
   const auto restart = names("restart_needed");
   const auto refused = names("refused");
@@ -201,17 +191,16 @@ int list_alarms(const ControlTarget& target, bool json) {
     std::fputs(client.last_raw().c_str(), stdout);
     return kFound;
   }
-  const auto alarms = reply->get_child_optional("alarms");
+  const Tree* alarms = child(*reply, "alarms");
   std::size_t count = 0;
-  if (alarms) {
-    for (const auto& [unused, alarm] : *alarms) {
+  if (alarms != nullptr) {
+    for (const auto& alarm : *alarms) {
       if (count++ == 0)
         std::printf("%-30s  %-13s  %-20s  %s\n", "DOMAIN", "ALARM", "SINCE", "CHANGE");
-      std::printf(
-          "%-30s  %-13s  %-20s  %s -> %s (%s)\n", alarm.get<std::string>("subject", "").c_str(),
-          alarm.get<std::string>("kind", "").c_str(), iso_utc(number(alarm, "since")).c_str(),
-          alarm.get<std::string>("before", "").c_str(), alarm.get<std::string>("after", "").c_str(),
-          alarm.get<std::string>("reason", "").c_str());
+      std::printf("%-30s  %-13s  %-20s  %s -> %s (%s)\n", text(alarm, "subject").c_str(),
+                  text(alarm, "kind").c_str(), iso_utc(number(alarm, "since")).c_str(),
+                  text(alarm, "before").c_str(), text(alarm, "after").c_str(),
+                  text(alarm, "reason").c_str());
     }
   }
   std::printf("%zu domain(s) in danger of a downgrade\n", count);

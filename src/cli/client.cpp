@@ -112,12 +112,44 @@ std::string iso_utc(std::int64_t unix_seconds) {
   return text;
 }
 
-std::int64_t number(const Tree& tree, const char* key) { return tree.get<std::int64_t>(key, 0); }
+std::int64_t number(const Tree& tree, const char* key) {
+  const auto it = tree.find(key);
+  if (it == tree.end() || !it->is_number()) return 0;
+  return it->is_number_float() ? static_cast<std::int64_t>(it->get<double>())
+                               : it->get<std::int64_t>();
+}
+
+bool flag(const Tree& tree, const char* key) {
+  const auto it = tree.find(key);
+  return it != tree.end() && it->is_boolean() && it->get<bool>();
+}
+
+std::string text(const Tree& tree, const char* key, const std::string& fallback) {
+  const auto it = tree.find(key);
+  if (it == tree.end() || !it->is_string()) return fallback;
+  return it->get<std::string>();
+}
+
+std::optional<std::string> optional_text(const Tree& tree, const char* key) {
+  const auto it = tree.find(key);
+  if (it == tree.end()) return std::nullopt;
+  return shown(*it);
+}
+
+std::string shown(const Tree& value) {
+  return value.is_string() ? value.get<std::string>() : control::dump(value);
+}
+
+const Tree* child(const Tree& tree, const char* key) {
+  const auto it = tree.find(key);
+  if (it == tree.end() || !(it->is_object() || it->is_array())) return nullptr;
+  return &*it;
+}
 
 std::vector<std::string> strings(const Tree& tree, const char* key) {
   std::vector<std::string> out;
-  if (const auto child = tree.get_child_optional(key)) {
-    for (const auto& [name, value] : *child) out.push_back(value.data());
+  if (const Tree* list = child(tree, key)) {
+    for (const auto& value : *list) out.push_back(shown(value));
   }
   return out;
 }
@@ -130,11 +162,9 @@ std::string joined(const std::vector<std::string>& items, const char* separator)
 
 // The daemon answered {"error": ...}: print it; true when it did.
 bool reported_error(const Tree& reply) {
-  if (const auto error = reply.get_optional<std::string>("error")) {
-    std::fprintf(stderr, "mta-stsctl: %s\n", error->c_str());
-    return true;
-  }
-  return false;
+  if (!reply.is_object() || !reply.contains("error")) return false;
+  std::fprintf(stderr, "mta-stsctl: %s\n", shown(reply["error"]).c_str());
+  return true;
 }
 
 }  // namespace mtasts::cli

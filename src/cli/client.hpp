@@ -6,13 +6,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <boost/property_tree/json_parser.hpp>
-#include <boost/property_tree/ptree.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,7 +18,8 @@
 
 namespace mtasts::cli {
 
-using Tree = boost::property_tree::ptree;
+// A parsed reply, its fields in the daemon's order (stats prints them so).
+using Tree = control::Json;
 
 // A connected stream socket (UNIX when socket_path is set, else TCP host:port)
 // with send and receive timeouts; -1 and error on failure.
@@ -54,6 +52,21 @@ class ControlClient {
     if (::send(fd_, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
       std::fprintf(stderr, "mta-stsctl: send failed: %s\n", std::strerror(errno));
       return false;
+    }
+    return true;
+  }
+
+  // Sends bytes as they are (an import's payload), however many send() takes;
+  // false (reported) when the daemon is gone or stops reading.
+  bool send_raw(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) {
+        std::fprintf(stderr, "mta-stsctl: send failed: %s\n",
+                     n == 0 ? "nothing sent" : std::strerror(errno));
+        return false;
+      }
+      bytes.remove_prefix(static_cast<std::size_t>(n));
     }
     return true;
   }
@@ -104,16 +117,13 @@ class ControlClient {
 
   const std::string& last_raw() const { return last_raw_; }
 
-  static std::optional<Tree> parse(const std::string& text) {
-    Tree tree;
-    std::istringstream in(text);
+  static std::optional<Tree> parse(std::string_view text) {
     try {
-      boost::property_tree::read_json(in, tree);
-    } catch (const boost::property_tree::json_parser_error& e) {
+      return Tree::parse(text);
+    } catch (const Tree::exception& e) {
       std::fprintf(stderr, "mta-stsctl: malformed reply: %s\n", e.what());
       return std::nullopt;
     }
-    return tree;
   }
 
  private:
@@ -123,7 +133,17 @@ class ControlClient {
 };
 
 std::string iso_utc(std::int64_t unix_seconds);
+// A reply's fields, read leniently: a missing field or one of another type
+// gives the fallback (0, false, empty), as an older daemon's reply may lack one.
 std::int64_t number(const Tree& tree, const char* key);
+bool flag(const Tree& tree, const char* key);
+std::string text(const Tree& tree, const char* key, const std::string& fallback = {});
+// A string field, or nullopt when absent (an {"error": ...} reply's message).
+std::optional<std::string> optional_text(const Tree& tree, const char* key);
+// The field as printed: a string's text, anything else as JSON.
+std::string shown(const Tree& value);
+// An object or array field; nullptr when absent or of another type.
+const Tree* child(const Tree& tree, const char* key);
 std::vector<std::string> strings(const Tree& tree, const char* key);
 std::string joined(const std::vector<std::string>& items, const char* separator);
 // Prints the daemon's {"error": ...} reply; true when it was one.

@@ -1,6 +1,7 @@
 #pragma once
 // mta-stsctl's commands, one file each: query (query.cpp), resolve
-// (resolve.cpp), list/show/purge/stats (admin.cpp) and prefetch (prefetch.cpp);
+// (resolve.cpp), list/show/purge/stats (admin.cpp), prefetch (prefetch.cpp),
+// export and import (transfer.cpp);
 // main.cpp parses the command line and calls one of them.
 #include <cstddef>
 #include <string>
@@ -35,6 +36,12 @@ int show_stats(const ControlTarget& target, bool json);
 // The daemon re-reads its configuration file (as on SIGHUP): what it applied and
 // what needs a restart; exit 2 when the file did not load (nothing changed).
 int reload_config(const ControlTarget& target, bool json);
+// Every cached policy and DANE result, as JSON lines (control/transfer.hpp),
+// to `output` ("" or "-": stdout).
+int export_cache(const ControlTarget& target, const std::string& output);
+// Hands an export's records to the daemon, which checks each as a store's
+// record; exit 1 when some were refused (each named on stderr).
+int import_file(const ControlTarget& target, const std::string& file);
 int prefetch_file(const ControlTarget& target, const std::string& file, bool wait, int wait_timeout,
                   std::size_t parallel);
 

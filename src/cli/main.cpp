@@ -1,6 +1,6 @@
 // mta-stsctl: the admin's tool. `query` asks a running mta-stsd like postmap does;
 // `resolve` runs a fresh discovery and explains every step; list, show, purge,
-// prefetch and stats talk to the daemon's control socket (control/protocol.hpp).
+// prefetch, stats, export and import talk to the daemon's control socket (control/protocol.hpp).
 // Each command lives in its own file (cli/commands.hpp).
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -65,7 +65,13 @@ int main(int argc, char** argv) {
   auto* reload =
       app.add_subcommand("reload", "the daemon re-reads its configuration file (as on SIGHUP)");
   reload->add_flag("--json", json, "the daemon's JSON reply");
-  for (auto* sub : {ls, show, purge, prefetch, stats, reload}) control_options(sub);
+  std::string output;
+  auto* exp =
+      app.add_subcommand("export", "write every cached policy and DANE result as JSON lines");
+  exp->add_option("-o,--output", output, "the file to write (default: stdout)");
+  auto* imp = app.add_subcommand("import", "hand an export's records to the daemon, checked");
+  imp->add_option("file", file, "the export; - for stdin")->required();
+  for (auto* sub : {ls, show, purge, prefetch, stats, reload, exp, imp}) control_options(sub);
   CLI11_PARSE(app, argc, argv);
 
   if (q->parsed()) return query(host, port, socket_path, name, key, timeout);
@@ -75,6 +81,8 @@ int main(int argc, char** argv) {
   if (prefetch->parsed()) return prefetch_file(target, file, wait, wait_timeout, parallel);
   if (stats->parsed()) return show_stats(target, json);
   if (reload->parsed()) return reload_config(target, json);
+  if (exp->parsed()) return export_cache(target, output);
+  if (imp->parsed()) return import_file(target, file);
 
   mtasts::config::LoadResult loaded;
   try {

@@ -83,16 +83,16 @@ int prefetch_file(const ControlTarget& target, const std::string& file, bool wai
     const auto reply = client.request("prefetch " + domain);
     if (!reply) return kError;
     State state = State::invalid;
-    if (const auto error = reply->get_optional<std::string>("error")) {
+    if (const auto error = optional_text(*reply, "error")) {
       std::fprintf(stderr, "mta-stsctl: %s: %s\n", domain.c_str(), error->c_str());
-    } else if (reply->get<bool>("started", false)) {
+    } else if (flag(*reply, "started")) {
       state = State::started;
     } else {
-      state = reply->get<bool>("cached", false) ? State::cached : State::busy;
+      state = flag(*reply, "cached") ? State::cached : State::busy;
     }
     ++counts[static_cast<int>(state)];
     // Spellings of one domain ("Example.COM", "example.com.") are one domain.
-    const std::string normalised = reply->get<std::string>("domain", domain);
+    const std::string normalised = text(*reply, "domain", domain);
     if (state != State::invalid && asked.insert(normalised).second) {
       sent.emplace_back(normalised, state);
     }
@@ -120,13 +120,13 @@ int prefetch_file(const ControlTarget& target, const std::string& file, bool wai
   for (const auto& [domain, state] : sent) {
     const auto reply = client.request("show " + domain);
     if (!reply) return kError;
-    const auto error = reply->get_optional<std::string>("error");
+    const auto error = optional_text(*reply, "error");
     if (!error) {
-      const std::string mode = reply->get<std::string>("mode", "");
+      const std::string mode = text(*reply, "mode");
       ++learned;
       ++learned_modes[mode];
       std::printf("%s  learned  %s id=%s\n", domain.c_str(), mode.c_str(),
-                  reply->get<std::string>("id", "").c_str());
+                  text(*reply, "id").c_str());
     } else if (settled) {
       ++no_policy;
       std::printf("%s  no policy\n", domain.c_str());

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "control/protocol.hpp"
 #include "resolver/answer.hpp"
 #include "resolver/dane_discovery.hpp"
 #include "resolver/discovery.hpp"
@@ -29,11 +30,11 @@
 #include "setup/setup.hpp"
 #include "sts/answer.hpp"
 #include "sts/query_key.hpp"
-#include "util/json.hpp"
 
 namespace mtasts::cli {
 
-using util::json_escape;
+using control::dump;
+using control::Json;
 
 int resolve(const mtasts::config::Config& config, const std::string& key,
             const std::string& zone_name, bool json) {
@@ -44,9 +45,12 @@ int resolve(const mtasts::config::Config& config, const std::string& key,
                           ? "parent-domain key: never a parent's policy (RFC 8461 §3.4)"
                           : parsed.reason.c_str();
     if (json) {
-      std::printf(
-          "{\"key\": %s, \"domain\": null, \"answer\": %s, \"reason\": %s, \"steps\": []}\n",
-          json_escape(key).c_str(), json_escape(answer).c_str(), json_escape(why).c_str());
+      std::printf("%s\n", dump(Json{{"key", key},
+                                    {"domain", nullptr},
+                                    {"answer", answer},
+                                    {"reason", why},
+                                    {"steps", Json::array()}})
+                              .c_str());
     } else {
       std::printf("key      %s\nanswer   %s\nreason   %s\n", key.c_str(), answer.c_str(), why);
     }
@@ -97,30 +101,28 @@ int resolve(const mtasts::config::Config& config, const std::string& key,
   }
   const auto outcome = mtasts::resolver::to_string(result->outcome);
   // The DANE step: MX hosts, their DNSSEC status, TLSA records and usability.
-  std::string dane_json = "null";
+  Json dane_json = nullptr;
   std::string dane_text;
   if (dane) {
     const auto& e = dane->evidence;
-    dane_json = fmt::format(
-        "{{\"level\": {}, \"mx_secure\": {}, \"implicit_mx\": {}, "
-        "\"null_mx\": {}, \"reason\": {}, \"hosts\": [",
-        json_escape(mtasts::dane::to_string(dane->verdict)), e.mx_secure, e.implicit_mx, e.null_mx,
-        json_escape(dane->reason));
+    dane_json = Json{{"level", mtasts::dane::to_string(dane->verdict)},
+                     {"mx_secure", e.mx_secure},
+                     {"implicit_mx", e.implicit_mx},
+                     {"null_mx", e.null_mx},
+                     {"reason", dane->reason},
+                     {"hosts", Json::array()}};
     dane_text =
         fmt::format("dane:    {} (MX {}{}{}{})\n", mtasts::dane::to_string(dane->verdict),
                     e.mx_secure ? "secure" : "insecure", e.implicit_mx ? ", implicit" : "",
                     e.null_mx ? ", null MX" : "", dane->reason.empty() ? "" : "; " + dane->reason);
     for (std::size_t i = 0; i < e.hosts.size(); ++i) {
       const auto& h = e.hosts[i];
-      std::string records;
-      for (std::size_t j = 0; j < h.records.size(); ++j) {
-        const auto text = mtasts::dane::to_text(h.records[j]);
-        records += (j ? ", " : "") + json_escape(text);
-      }
-      dane_json +=
-          fmt::format("{}{{\"host\": {}, \"tlsa\": {}, \"error\": {}, \"records\": [{}]}}",
-                      i ? ", " : "", json_escape(h.host),
-                      json_escape(mtasts::dane::to_string(h.state)), json_escape(h.error), records);
+      Json records = Json::array();
+      for (const auto& r : h.records) records.push_back(mtasts::dane::to_text(r));
+      dane_json["hosts"].push_back(Json{{"host", h.host},
+                                        {"tlsa", mtasts::dane::to_string(h.state)},
+                                        {"error", h.error},
+                                        {"records", std::move(records)}});
       using State = mtasts::dane::HostTlsa::State;
       const char* dnssec = h.state == State::insecure ? "insecure"
                            : h.state == State::failed ? "failed"
@@ -133,23 +135,22 @@ int resolve(const mtasts::config::Config& config, const std::string& key,
                                  mtasts::dane::usable(r) ? "usable" : "unusable");
       }
     }
-    dane_json += "]}";
   }
   if (json) {
-    std::string steps;
+    Json steps = Json::array();
     for (const auto& step : result->steps) {
-      if (!steps.empty()) steps += ", ";
-      steps += "{\"step\": " + json_escape(step.name) +
-               ", \"ok\": " + (step.ok ? "true" : "false") +
-               ", \"detail\": " + json_escape(step.detail) + "}";
+      steps.push_back(Json{{"step", step.name}, {"ok", step.ok}, {"detail", step.detail}});
     }
-    std::printf(
-        "{\"key\": %s, \"domain\": %s, \"zone\": %s, \"outcome\": %s, \"txt_id\": %s, "
-        "\"reason\": %s, \"answer\": %s, \"steps\": [%s], \"dane\": %s}\n",
-        json_escape(key).c_str(), json_escape(parsed.domain).c_str(),
-        json_escape(zone->name).c_str(), json_escape(outcome).c_str(),
-        json_escape(result->txt_id).c_str(), json_escape(result->reason).c_str(),
-        json_escape(answer).c_str(), steps.c_str(), dane_json.c_str());
+    std::printf("%s\n", dump(Json{{"key", key},
+                                  {"domain", parsed.domain},
+                                  {"zone", zone->name},
+                                  {"outcome", outcome},
+                                  {"txt_id", result->txt_id},
+                                  {"reason", result->reason},
+                                  {"answer", answer},
+                                  {"steps", std::move(steps)},
+                                  {"dane", std::move(dane_json)}})
+                            .c_str());
   } else {
     std::printf("domain   %s\n", parsed.domain.c_str());
     for (const auto& step : result->steps) {

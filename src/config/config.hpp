@@ -21,14 +21,17 @@ struct ZoneConfig {
 };
 
 struct CacheConfig {
-  // "internal" and "memory" are the same in-memory store; "sqlite", "redis".
+  // "internal" and "memory" are the same in-memory store; "sqlite", "redis", "postgres".
   // Anything else stops start-up.
   std::string type = "sqlite";     // mta-stsd keeps what it learned across restarts by default
   std::size_t cache_size = 10000;  // entries kept in memory (LRU beyond)
   std::string filename;            // sqlite: database path; empty = daemon's state dir
   std::string url;                 // redis: redis://, rediss:// or unix:///PATH (checked)
+  // postgres: a libpq connection string, URL or keyword/value form (libpq parses
+  // it when the store is made: config/ does not link libpq).
+  std::string dsn;
   // postfix-mta-sts-resolver's other backend options (their defaults):
-  double timeout = 5;                 // sqlite: seconds to wait for a locked database
+  double timeout = 5;  // sqlite: seconds to wait for a locked database; postgres: per statement
   double socket_timeout = 5;          // redis: seconds per command
   double socket_connect_timeout = 5;  // redis: seconds to connect
 

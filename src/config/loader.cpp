@@ -49,7 +49,8 @@ constexpr double kOneYear = 31557600;
 // timeout must stay below it for an answer to arrive at all.
 constexpr double kMaxZoneTimeout = 90;
 
-constexpr std::array<std::string_view, 4> kCacheTypes = {"internal", "memory", "sqlite", "redis"};
+constexpr std::array<std::string_view, 5> kCacheTypes = {"internal", "memory", "sqlite", "redis",
+                                                         "postgres"};
 
 int line_of(const YAML::Node& node) {
   const YAML::Mark mark = node.Mark();
@@ -391,6 +392,7 @@ class Reader {
   void read_top(const YAML::Node& root) {
     YAML::Node cache_type_node;
     YAML::Node url_node;
+    YAML::Node dsn_node;
     dispatch(
         root, "",
         {{"host",
@@ -426,8 +428,10 @@ class Reader {
           [&](const Entry& e, const std::string& p) {
             read_whole_seconds(e, p, cfg_.cache_grace, 0, kOneYear);
           }},
-         {"cache", [&](const Entry& e,
-                       const std::string& p) { read_cache(e, p, cache_type_node, url_node); }},
+         {"cache",
+          [&](const Entry& e, const std::string& p) {
+            read_cache(e, p, cache_type_node, url_node, dsn_node);
+          }},
          {"default_zone",
           [&](const Entry& e, const std::string& p) { read_zone(e, p, cfg_.default_zone); }},
          {"zones", [&](const Entry& e, const std::string& p) { read_zones(e, p); }},
@@ -447,11 +451,11 @@ class Reader {
           }},
          {"limits", [&](const Entry& e, const std::string& p) { read_limits(e, p); }},
          {"log_level", [&](const Entry& e, const std::string& p) { read_log_level(e, p); }}});
-    check_cache(cache_type_node, url_node);
+    check_cache(cache_type_node, url_node, dsn_node);
   }
 
   void read_cache(const Entry& e, const std::string& path, YAML::Node& type_node,
-                  YAML::Node& url_node) {
+                  YAML::Node& url_node, YAML::Node& dsn_node) {
     auto map = map_value(e, path);
     if (!map) return;
     CacheConfig& cache = cfg_.cache;
@@ -494,6 +498,11 @@ class Reader {
                     url_node.reset(x.value);
                     check_redis_url(x, q);
                   }},
+                 {"dsn",
+                  [&](const Entry& x, const std::string& q) {
+                    read_string(x, q, cache.dsn);
+                    dsn_node.reset(x.value);
+                  }},
                  {"timeout",
                   [&](const Entry& x, const std::string& q) {
                     read_seconds(x, q, cache.timeout, 0, false, 3600);
@@ -527,8 +536,17 @@ class Reader {
   }
 
   // Checks that need the whole cache section (the keys come in any order).
-  void check_cache(const YAML::Node& type_node, const YAML::Node& url_node) {
+  void check_cache(const YAML::Node& type_node, const YAML::Node& url_node,
+                   const YAML::Node& dsn_node) {
     const CacheConfig& cache = cfg_.cache;
+    if (cache.type == "postgres" && cache.dsn.empty())
+      fail(line_of(type_node), "cache.options.dsn",
+           "is required with cache type postgres (postgres://USER@HOST/DB or "
+           "'host=... dbname=...')",
+           dsn_node.IsDefined() ? describe(dsn_node) : "nothing");
+    if (cache.type != "postgres" && !cache.dsn.empty())
+      warn(line_of(dsn_node),
+           fmt::format("cache.options.dsn has no effect with cache type {}", cache.type));
     if (cache.type == "redis" && cache.url.empty())
       fail(line_of(type_node), "cache.options.url", "is required with cache type redis",
            url_node.IsDefined() ? describe(url_node) : "nothing");

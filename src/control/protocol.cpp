@@ -7,11 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "util/json.hpp"
-
 namespace mtasts::control {
-
-using util::json_escape;
 
 // ----- paths ---------------------------------------------------------------------------
 
@@ -46,11 +42,14 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
-// Echoed in error replies: short, so garbage does not come back at length.
-std::string shorten(std::string_view text) {
+// Echoed in error replies: short, so garbage does not come back at length,
+// and quoted as a JSON string with everything but printable ASCII escaped, so
+// control bytes show as what they are.
+std::string quoted_short(std::string_view text) {
   constexpr std::size_t kMax = 64;
-  if (text.size() <= kMax) return std::string(text);
-  return std::string(text.substr(0, kMax)) + "...";
+  std::string cut(text.substr(0, kMax));
+  if (text.size() > kMax) cut += "...";
+  return Json(cut).dump(-1, ' ', true, Json::error_handler_t::replace);
 }
 
 }  // namespace
@@ -69,7 +68,7 @@ ControlParse parse_control_request(std::string_view line) {
     ControlRequest::Command command;
     bool takes_domain;
   };
-  static constexpr std::array<Known, 7> kCommands{{
+  static constexpr std::array<Known, 9> kCommands{{
       {"list", ControlRequest::Command::list, false},
       {"show", ControlRequest::Command::show, true},
       {"purge", ControlRequest::Command::purge, true},
@@ -77,6 +76,8 @@ ControlParse parse_control_request(std::string_view line) {
       {"stats", ControlRequest::Command::stats, false},
       {"alarms", ControlRequest::Command::alarms, false},
       {"reload", ControlRequest::Command::reload, false},
+      {"export", ControlRequest::Command::export_, false},
+      {"import", ControlRequest::Command::import_, false},
   }};
   for (const auto& known : kCommands) {
     if (word != known.name) continue;
@@ -92,33 +93,31 @@ ControlParse parse_control_request(std::string_view line) {
   }
   return {std::nullopt,
           fmt::format("unknown command {} (list, show DOMAIN, purge DOMAIN, prefetch DOMAIN, "
-                      "stats, alarms, reload)",
-                      json_escape(shorten(word)))};
+                      "stats, alarms, reload, export, import)",
+                      quoted_short(word))};
 }
 
-void append_policy_fields(std::string& out, const cache::CachedPolicy& p, std::string_view source) {
-  fmt::format_to(std::back_inserter(out),
-                 "\"domain\": {}, \"mode\": {}, \"id\": {}, \"fetched\": {}, \"expires\": {}, "
-                 "\"checked\": {}, \"max_age\": {}, \"mx\": [",
-                 json_escape(p.domain), json_escape(sts::to_string(p.policy.mode)),
-                 json_escape(p.txt_id), p.fetched_at, p.expires_at, p.checked_at, p.policy.max_age);
-  for (std::size_t i = 0; i < p.policy.mx.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += json_escape(p.policy.mx[i]);
-  }
-  out += "], \"source\": " + json_escape(source);
+std::string dump(const Json& value) {
+  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+Json policy_object(const cache::CachedPolicy& p, std::string_view source) {
+  return Json{{"domain", p.domain},
+              {"mode", sts::to_string(p.policy.mode)},
+              {"id", p.txt_id},
+              {"fetched", p.fetched_at},
+              {"expires", p.expires_at},
+              {"checked", p.checked_at},
+              {"max_age", p.policy.max_age},
+              {"mx", p.policy.mx},
+              {"source", source}};
 }
 
 std::string policy_json(const cache::CachedPolicy& policy, std::string_view source) {
-  std::string out = "{";
-  append_policy_fields(out, policy, source);
-  out += '}';
-  return out;
+  return dump(policy_object(policy, source));
 }
 
-std::string error_json(std::string_view message) {
-  return "{\"error\": " + json_escape(message) + "}";
-}
+std::string error_json(std::string_view message) { return dump(Json{{"error", message}}); }
 
 std::vector<std::string> JsonArrayElements::feed(std::string_view piece) {
   std::vector<std::string> done;

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cache/cached_policy.hpp"
 #include "config/config.hpp"
 
@@ -28,7 +30,10 @@ std::string control_socket_path(const config::Config& config);
 inline constexpr std::size_t kMaxControlLine = 4096;
 
 struct ControlRequest {
-  enum class Command { list, show, purge, prefetch, stats, alarms, reload };
+  // export: the reply is JSON lines (control/transfer.hpp) ended by an empty line.
+  // import: the request line is followed by JSON lines ended by an empty line;
+  // one JSON reply when that line arrives.
+  enum class Command { list, show, purge, prefetch, stats, alarms, reload, export_, import_ };
   Command command = Command::stats;
   std::string argument;  // the domain, as typed, for show, purge and prefetch
 };
@@ -41,13 +46,20 @@ struct ControlParse {
 // "COMMAND [ARGUMENT]": words separated by spaces or tabs, a trailing CR ignored.
 ControlParse parse_control_request(std::string_view line);
 
-// One cached policy as list and show report it (a JSON object, one line).
+// Every JSON text either program writes is built as one of these: ordered, so
+// the fields come in the order the replies document.
+using Json = nlohmann::ordered_json;
+
+// A reply (or any JSON the programs write) as one line: compact, UTF-8 as it
+// is, a byte that is not part of valid UTF-8 (hostile input) replaced by
+// U+FFFD, so the text is always valid JSON and never throws.
+std::string dump(const Json& value);
+
+// One cached policy as list and show report it.
 // source: where the daemon holds it, "memory" or "store" (only the store
 // holds it: cache_size dropped it from memory; the next query reads it back).
+Json policy_object(const cache::CachedPolicy& policy, std::string_view source = "memory");
 std::string policy_json(const cache::CachedPolicy& policy, std::string_view source = "memory");
-// policy_json's fields without the braces, for replies that add their own (show).
-void append_policy_fields(std::string& out, const cache::CachedPolicy& policy,
-                          std::string_view source = "memory");
 // {"error": message}
 std::string error_json(std::string_view message);
 

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <filesystem>
@@ -18,25 +19,26 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include "control/transfer.hpp"
 #include "resolver/dane_discovery.hpp"
 #include "setup/setup.hpp"
 #include "socketmap/listener.hpp"
 #include "sts/answer.hpp"
 #include "sts/query_key.hpp"
-#include "util/json.hpp"
 
 namespace mtasts::daemon {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
-using control::append_policy_fields;
 using control::ControlParse;
 using control::ControlRequest;
+using control::dump;
 using control::error_json;
+using control::Json;
 using control::kMaxControlLine;
 using control::parse_control_request;
 using control::policy_json;
-using util::json_escape;
+using control::policy_object;
 
 // ----- server --------------------------------------------------------------------------
 
@@ -117,6 +119,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
   // Answers the next buffered request line, or reads more.
   void next_request() {
     if (closed_ || writing_ || reading_ || recalling_) return;
+    if (importing_) return next_import_line();
     const std::size_t max_line = state_->options.max_line;
     const auto newline = input_.find('\n');
     if ((newline != std::string::npos && newline > max_line) ||
@@ -183,7 +186,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     const std::int64_t now = state_->clock->now();
     using Command = ControlRequest::Command;
     if (request.command == Command::list) {
-      start_list(*policies);
+      start_listing(*policies, Listing::list);
       return;
     }
     if (request.command == Command::stats) {
@@ -197,6 +200,17 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     }
     if (request.command == Command::alarms) {
       send(alarms_json(*policies) + "\n");
+      return;
+    }
+    if (request.command == Command::export_) {
+      start_listing(*policies, Listing::export_lines);
+      return;
+    }
+    if (request.command == Command::import_) {
+      importing_ = true;
+      import_ = {};
+      import_line_ = 0;
+      next_request();
       return;
     }
     const auto key = sts::parse_query_key(request.argument);
@@ -233,7 +247,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
         break;
       case Command::purge: {
         const bool had = policies->purge(domain, dane_key);
-        reply = fmt::format("{{\"domain\": {}, \"purged\": {}}}", json_escape(domain), had);
+        reply = dump(Json{{"domain", domain}, {"purged", had}});
         break;
       }
       case Command::prefetch: {
@@ -241,8 +255,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
         const bool cached = policies->cache().policy(domain, now) != nullptr;
         spdlog::debug("control: prefetch {}: {}", domain,
                       started ? "started" : (cached ? "cached" : "not started"));
-        reply = fmt::format("{{\"domain\": {}, \"started\": {}, \"cached\": {}}}",
-                            json_escape(domain), started, cached);
+        reply = dump(Json{{"domain", domain}, {"started", started}, {"cached", cached}});
         break;
       }
       default:
@@ -256,75 +269,81 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
                         const std::string& dane_key, std::int64_t now) const {
     const cache::CachedPolicy* p = policies.cache().policy(domain, now);
     // The DANE result (RFC 7672) is kept apart from the policy: shown either way.
-    std::string dane = "null";
+    Json dane = nullptr;
     if (const auto* resolver = policies.dane()) {
       if (const auto* d = resolver->cache().result(dane_key)) {
-        dane = fmt::format(
-            "{{\"level\": {}, \"summary\": {}, \"fetched\": {}, \"expires\": {}, "
-            "\"keep_until\": {}}}",
-            json_escape(dane::to_string(d->level)), json_escape(d->summary), d->fetched_at,
-            d->expires_at, d->keep_until);
+        dane = Json{{"level", dane::to_string(d->level)},
+                    {"summary", d->summary},
+                    {"fetched", d->fetched_at},
+                    {"expires", d->expires_at},
+                    {"keep_until", d->keep_until}};
       }
     }
     if (p == nullptr) {
-      return fmt::format("{{\"domain\": {}, \"error\": \"not cached\", \"dane\": {}}}",
-                         json_escape(domain), dane);
+      return dump(Json{{"domain", domain}, {"error", "not cached"}, {"dane", std::move(dane)}});
     }
-    std::string out = "{";
-    append_policy_fields(out, *p);
-    out += ", \"dane\": " + dane;
-    // What each zone answers Postfix for this policy (null: default_zone).
-    out += ", \"answers\": [";
-    // The zones in force (a reload may have changed their options).
+    Json reply = policy_object(*p);
+    reply["dane"] = std::move(dane);
+    // What each zone answers Postfix for this policy (null: default_zone), with
+    // the zones in force (a reload may have changed their options).
+    Json answers = Json::array();
     const auto& zones = policies.zones();
     for (std::size_t i = 0; i < zones.size(); ++i) {
-      const auto& zone = zones[i];
-      if (i > 0) out += ", ";
-      fmt::format_to(std::back_inserter(out), "{{\"zone\": {}, \"answer\": {}}}",
-                     i == 0 ? std::string("null") : json_escape(zone.name),
-                     json_escape(policies.cache().answer_for(*p, policies.answer_class(i))));
+      answers.push_back(
+          Json{{"zone", i == 0 ? Json(nullptr) : Json(zones[i].name)},
+               {"answer", policies.cache().answer_for(*p, policies.answer_class(i))}});
     }
-    out += "]}";
-    return out;
+    reply["answers"] = std::move(answers);
+    return dump(reply);
   }
 
   // {"alarms": [{"subject", "kind", "before", "after", "reason", "since", "stage"}, ...]}
   static std::string alarms_json(const resolver::PolicyResolver& policies) {
-    std::string out = "{\"alarms\": [";
-    bool first = true;
+    Json alarms = Json::array();
     for (const auto& a : policies.alarms().list()) {
-      if (!first) out += ", ";
-      first = false;
-      fmt::format_to(std::back_inserter(out),
-                     "{{\"subject\": {}, \"kind\": {}, \"before\": {}, \"after\": {}, "
-                     "\"reason\": {}, \"since\": {}, \"stage\": {}}}",
-                     json_escape(a.subject), json_escape(resolver::to_string(a.kind)),
-                     json_escape(a.before), json_escape(a.after), json_escape(a.reason), a.since,
-                     a.stage);
+      alarms.push_back(Json{{"subject", a.subject},
+                            {"kind", resolver::to_string(a.kind)},
+                            {"before", a.before},
+                            {"after", a.after},
+                            {"reason", a.reason},
+                            {"since", a.since},
+                            {"stage", a.stage}});
     }
-    return out + "]}";
+    return dump(Json{{"alarms", std::move(alarms)}});
   }
 
   static std::string stats_json(const resolver::PolicyResolver& policies) {
     const auto& s = policies.stats();
     const resolver::DaneResolver* dane = policies.dane();
     const auto& cache = policies.cache();
-    return fmt::format(
-        "{{\"queries\": {}, \"hits\": {}, \"negative_hits\": {}, \"misses\": {}, "
-        "\"discoveries\": {}, \"revalidations\": {}, \"proactive\": {}, \"store_hits\": {}, "
-        "\"timeouts\": {}, \"overloaded\": {}, \"rejected_keys\": {}, \"cache_entries\": {}, "
-        "\"policies\": {}, \"negative\": {}, \"in_flight\": {}, \"dane\": {}, "
-        "\"dane_only_answers\": {}, \"dane_answers\": {}, \"dane_temp_answers\": {}, "
-        "\"dane_lookups\": {}, \"dane_failures\": {}, \"dane_stale_answers\": {}, "
-        "\"dane_cached\": {}, \"alarms\": {}, \"store_read_failures\": {}, "
-        "\"store_unknown_temp\": {}}}",
-        s.queries, s.hits, s.negative_hits, s.misses, s.discoveries, s.revalidations, s.proactive,
-        s.store_hits, s.timeouts, s.overloaded, s.rejected_keys, cache.size(),
-        cache.positive_count(), cache.negative_count(), policies.in_flight(),
-        json_escape(dane ? dane->status() : std::string_view("disabled")), s.dane_only, s.dane,
-        s.dane_temp, dane ? dane->stats().lookups : 0, dane ? dane->stats().failures : 0,
-        dane ? dane->stats().stale_answers : 0, dane ? dane->cache().result_count() : 0,
-        policies.alarms().size(), s.store_unknown, s.store_unknown_temp);
+    return dump(Json{
+        {"queries", s.queries},
+        {"hits", s.hits},
+        {"negative_hits", s.negative_hits},
+        {"misses", s.misses},
+        {"discoveries", s.discoveries},
+        {"revalidations", s.revalidations},
+        {"proactive", s.proactive},
+        {"store_hits", s.store_hits},
+        {"timeouts", s.timeouts},
+        {"overloaded", s.overloaded},
+        {"rejected_keys", s.rejected_keys},
+        {"cache_entries", cache.size()},
+        {"policies", cache.positive_count()},
+        {"negative", cache.negative_count()},
+        {"in_flight", policies.in_flight()},
+        {"dane", dane ? dane->status() : std::string_view("disabled")},
+        {"dane_only_answers", s.dane_only},
+        {"dane_answers", s.dane},
+        {"dane_temp_answers", s.dane_temp},
+        {"dane_lookups", dane ? dane->stats().lookups : 0},
+        {"dane_failures", dane ? dane->stats().failures : 0},
+        {"dane_stale_answers", dane ? dane->stats().stale_answers : 0},
+        {"dane_cached", dane ? dane->cache().result_count() : 0},
+        {"alarms", policies.alarms().size()},
+        {"store_read_failures", s.store_unknown},
+        {"store_unknown_temp", s.store_unknown_temp},
+    });
   }
 
   // A list reply is written a chunk at a time: the snapshot holds only the
@@ -332,15 +351,23 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
   // have been purged or replaced in between: the reply shows it as it is then).
   // Then the policies only the store holds (memory is not the whole cache:
   // cache_size), read from it first, each listed with source "store".
-  void start_list(resolver::PolicyResolver& policies) {
+  // export writes the same snapshot as JSON lines (control/transfer.hpp): the
+  // header, the policies, then the DANE results memory holds, and an empty
+  // line that ends the reply.
+  enum class Listing { list, export_lines };
+
+  void start_listing(resolver::PolicyResolver& policies, Listing kind) {
     listing_ = true;  // no other request is read meanwhile
-    policies.stored_only(kMaxListedFromStore,
-                         [self = shared_from_this()](std::vector<cache::CachedPolicy> stored) {
-                           if (self->closed_) return;
-                           if (self->state_->policies == nullptr)
-                             return self->close("server stopped");
-                           self->begin_list(std::move(stored));
-                         });
+    list_kind_ = kind;
+    auto begin = [self = shared_from_this()](std::vector<cache::CachedPolicy> stored) {
+      if (self->closed_) return;
+      if (self->state_->policies == nullptr) return self->close("server stopped");
+      self->begin_list(std::move(stored));
+    };
+    // export wants the text as fetched, which only the store keeps: every
+    // stored policy, memory's included.
+    if (kind == Listing::export_lines) return policies.stored_policies(kMaxListedFromStore, begin);
+    policies.stored_only(kMaxListedFromStore, begin);
   }
 
   void begin_list(std::vector<cache::CachedPolicy> stored) {
@@ -348,44 +375,204 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     list_domains_.clear();
     list_domains_.reserve(state_->policies->cache().positive_count());
     // Expired policies no longer answer (RFC 8461 §5.1): they are not listed.
+    const auto by_domain = [](const cache::CachedPolicy& p, const std::string& d) {
+      return p.domain < d;
+    };
+    if (list_kind_ == Listing::export_lines) {
+      std::sort(stored.begin(), stored.end(),
+                [](const auto& a, const auto& b) { return a.domain < b.domain; });
+    }
     state_->policies->cache().for_each_policy([&](const cache::CachedPolicy& p) {
-      if (!p.expired(now)) list_domains_.push_back(p.domain);
+      if (p.expired(now)) return;
+      if (list_kind_ == Listing::export_lines) {
+        // Written from the store's record (below), which has the text.
+        const auto it = std::lower_bound(stored.begin(), stored.end(), p.domain, by_domain);
+        if (it != stored.end() && it->domain == p.domain) return;
+      }
+      list_domains_.push_back(p.domain);
     });
     list_stored_ = std::move(stored);
     list_next_ = 0;
     list_first_ = true;
-    output_ = "{\"policies\": [";
+    list_dane_.clear();
+    if (list_kind_ == Listing::export_lines) {
+      // Results past keep_until answer nothing any more: not exported.
+      if (const auto* dane = state_->policies->dane()) {
+        dane->cache().for_each_result([&](const cache::CachedDane& d) {
+          if (d.usable_when_failing(now)) list_dane_.push_back(d.destination);
+        });
+      }
+      output_ = control::export_header_line(now) + "\n";
+      fill_list_chunk();
+      write();
+      return;
+    }
+    output_ = "{\"policies\":[";
     fill_list_chunk();
     write();
+  }
+
+  // One listed policy, in the reply's form.
+  void add_listed(const cache::CachedPolicy& p, std::string_view source) {
+    if (list_kind_ == Listing::export_lines) {
+      output_ += control::policy_line(p) + "\n";
+      return;
+    }
+    if (!list_first_) output_ += ',';
+    list_first_ = false;
+    output_ += policy_json(p, source);
   }
 
   void fill_list_chunk() {
     const resolver::PolicyResolver* policies = state_->policies;
     const std::int64_t now = state_->clock->now();
-    const std::size_t total = list_domains_.size() + list_stored_.size();
+    const std::size_t policy_total = list_domains_.size() + list_stored_.size();
+    const std::size_t total = policy_total + list_dane_.size();
     while (output_.size() < state_->options.chunk_bytes && list_next_ < total) {
       const std::size_t i = list_next_++;
       if (i < list_domains_.size()) {
         const cache::CachedPolicy* p = policies->cache().policy(list_domains_[i], now);
-        if (p == nullptr) continue;
-        if (!list_first_) output_ += ", ";
-        list_first_ = false;
-        output_ += policy_json(*p);
+        if (p != nullptr) add_listed(*p, "memory");
         continue;
       }
-      const auto& stored = list_stored_[i - list_domains_.size()];
-      if (stored.expired(now)) continue;
-      if (!list_first_) output_ += ", ";
-      list_first_ = false;
-      output_ += policy_json(stored, "store");
+      if (i < policy_total) {
+        auto& stored = list_stored_[i - list_domains_.size()];
+        if (stored.expired(now)) continue;
+        const auto* held = list_kind_ == Listing::export_lines
+                               ? policies->cache().policy(stored.domain, now)
+                               : nullptr;
+        if (held != nullptr && held->fetched_at > stored.fetched_at) {
+          add_listed(*held, "memory");  // a save the store did not keep (yet)
+          continue;
+        }
+        // Memory's refresh confirmed the id since the store's last write.
+        if (held != nullptr) stored.checked_at = std::max(stored.checked_at, held->checked_at);
+        add_listed(stored, "store");
+        continue;
+      }
+      const auto* dane = policies->dane();
+      const auto* d = dane ? dane->cache().result(list_dane_[i - policy_total]) : nullptr;
+      if (d != nullptr && d->usable_when_failing(now)) output_ += control::dane_line(*d) + "\n";
     }
     if (list_next_ >= total) {
-      fmt::format_to(std::back_inserter(output_), "], \"negative\": {}}}\n",
-                     policies->cache().negative_count());
+      if (list_kind_ == Listing::export_lines) {
+        output_ += "\n";
+      } else {
+        // The list's closing part; the policies were written one by one above.
+        output_ += "],\"negative\":" + std::to_string(policies->cache().negative_count()) + "}\n";
+      }
       listing_ = false;
       std::vector<std::string>().swap(list_domains_);
       std::vector<cache::CachedPolicy>().swap(list_stored_);
+      std::vector<std::string>().swap(list_dane_);
     }
+  }
+
+  // ----- import: the lines after the request, up to an empty line -----------------
+
+  // Takes the payload's lines one at a time; a record the lifecycle checks
+  // against the store waits (recalling_) and resumes here.
+  void next_import_line() {
+    while (!closed_ && !recalling_) {
+      const auto newline = input_.find('\n');
+      const std::size_t limit = control::kMaxTransferLine + 2;  // the CR and LF
+      if ((newline != std::string::npos && newline > limit) ||
+          (newline == std::string::npos && input_.size() > limit)) {
+        // Without its end the next line cannot be found: the import stops here.
+        importing_ = false;
+        discard_after_write_ = true;
+        send(
+            error_json(fmt::format("import line {} longer than {} bytes; stopped there after "
+                                   "{} records imported",
+                                   import_line_ + 1, control::kMaxTransferLine, import_.imported)) +
+            "\n");
+        return;
+      }
+      if (newline == std::string::npos) {
+        if (!peer_done_) return read();
+        // The client closed without the empty line: what came is imported.
+        close_after_write_ = true;
+        if (!input_.empty()) {
+          std::string last = std::exchange(input_, {});
+          if (!import_one(last)) return;
+        }
+        return finish_import();
+      }
+      std::string line = input_.substr(0, newline);
+      input_.erase(0, newline + 1);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty()) return finish_import();
+      if (!import_one(line)) return;  // waits for the lifecycle
+    }
+  }
+
+  // False when the record waits for the lifecycle (which resumes the import).
+  bool import_one(std::string_view text) {
+    const std::size_t line = ++import_line_;
+    auto decoded = control::decode_transfer_line(text);
+    if (const auto* error = decoded.error()) {
+      if (line == 1) import_header_ok_ = false;
+      import_.refuse(line,
+                     line == 1 || import_header_ok_ ? *error : "line 1 is not a valid header");
+      return true;
+    }
+    const bool header = std::holds_alternative<control::ExportHeader>(decoded.value);
+    if (line == 1) {
+      // Without its header the file may be of another format or version: none
+      // of it is read as records.
+      import_header_ok_ = header;
+      if (!header) {
+        import_.refuse(line, fmt::format("not the header (kind \"{}\", version {})",
+                                         control::kExportKind, control::kExportVersion));
+      }
+      return true;
+    }
+    if (!import_header_ok_) {
+      import_.refuse(line, "line 1 is not a valid header");
+      return true;
+    }
+    if (header) {
+      import_.refuse(line, "a second header");
+      return true;
+    }
+    resolver::PolicyResolver* policies = state_->policies;
+    if (policies == nullptr) {
+      close("server stopped");
+      return false;
+    }
+    recalling_ = true;
+    in_import_call_ = true;
+    auto done = [self = shared_from_this(), line](resolver::Adoption adoption) {
+      self->recalling_ = false;
+      self->tally(line, std::move(adoption));
+      if (!self->in_import_call_ && !self->closed_) self->next_request();
+    };
+    if (auto* policy = std::get_if<cache::CachedPolicy>(&decoded.value)) {
+      policies->import_policy(std::move(*policy), done);
+    } else if (auto* dane = policies->dane()) {
+      dane->import_result(std::get<cache::CachedDane>(std::move(decoded.value)), done);
+    } else {
+      done({resolver::Adoption::Outcome::refused, "DANE is disabled in this daemon"});
+    }
+    in_import_call_ = false;
+    return !recalling_;
+  }
+
+  void tally(std::size_t line, resolver::Adoption adoption) {
+    using Outcome = resolver::Adoption::Outcome;
+    if (adoption.outcome == Outcome::adopted) ++import_.imported;
+    if (adoption.outcome == Outcome::older) ++import_.older;
+    if (adoption.outcome == Outcome::refused) {
+      spdlog::debug("control: import line {} refused: {}", line, adoption.reason);
+      import_.refuse(line, std::move(adoption.reason));
+    }
+  }
+
+  void finish_import() {
+    importing_ = false;
+    spdlog::info("control: import: {} records imported, {} refused, {} older than held",
+                 import_.imported, import_.refused, import_.older);
+    send(control::import_reply_json(std::exchange(import_, {})) + "\n");
   }
 
   void send(std::string reply) {
@@ -474,6 +661,13 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
   std::string output_;
   std::vector<std::string> list_domains_;
   std::vector<cache::CachedPolicy> list_stored_;
+  std::vector<std::string> list_dane_;  // export: DANE destinations, after the policies
+  Listing list_kind_ = Listing::list;
+  bool importing_ = false;       // the lines read are an import's payload
+  bool in_import_call_ = false;  // the lifecycle may answer before import_* returns
+  std::size_t import_line_ = 0;
+  bool import_header_ok_ = false;
+  control::ImportTally import_;
   // Bounds what one list holds from the store at once (a record is ~0.5 KB).
   static constexpr std::size_t kMaxListedFromStore = 1'000'000;
   std::size_t list_next_ = 0;
@@ -588,8 +782,9 @@ std::unique_ptr<ControlServer> start_control_server(asio::io_context& io,
   try {
     server->start();
   } catch (const std::exception& e) {
-    spdlog::error("control socket: {}; mta-stsctl list/show/purge/prefetch/stats will not work",
-                  e.what());
+    spdlog::error(
+        "control socket: {}; mta-stsctl list/show/purge/prefetch/stats/export/import will not work",
+        e.what());
     return nullptr;
   }
   spdlog::info("control socket: listening on {}", path);

@@ -1,7 +1,7 @@
 #pragma once
 // The daemon's end of the admin's control channel (control/protocol.hpp): a
 // UNIX stream socket (mode 0600) on which mta-stsctl asks the running daemon to
-// list, show, purge and prefetch cached policies.
+// list, show, purge, prefetch, export and import cached policies.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

@@ -22,7 +22,6 @@
 #include "setup/setup.hpp"
 #include "socketmap/server.hpp"
 #include "util/clock.hpp"
-#include "util/json.hpp"
 
 namespace mtasts::daemon {
 
@@ -241,19 +240,10 @@ int run(const config::Config& config, const ConfigSource& source) {
         plan.restart_needed.empty() ? "" : "; restart mta-stsd to apply ",
         fmt::format("{}", fmt::join(plan.restart_needed, ", ")),
         refused.empty() ? "" : "; not applied: ", fmt::format("{}", fmt::join(refused, ", ")));
-    std::string reply = "{\"reloaded\": true, \"applied\": [";
-    for (std::size_t i = 0; i < plan.applied.size(); ++i) {
-      reply += (i > 0 ? ", " : "") + util::json_escape(plan.applied[i]);
-    }
-    reply += "], \"restart_needed\": [";
-    for (std::size_t i = 0; i < plan.restart_needed.size(); ++i) {
-      reply += (i > 0 ? ", " : "") + util::json_escape(plan.restart_needed[i]);
-    }
-    reply += "], \"refused\": [";
-    for (std::size_t i = 0; i < refused.size(); ++i) {
-      reply += (i > 0 ? ", " : "") + util::json_escape(refused[i]);
-    }
-    return reply + "]}";
+    return control::dump(control::Json{{"reloaded", true},
+                                       {"applied", plan.applied},
+                                       {"restart_needed", plan.restart_needed},
+                                       {"refused", refused}});
   };
   if (control) control->on_reload([&] { return reload("mta-stsctl reload"); });
   // SIGHUP must not kill the daemon, as its default action would.

@@ -15,6 +15,7 @@
 
 #include "cache/store.hpp"
 #include "dane/precedence.hpp"
+#include "resolver/adoption.hpp"
 #include "resolver/alarm_board.hpp"
 #include "resolver/dane_cache.hpp"
 #include "resolver/dane_discovery.hpp"
@@ -84,6 +85,10 @@ class DaneResolver {
   // horizon seconds; returns how many.
   std::size_t sweep(std::int64_t horizon);
   bool purge(const std::string& destination);
+  // A result from outside (mta-stsctl import), checked as a store's record and
+  // kept unless the one held (memory, else the store) was looked up as late or
+  // later, or is unexpired and stronger. done runs once (possibly at once).
+  void import_result(cache::CachedDane record, std::function<void(Adoption)> done);
 
   // "disabled", "unknown" (no answer with the AD bit yet), "active", "inert".
   std::string_view status() const;

@@ -581,6 +581,19 @@ void PolicyResolver::stored_only(std::size_t limit,
       });
 }
 
+void PolicyResolver::stored_policies(std::size_t limit,
+                                     std::function<void(std::vector<cache::CachedPolicy>)> done) {
+  if (store_ == nullptr) return done({});
+  store_->list_policies(
+      clock_.now(), limit,
+      [this, alive = alive_, done = std::move(done)](std::vector<cache::CachedPolicy> stored) {
+        if (!*alive) return done({});
+        const auto at = clock_.now();
+        std::erase_if(stored, [&](const cache::CachedPolicy& p) { return p.expired(at); });
+        done(std::move(stored));
+      });
+}
+
 bool PolicyResolver::refresh(const std::string& domain, std::string known_id,
                              std::function<void()> finished) {
   if (flights_.active(domain) || !flights_.slot_free()) return false;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cache/store.hpp"
+#include "resolver/adoption.hpp"
 #include "resolver/alarm_board.hpp"
 #include "resolver/answer.hpp"
 #include "resolver/dane_resolver.hpp"
@@ -105,6 +106,12 @@ class PolicyResolver {
   // done runs once memory holds whatever unexpired policy the store had, at
   // once when memory has one already or there is no store.
   void recall(const std::string& domain, std::function<void()> done);
+  // A policy from outside (mta-stsctl import), checked as a store's record
+  // (cache/record_check.hpp) and kept in memory and the store unless the
+  // daemon holds one fetched as late or later, or it would downgrade an
+  // unexpired policy held (cache::shared_downgrade). The store is read first
+  // when memory has none; done runs once (possibly at once).
+  void import_policy(cache::CachedPolicy record, std::function<void(Adoption)> done);
   // A background check of a cached policy (proactive refresh, RFC 8461 §3.3,
   // §10.2); finished runs when it ends. False when the domain is in flight or no
   // discovery slot is free (background work never queues).
@@ -118,6 +125,11 @@ class PolicyResolver {
   // The unexpired policies only the store holds (mta-stsctl list), at most
   // `limit`; none without a store. done runs once.
   void stored_only(std::size_t limit, std::function<void(std::vector<cache::CachedPolicy>)> done);
+  // Every unexpired policy the store holds, those memory holds too included, at
+  // most `limit`, with the text as fetched (memory keeps no body): what
+  // mta-stsctl export writes. None without a store. done runs once.
+  void stored_policies(std::size_t limit,
+                       std::function<void(std::vector<cache::CachedPolicy>)> done);
   // A configuration reload: the zones' answer options and timeouts, and the
   // timing settings (cache_grace, negative_ttl, retry_interval, fetch_timeout,
   // temp_failure_ttl). The zone names must be those the resolver was made with

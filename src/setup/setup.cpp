@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "cache/postgres_store.hpp"
 #include "cache/redis_store.hpp"
 #include "cache/sqlite_store.hpp"
 #include "cache/tiered_store.hpp"
@@ -50,8 +51,21 @@ std::unique_ptr<cache::PolicyStore> make_store(const config::CacheConfig& cache,
         std::make_unique<cache::RedisStore>(io, std::move(options)),
         std::make_unique<cache::SqliteStore>(sqlite_path, busy));
   }
+  if (cache.type == "postgres") {
+    cache::PostgresOptions options;
+    options.dsn = cache.dsn;
+    options.connect_timeout = seconds_to_ms(cache.timeout);
+    options.command_timeout = seconds_to_ms(cache.timeout);
+    // As with Redis: the fleet shares the database; the local SQLite copy keeps
+    // what this daemon learned across a restart while PostgreSQL is down.
+    // PostgresStore throws std::invalid_argument naming cache.options.dsn for a
+    // DSN libpq cannot parse.
+    return std::make_unique<cache::TieredStore>(
+        std::make_unique<cache::PostgresStore>(io, std::move(options)),
+        std::make_unique<cache::SqliteStore>(sqlite_path, busy));
+  }
   throw std::runtime_error("cache.type '" + cache.type + "' is not supported by mta-stsd " +
-                           MTASTSD_VERSION + " (use internal, memory, sqlite or redis)");
+                           MTASTSD_VERSION + " (use internal, memory, sqlite, redis or postgres)");
 }
 
 dns::ResolverOptions resolver_options(const config::Config& config) {

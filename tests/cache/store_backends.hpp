@@ -9,6 +9,7 @@
 //     schema damaged), so a store must say "cannot tell".
 // `lists`: whether the store lists its policies (due_for_refresh,
 // list_policies); Redis cannot without blocking the loop and hands back nothing.
+// A new backend joins STORE_BACKENDS in test_store_contract.cpp.
 #include <sqlite3.h>
 
 #include <boost/asio/io_context.hpp>
@@ -16,10 +17,12 @@
 #include <string>
 #include <vector>
 
+#include "cache/postgres_store.hpp"
 #include "cache/redis_store.hpp"
 #include "cache/sqlite_store.hpp"
 #include "cache/tiered_store.hpp"
 #include "dane/level.hpp"
+#include "postgres_test_support.hpp"
 #include "redis_test_support.hpp"
 #include "support/temp_dir.hpp"
 
@@ -143,6 +146,71 @@ struct TieredBackend {
   }
   // Both tiers: with Redis gone the local tier still answers, and its "absent"
   // is an answer (tiered_store.hpp: it holds every record this daemon relied on).
+  void break_reads() {
+    shared.break_reads();
+    sqlite_exec(dir.path / "local.db", "DROP TABLE policies; DROP TABLE dane");
+  }
+};
+
+struct PostgresBackend {
+  static constexpr const char* name = "postgres";
+  static constexpr bool lists = true;
+  static std::vector<std::string> error_backends() { return {"postgres"}; }
+
+  PostgresServer server;
+  boost::asio::io_context io;
+
+  std::unique_ptr<PolicyStore> open() {
+    auto store = std::make_unique<mtasts::cache::PostgresStore>(io, postgres_options(server.dsn()));
+    REQUIRE(run_until(io, [&] { return store->connected(); }));
+    return store;
+  }
+  // Rows written by hand (postgres_sql.cpp's tables), as another program with
+  // write access to the database would.
+  void forge(const CachedPolicy& p) {
+    server.exec(
+        "INSERT INTO mta_stsd_policies (domain, txt_id, body, fetched_at, expires_at, "
+        "checked_at) VALUES (" +
+        sql_text(p.domain) + ", " + sql_text(p.txt_id) + ", " + sql_text(p.body) + ", " +
+        std::to_string(p.fetched_at) + ", " + std::to_string(p.expires_at) + ", " +
+        std::to_string(p.checked_at) +
+        ") ON CONFLICT (domain) DO UPDATE SET txt_id = EXCLUDED.txt_id, body = EXCLUDED.body, "
+        "fetched_at = EXCLUDED.fetched_at, expires_at = EXCLUDED.expires_at, "
+        "checked_at = EXCLUDED.checked_at");
+  }
+  void forge(const CachedDane& d) {
+    server.exec(
+        "INSERT INTO mta_stsd_dane (destination, level, summary, fetched_at, expires_at, "
+        "keep_until) VALUES (" +
+        sql_text(d.destination) + ", " + sql_text(std::string(mtasts::dane::to_string(d.level))) +
+        ", " + sql_text(d.summary) + ", " + std::to_string(d.fetched_at) + ", " +
+        std::to_string(d.expires_at) + ", " + std::to_string(d.keep_until) +
+        ") ON CONFLICT (destination) DO UPDATE SET level = EXCLUDED.level, "
+        "summary = EXCLUDED.summary, fetched_at = EXCLUDED.fetched_at, "
+        "expires_at = EXCLUDED.expires_at, keep_until = EXCLUDED.keep_until");
+  }
+  void break_reads() { server.stop(); }
+};
+
+// PostgreSQL shared by the fleet, with this daemon's own SQLite copy (cache.type postgres).
+struct TieredPostgresBackend {
+  static constexpr const char* name = "postgres+sqlite";
+  static constexpr bool lists = true;
+  static std::vector<std::string> error_backends() { return {"postgres", "sqlite"}; }
+
+  PostgresBackend shared;
+  TempDir dir{"mtasts-contract-tiered-pg"};
+  boost::asio::io_context& io = shared.io;
+
+  std::unique_ptr<PolicyStore> open() {
+    return std::make_unique<mtasts::cache::TieredStore>(
+        shared.open(),
+        std::make_unique<mtasts::cache::SqliteStore>((dir.path / "local.db").string()));
+  }
+  template <class Record>
+  void forge(const Record& r) {
+    shared.forge(r);
+  }
   void break_reads() {
     shared.break_reads();
     sqlite_exec(dir.path / "local.db", "DROP TABLE policies; DROP TABLE dane");

@@ -22,7 +22,8 @@ using mtasts::dane::Level;
 using namespace mtasts_test;
 using namespace std::chrono_literals;
 
-#define STORE_BACKENDS SqliteBackend, RedisBackend, TieredBackend
+#define STORE_BACKENDS \
+  SqliteBackend, RedisBackend, TieredBackend, PostgresBackend, TieredPostgresBackend
 
 namespace {
 

@@ -168,14 +168,30 @@ TEST_CASE("the example of mta-sts-daemon.yml(5) and their docker config load") {
   CHECK(r.config.zones.empty());
 }
 
-TEST_CASE("postfix-mta-sts-resolver's postgres and redis_sentinel backends stop start-up") {
-  for (const char* type : {"postgres", "redis_sentinel"}) {
-    const std::string text = std::string("cache:\n  type: ") + type + "\n";
-    CHECK(test::error_of(text) ==
-          std::string("test.yml:2: cache.type: unknown cache type; accepted types are internal, "
-                      "memory, sqlite, redis (got ") +
-              type + ")");
-  }
+TEST_CASE("postfix-mta-sts-resolver's redis_sentinel backend stops start-up") {
+  CHECK(test::error_of("cache:\n  type: redis_sentinel\n") ==
+        "test.yml:2: cache.type: unknown cache type; accepted types are internal, memory, "
+        "sqlite, redis, postgres (got redis_sentinel)");
+}
+
+TEST_CASE(
+    "postfix-mta-sts-resolver's postgres backend: its dsn, in either libpq form, and timeout") {
+  // Its documented example: a URL with the socket directory as the host.
+  auto r = load(
+      "cache:\n  type: postgres\n  options:\n    dsn: "
+      "postgres://user@%2Frun%2Fpostgresql/user\n    timeout: 2.5\n");
+  CHECK(r.warnings.empty());
+  CHECK(r.config.cache.type == "postgres");
+  CHECK(r.config.cache.dsn == "postgres://user@%2Frun%2Fpostgresql/user");
+  CHECK(r.config.cache.timeout == 2.5);
+  r = load("cache:\n  type: postgres\n  options:\n    dsn: \"host=/run/postgresql dbname=mail\"\n");
+  CHECK(r.config.cache.dsn == "host=/run/postgresql dbname=mail");
+  CHECK(test::error_of("cache:\n  type: postgres\n") ==
+        "test.yml:2: cache.options.dsn: is required with cache type postgres "
+        "(postgres://USER@HOST/DB or 'host=... dbname=...') (got nothing)");
+  r = load("cache:\n  type: sqlite\n  options:\n    dsn: postgres://u@h/d\n");
+  REQUIRE(r.warnings.size() == 1);
+  CHECK(r.warnings[0] == "test.yml:4: cache.options.dsn has no effect with cache type sqlite");
 }
 
 TEST_CASE("absent keys keep config.hpp's defaults") {
@@ -394,7 +410,7 @@ zones:
     <<: *base
 )");
   CHECK(r.config.default_zone.timeout == 10);  // the last one counts
-  CHECK(r.config.zones.at("z").timeout == 5);   // the anchor is the first value
+  CHECK(r.config.zones.at("z").timeout == 5);  // the anchor is the first value
   CHECK(has_warning(r, "test.yml:4: duplicate key 'default_zone': the last one is used"));
 
   // The fuzzer's reduced input: *base is the first, empty default_zone, which

@@ -27,6 +27,8 @@ TEST_CASE("control requests: commands and arguments") {
   CHECK(show.argument == "Example.COM.");  // normalised later, with parse_query_key
   CHECK(ok("purge\texample.net").command == Command::purge);
   CHECK(ok("prefetch   a.test  \r").argument == "a.test");
+  CHECK(ok("export").command == Command::export_);
+  CHECK(ok("import\r").command == Command::import_);
 }
 
 TEST_CASE("control requests: garbage is an error, never a request") {
@@ -41,6 +43,8 @@ TEST_CASE("control requests: garbage is an error, never a request") {
   CHECK(error("purge a.test b.test") == "purge takes one domain");
   CHECK(error("list everything") == "list takes no argument");
   CHECK(error("alarms a.test") == "alarms takes no argument");
+  // An import's payload follows on the next lines, never on the request line.
+  CHECK(error("import {}") == "import takes no argument");
   CHECK(error("LIST").find("unknown command \"LIST\"") == 0);
   // Hostile bytes are escaped and cut short in the message.
   const std::string junk = error(std::string("\x01\xff\"", 3) + std::string(500, 'x'));
@@ -60,15 +64,16 @@ TEST_CASE("a cached policy as JSON") {
   p.expires_at = 1700086400;
   p.checked_at = 1700000100;
   CHECK(policy_json(p) ==
-        "{\"domain\": \"example.com\", \"mode\": \"testing\", \"id\": \"20240101\", "
-        "\"fetched\": 1700000000, \"expires\": 1700086400, \"checked\": 1700000100, "
-        "\"max_age\": 86400, \"mx\": [\"mx1.example.com\", \"*.example.net\"], "
-        "\"source\": \"memory\"}");
+        "{\"domain\":\"example.com\",\"mode\":\"testing\",\"id\":\"20240101\","
+        "\"fetched\":1700000000,\"expires\":1700086400,\"checked\":1700000100,"
+        "\"max_age\":86400,\"mx\":[\"mx1.example.com\",\"*.example.net\"],"
+        "\"source\":\"memory\"}");
   p.policy.mx.clear();
   p.policy.mode = mtasts::sts::Mode::none;
-  CHECK(policy_json(p).find("\"mode\": \"none\"") != std::string::npos);
-  CHECK(policy_json(p).find("\"mx\": []") != std::string::npos);
-  CHECK(error_json("bad \"x\"\n") == "{\"error\": \"bad \\\"x\\\"\\n\"}");
+  CHECK(policy_json(p, "store").find("\"mode\":\"none\"") != std::string::npos);
+  CHECK(policy_json(p).find("\"mx\":[]") != std::string::npos);
+  CHECK(policy_json(p, "store").find("\"source\":\"store\"}") != std::string::npos);
+  CHECK(error_json("bad \"x\"\n") == "{\"error\":\"bad \\\"x\\\"\\n\"}");
 }
 
 TEST_CASE("list replies split into elements, fed in any pieces") {

@@ -100,8 +100,8 @@ def raw_exchange(path, data, timeout=5.0):
 
 
 def r_bytes(policies):
-    """The size of the policies as the daemon writes them (one line of JSON)."""
-    return json.dumps(list(policies.values()))
+    """The size of the policies as the daemon writes them (one line of compact JSON)."""
+    return json.dumps(list(policies.values()), separators=(",", ":"))
 
 
 # ----- the checks ----------------------------------------------------------------------
