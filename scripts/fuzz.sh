@@ -20,10 +20,19 @@ jobs=${JOBS:-2}
 declare -A max_len=(
   [netstring]=2048 [request]=1024 [txt_record]=1024 [policy]=4096
   [mx_pattern]=600 [content_type]=256 [config]=4096 [dns_message]=1500 [dane]=300 [cache_record]=4096
+  [transfer_line]=4096
 )
+# A target added under tests/fuzz/ without an entry here would never be fuzzed.
+for src in "$root"/tests/fuzz/*.cpp; do
+  name=$(basename "$src" .cpp)
+  [ "$name" = replay_main ] || [ -n "${max_len[$name]:-}" ] || {
+    echo "fuzz.sh: tests/fuzz/$name.cpp has no max_len entry (add it)" >&2
+    exit 2
+  }
+done
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(netstring request txt_record policy mx_pattern content_type config dns_message dane cache_record)
+  mapfile -t targets < <(printf '%s\n' "${!max_len[@]}" | sort)
 fi
 for name in "${targets[@]}"; do
   [ -n "${max_len[$name]:-}" ] || { echo "fuzz.sh: unknown target '$name'" >&2; exit 2; }

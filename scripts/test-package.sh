@@ -7,7 +7,7 @@
 #      must say it did not start the daemon (the resolver holds 127.0.0.1:8461);
 #   4. the installed daemon, run in the root, answers the installed postmap
 #      (tests/package/check_installed.py, with a test world on the loopback);
-#   5. `apt-get purge mta-stsd` leaves no file of its own: the root is listed before
+#   5. `apt-get purge --autoremove mta-stsd` leaves no file behind: the root is listed before
 #      the install and after the purge, and the lists must match (apt's and dpkg's
 #      own records aside).
 # Needs root, debootstrap, dpkg-dev, debhelper, lintian, nsd, nginx (scripts/install-deps.sh
@@ -89,7 +89,8 @@ t3=$(date +%s)
   --daemon "$root/usr/sbin/mta-stsd" --ctl "$root/usr/bin/mta-stsctl"
 echo "== package: the installed daemon answered the installed postmap ($(($(date +%s) - t3)) s)"
 
-in_root "apt-get purge -y mta-stsd" >"$work/purge.log" 2>&1 || { cat "$work/purge.log" >&2; exit 1; }
+# --autoremove: the libraries apt installed for the package go with it, as on an admin's machine.
+in_root "apt-get purge -y --autoremove mta-stsd" >"$work/purge.log" 2>&1 || { cat "$work/purge.log" >&2; exit 1; }
 listing >"$work/after.txt"
 if ! diff -u "$work/before.txt" "$work/after.txt" >"$work/left.diff"; then
   cat "$work/left.diff" >&2

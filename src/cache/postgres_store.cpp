@@ -502,8 +502,20 @@ void PostgresStore::enqueue(Write write) {
 
 // The completions below use `this` only with a result in hand, which only a
 // live store hands over; teardown calls them with a failure alone.
+bool PostgresStore::removal_queued(const std::string& key, const char* upsert) const {
+  for (auto it = writes_.rbegin(); it != writes_.rend(); ++it) {
+    if (it->params.empty() || it->params[0] != key) continue;
+    if (it->sql == pgsql::kRemove) return true;
+    if (it->sql == upsert) return false;
+  }
+  return false;
+}
+
 void PostgresStore::fetch(const std::string& domain, std::function<void(PolicyRead)> done) {
   if (domain.empty() || domain.size() > kMaxDomainLength) return done(PolicyRead::absent());
+  // Reads go before queued writes: a removal not yet sent must not be undone by
+  // the row it will delete (a tiered store would copy that row back locally).
+  if (removal_queued(domain, pgsql::kUpsertPolicy)) return done(PolicyRead::absent());
   start_read(pgsql::kSelectPolicy, {domain}, domain, fetch_timeout(),
              [this, domain, where = where_, done = std::move(done)](const pg_result* result,
                                                                     const std::string& failure) {
@@ -528,6 +540,7 @@ void PostgresStore::fetch_dane(const std::string& destination, std::function<voi
   if (destination.empty() || destination.size() > kMaxDestinationLength) {
     return done(DaneRead::absent());
   }
+  if (removal_queued(destination, pgsql::kUpsertDane)) return done(DaneRead::absent());
   start_read(pgsql::kSelectDane, {destination}, destination, fetch_timeout(),
              [this, destination, where = where_, done = std::move(done)](
                  const pg_result* result, const std::string& failure) {

@@ -99,6 +99,9 @@ class PostgresStore final : public PolicyStore {
     const char* sql;
     std::vector<std::string> params;
   };
+  // Whether the newest queued write for `key` (a domain or a DANE destination)
+  // is its removal, not a later save (upsert: that kind's statement).
+  bool removal_queued(const std::string& key, const char* upsert) const;
   struct Read {
     const char* sql;
     std::vector<std::string> params;

@@ -24,6 +24,8 @@
 #include "resolver/downgrade.hpp"
 #include "resolver/network.hpp"
 #include "resolver/observer.hpp"
+#include "resolver/resolver_settings.hpp"
+#include "resolver/settlement.hpp"
 #include "resolver/single_flight.hpp"
 #include "resolver/timers.hpp"
 #include "sts/answer.hpp"
@@ -41,28 +43,6 @@ struct Zone {
   std::string name;  // socketmap name; "" for the default zone
   sts::AnswerOptions answer;
   std::chrono::milliseconds timeout{4000};  // longest a query waits for a cold discovery
-};
-
-struct ResolverSettings {
-  std::uint32_t cache_grace = 60;       // s before a cached policy's TXT id is re-checked
-  std::uint32_t negative_ttl = 300;     // s a "no policy" result is remembered
-  std::uint32_t retry_interval = 300;   // s between attempts for a failing domain (§3.3)
-  std::uint32_t temp_failure_ttl = 30;  // s a DNS temporary failure is remembered
-  std::size_t cache_size = 10000;
-  std::size_t max_concurrent = 256;  // discoveries at once
-  std::size_t max_queued = 4096;     // cold discoveries waiting for a slot
-  std::chrono::milliseconds fetch_timeout{4000};
-  AlarmSettings alarms;
-};
-
-struct ResolverStats {
-  std::uint64_t dane_only = 0, dane = 0, dane_temp = 0;
-  std::uint64_t queries = 0, hits = 0, negative_hits = 0, misses = 0, discoveries = 0,
-                revalidations = 0, proactive = 0, store_hits = 0, timeouts = 0, overloaded = 0,
-                rejected_keys = 0;
-  // Memory misses the store could not answer (down, a read error, too slow);
-  // those of them whose discovery then failed were answered TEMP, not NOTFOUND.
-  std::uint64_t store_unknown = 0, store_unknown_temp = 0;
 };
 
 class PolicyResolver {
@@ -186,24 +166,13 @@ class PolicyResolver {
   // policy (empty: it could, or was not asked); an overload then answers TEMP.
   void discover_network(const std::string& domain, std::string known_id,
                         std::string store_failure = {});
-  // The discovery's result, applied: on a failure with nothing in memory the
-  // store is asked before "no policy" is recorded (§3.3: the store is the truth
-  // until max_age).
+  // The discovery's result, applied (settlement.hpp): on a failure with nothing
+  // in memory the store is asked before "no policy" is recorded (§3.3: the store
+  // is the truth until max_age).
   void settle(const std::string& domain, DiscoveryResult result);
-  // An unchanged id confirms the policy held; a failure keeps it (§3.3).
-  void keep(const std::string& domain, const DiscoveryResult& result,
-            const cache::CachedPolicy& kept, std::int64_t now);
-  void apply_failure(const std::string& domain, const DiscoveryResult& result,
-                     const cache::CachedPolicy& kept, std::int64_t now);
-  void remember_none(const std::string& domain, const DiscoveryResult& failed, std::int64_t now);
-  void learn(const std::string& domain, const DiscoveryResult& result, std::int64_t now);
   // A record the store handed back: kept in memory when it is the domain's and
   // unexpired (§5.1). True when it was.
   bool adopt(cache::PolicyRead& stored, const std::string& domain);
-  // A failed discovery with nothing in memory and a store that could not answer:
-  // it may hold an enforce policy, so the answer is TEMP, not NOTFOUND (issue 16).
-  void settle_unknown(const std::string& domain, DiscoveryResult& result,
-                      const std::string& store_failure);
 
   DnsPort& dns_;
   HttpsPort& https_;
@@ -231,6 +200,7 @@ class PolicyResolver {
   Observer* observer_ = nullptr;
   AlarmBoard alarms_;
   std::shared_ptr<bool> alive_;
+  Settlement settlement_;  // refers to the members above
 };
 
 }  // namespace mtasts::resolver

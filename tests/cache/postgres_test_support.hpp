@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "cache/postgres_store.hpp"
-#include "redis_test_support.hpp"  // free_port, run_until, policy(), LogCapture, unix_now
+#include "redis_test_support.hpp"  // free_port, run_until
 
 namespace mtasts_test {
 
