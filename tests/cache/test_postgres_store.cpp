@@ -76,16 +76,6 @@ std::vector<CachedPolicy> load(PostgresStore& store, bool* complete = nullptr) {
   return out;
 }
 
-void check_same(const CachedPolicy& got, const CachedPolicy& want) {
-  CHECK(got.domain == want.domain);
-  CHECK(got.txt_id == want.txt_id);
-  CHECK(got.body == want.body);
-  CHECK(got.fetched_at == want.fetched_at);
-  CHECK(got.expires_at == want.expires_at);
-  CHECK(got.checked_at == want.checked_at);
-  CHECK(got.policy == want.policy);
-}
-
 CachedDane dane_result(const std::string& destination) {
   CachedDane d;
   d.destination = destination;
@@ -143,7 +133,7 @@ TEST_CASE("postgres: the resolver's URL form (socket directory as host) reaches 
   PostgresStore b(io, postgres_options(server.socket_url()));
   REQUIRE(ready(io, a));
   REQUIRE(ready(io, b));
-  const auto p = policy("example.com");
+  const auto p = stored_policy("example.com");
   a.save(p);
   REQUIRE(drained(io, a));
   auto got = fetch(io, b, "example.com");
@@ -165,7 +155,7 @@ TEST_CASE("postgres: DANE results round trip, load at start, and go with remove"
   const auto hop = dane_result("[mx.example.net]:2525");
   store.save_dane(d);
   store.save_dane(hop);
-  store.save(policy("example.net"));
+  store.save(stored_policy("example.net"));
   REQUIRE(drained(io, store));
   auto got = fetch_dane(io, store, "example.net");
   REQUIRE(got.record);
@@ -203,9 +193,9 @@ TEST_CASE("postgres: an older record never replaces a newer one, whoever writes 
   PostgresStore b(io, postgres_options(server.dsn()));
   REQUIRE(ready(io, a));
   REQUIRE(ready(io, b));
-  auto newer = policy("order.example");
+  auto newer = stored_policy("order.example");
   newer.txt_id = "new1";
-  auto older = policy("order.example");
+  auto older = stored_policy("order.example");
   older.txt_id = "old1";
   older.fetched_at -= 100;
   older.checked_at -= 100;
@@ -243,16 +233,16 @@ TEST_CASE("postgres: due_for_refresh, confirm and list_policies answer from SQL"
   PostgresStore store(io, postgres_options(server.dsn()));
   REQUIRE(ready(io, store));
   const auto now = unix_now();
-  auto stale = policy("stale.example");  // checked long ago
+  auto stale = stored_policy("stale.example");  // checked long ago
   stale.checked_at = now - 5000;
   stale.fetched_at = now - 6000;
   stale.expires_at = stale.fetched_at + 86400;
-  auto fresh = policy("fresh.example");  // checked just now
-  auto aging = policy("aging.example");  // past half its max_age
+  auto fresh = stored_policy("fresh.example");  // checked just now
+  auto aging = stored_policy("aging.example");  // past half its max_age
   aging.fetched_at = now - 50000;
   aging.checked_at = now - 5000;
   aging.expires_at = aging.fetched_at + 86400;
-  auto expired = policy("expired.example");
+  auto expired = stored_policy("expired.example");
   expired.fetched_at = now - 90000;
   expired.checked_at = now - 90000;
   expired.expires_at = expired.fetched_at + 86400;
@@ -314,7 +304,7 @@ TEST_CASE(
   boost::asio::io_context io;
   PostgresStore store(io, postgres_options(server.dsn()));
   REQUIRE(ready(io, store));
-  store.save(policy("before.example"));
+  store.save(stored_policy("before.example"));
   REQUIRE(drained(io, store));
 
   server.stop();
@@ -327,7 +317,7 @@ TEST_CASE(
   auto later = fetch(io, store, "before.example");
   CHECK_FALSE(later.failure.empty());
   CHECK(later.took < 100ms);  // not connected: at once
-  const auto p = policy("during.example");
+  const auto p = stored_policy("during.example");
   store.save(p);
   store.save_dane(dane_result("during.example"));
   io.restart();
@@ -383,7 +373,7 @@ TEST_CASE("postgres: a server that accepts but never answers: every step is boun
   auto got = fetch(io, store, "example.com");
   CHECK_FALSE(got.failure.empty());
   CHECK(got.took < 1000ms);
-  store.save(policy("queued.example"));
+  store.save(stored_policy("queued.example"));
   io.restart();
   io.run_for(800ms);  // several connect attempts time out
   CHECK_FALSE(store.connected());
@@ -397,11 +387,11 @@ TEST_CASE("postgres: rows that fail the record checks are neither fetched nor lo
   boost::asio::io_context io;
   PostgresStore store(io, postgres_options(server.dsn()));
   REQUIRE(ready(io, store));
-  const auto good = policy("good.example");
+  const auto good = stored_policy("good.example");
   store.save(good);
   REQUIRE(drained(io, store));
   const auto now = unix_now();
-  const auto body = policy("x.example").body;
+  const auto body = stored_policy("x.example").body;
   // From the future; stretched past max_age; a text that does not parse.
   server.exec("INSERT INTO mta_stsd_policies VALUES ('future.example', 'id1', '" + body + "', " +
               std::to_string(now + 3600) + ", " + std::to_string(now + 3600 + 86400) + ", " +
@@ -434,9 +424,9 @@ TEST_CASE("postgres: a write the server refuses is logged once and counted each 
   PostgresStore store(io, postgres_options(server.dsn()));
   REQUIRE(ready(io, store));
   server.exec("ALTER TABLE mta_stsd_policies ADD CONSTRAINT short CHECK (length(domain) < 12)");
-  store.save(policy("long-name.example"));
-  store.save(policy("longer-name.example"));
-  store.save(policy("a.example"));
+  store.save(stored_policy("long-name.example"));
+  store.save(stored_policy("longer-name.example"));
+  store.save(stored_policy("a.example"));
   REQUIRE(drained(io, store));
   CHECK(store.error_counts().at(0).writes == 2);
   CHECK(store.error_counts().at(0).reads == 0);
@@ -450,7 +440,7 @@ TEST_CASE("postgres: flush at shutdown sends what is queued, within its budget" 
   boost::asio::io_context io;
   PostgresStore store(io, postgres_options(server.dsn()));
   // The loop never runs: the link is not up, the writes wait.
-  store.save(policy("flushed.example"));
+  store.save(stored_policy("flushed.example"));
   store.save_dane(dane_result("flushed.example"));
   CHECK(store.queued_writes() == 2);
   const auto started = Clock::now();
@@ -553,7 +543,7 @@ TEST_CASE("postgres: a resolver entry older than the fleet's own policy does not
   {
     PostgresStore first(io, postgres_options(server.dsn()));
     REQUIRE(ready(io, first));
-    auto ours = policy("taken.example");
+    auto ours = stored_policy("taken.example");
     ours.txt_id = "ours1";
     first.save(ours);
     REQUIRE(drained(io, first));
@@ -574,7 +564,7 @@ TEST_CASE("postgres: a lookup stuck behind a lock fails within 500 ms; the link 
   options.command_timeout = 1500ms;
   PostgresStore store(io, options);
   REQUIRE(ready(io, store));
-  store.save(policy("locked.example"));
+  store.save(stored_policy("locked.example"));
   REQUIRE(drained(io, store));
   // Another session holds the table: the server accepts the SELECT and does not answer.
   PGconn* holder = PQconnectdb(server.dsn().c_str());
@@ -619,7 +609,7 @@ TEST_CASE("postgres: a role without CREATE on the schema works once the tables e
   load(store, &complete);
   CHECK(complete);
   REQUIRE(ready(io, store));
-  store.save(policy("role.example"));
+  store.save(stored_policy("role.example"));
   REQUIRE(drained(io, store));
   CHECK(fetch(io, store, "role.example").record);
   CHECK(store.error_counts().at(0).writes == 0);
