@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <charconv>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -171,6 +172,56 @@ void SentinelLocator::ask_async(std::function<void(SentinelAnswer)> done) {
     boost::asio::post(*shared->io, [done = std::move(done), answer = std::move(answer)]() mutable {
       done(std::move(answer));
     });
+  }).detach();
+}
+
+void SentinelLocator::watch_switches(std::function<void(std::string host, int port)> switched) {
+  std::thread([shared = shared_, options = options_, connect = connect_timeout_,
+               switched = std::move(switched)]() {
+    auto cancelled = [&] {
+      std::lock_guard<std::mutex> lock(shared->mutex);
+      return shared->cancelled;
+    };
+    // A read times out now and then so that a black-holed sentinel is left; a
+    // closed one is noticed at once.
+    constexpr timeval kReadTimeout{10, 0};
+    const timeval connect_tv{static_cast<time_t>(connect.count() / 1000),
+                             static_cast<suseconds_t>((connect.count() % 1000) * 1000)};
+    for (std::size_t n = 0; !cancelled(); ++n) {
+      const SentinelAddress& sentinel = options.sentinels[n % options.sentinels.size()];
+      redisContext* c = redisConnectWithTimeout(sentinel.host.c_str(), sentinel.port, connect_tv);
+      bool subscribed = false;
+      if (c != nullptr && c->err == 0 && redisSetTimeout(c, kReadTimeout) == REDIS_OK) {
+        auto* r = static_cast<redisReply*>(redisCommand(c, "SUBSCRIBE +switch-master"));
+        subscribed = r != nullptr && r->type == REDIS_REPLY_ARRAY;
+        if (r != nullptr) freeReplyObject(r);
+      }
+      while (subscribed && !cancelled()) {
+        void* raw = nullptr;
+        if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) break;
+        RedisReplyPtr reply(static_cast<redisReply*>(raw));
+        // ["message", "+switch-master", "NAME OLDIP OLDPORT NEWIP NEWPORT"]
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+            reply->element[2]->type != REDIS_REPLY_STRING)
+          continue;
+        std::istringstream words(std::string(reply->element[2]->str, reply->element[2]->len));
+        std::string name, old_host, old_port, host;
+        int port = 0;
+        if (!(words >> name >> old_host >> old_port >> host >> port) ||
+            name != options.master_name || port < 1 || port > 65535)
+          continue;
+        std::lock_guard<std::mutex> lock(shared->mutex);
+        if (shared->cancelled) break;
+        boost::asio::post(*shared->io, [switched, host, port] { switched(host, port); });
+      }
+      if (c != nullptr) redisFree(c);
+      if (!subscribed) {
+        // Refused or unreachable: try the next one a moment later.
+        for (int i = 0; i < 10 && !cancelled(); ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      }
+    }
   }).detach();
 }
 

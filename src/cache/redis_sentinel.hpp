@@ -6,9 +6,9 @@
 // short-lived blocking connection bounded by the timeouts; the first address
 // given is the master. The sentinels get no AUTH (redis-py's Sentinel is built
 // without sentinel_kwargs there); the master gets the user, password and db.
-// RedisStore asks again before every connection, so a failover (the link
-// lost, a READONLY reply, a server that no longer says it is a master) takes
-// it to whichever server the sentinels promoted.
+// RedisStore asks again before every connection, so a failover (+switch-master,
+// the link lost, a READONLY reply, a server that no longer says it is a master)
+// takes it to whichever server the sentinels promoted.
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstddef>
@@ -76,6 +76,12 @@ class SentinelLocator {
                      std::chrono::milliseconds command_timeout);
   // done runs once on the io_context's thread, unless this locator is destroyed first.
   void ask_async(std::function<void(SentinelAnswer)> done);
+  // Subscribes to the sentinels' +switch-master (one sentinel at a time, the
+  // next one when it goes away) on a thread of its own; switched(host, port)
+  // runs on the io_context's thread for each switch of our master, until this
+  // locator is destroyed. Messages sent while no subscription stands are missed:
+  // the lost link and READONLY still lead to the new master.
+  void watch_switches(std::function<void(std::string host, int port)> switched);
 
  private:
   struct Shared;  // what the query's thread and the locator share

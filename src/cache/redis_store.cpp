@@ -82,6 +82,13 @@ RedisStore::RedisStore(boost::asio::io_context& io, RedisOptions options)
     locator_ = std::make_unique<SentinelLocator>(io_, *options_.sentinel, options_.connect_timeout,
                                                  options_.command_timeout);
   }
+  if (locator_) {
+    locator_->watch_switches(
+        [this, alive = std::weak_ptr<int>(alive_)](const std::string& host, int port) {
+          if (alive.expired() || stopping_) return;
+          master_switched(host, port);
+        });
+  }
   connect();
 }
 
@@ -123,6 +130,18 @@ void RedisStore::connect() {
       spdlog::error("redis {}: {}", describe(), e.what());
     }
   });
+}
+
+// +switch-master: a master replaced while it stayed reachable would otherwise
+// keep our link (and reads) until a write came back READONLY.
+void RedisStore::master_switched(const std::string& host, int port) {
+  if (endpoint_.host == host && endpoint_.port == port) return;
+  if (state_ != LinkState::connecting && state_ != LinkState::handshaking &&
+      state_ != LinkState::ready)
+    return;  // the next attempt asks the sentinels anyway
+  spdlog::info("redis {}: the sentinels switched the master to {}:{} (+switch-master)", describe(),
+               host, port);
+  drop_link("the sentinels switched the master (+switch-master)");
 }
 
 void RedisStore::located(SentinelAnswer answer) {

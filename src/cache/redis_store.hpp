@@ -17,8 +17,8 @@
 // before every connection the sentinels are asked where the master is
 // (redis_sentinel.hpp), on a thread of their own. Lookups fail ("cannot tell")
 // and writes queue until a master is found; a master that turns out not to be
-// one (ROLE in the handshake, a READONLY reply to a write) is left and the
-// sentinels asked again.
+// one (ROLE in the handshake, a READONLY reply to a write) or that the
+// sentinels replace (+switch-master) is left and the sentinels asked again.
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -137,6 +137,7 @@ class RedisStore final : public PolicyStore {
   void connect();
   void connect_to(const RedisEndpoint& endpoint);
   void located(SentinelAnswer answer);
+  void master_switched(const std::string& host, int port);
   // The endpoint for a blocking connection (start-up load, last flush): the
   // URL's, or the master the sentinels name now. Null with why set.
   std::optional<RedisEndpoint> sync_endpoint(std::chrono::milliseconds connect_timeout,

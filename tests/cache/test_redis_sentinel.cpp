@@ -129,6 +129,36 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "redis sentinel: +switch-master moves the store to the promoted replica before any write "
+    "fails") {
+  SentinelGroup group(1, 1, 1);
+  REQUIRE(group.settle());
+  LogCapture log;
+  boost::asio::io_context io;
+  RedisStore store(io, sentinel_store_options(group.options()));
+  REQUIRE(run_until(io, [&] { return store.connected(); }));
+  io.restart();
+  io.run_for(500ms);  // the watcher subscribes meanwhile
+  {
+    // A failover with the old master still up: nothing breaks our link to it.
+    const timeval tv{2, 0};
+    RawClient raw(redisConnectWithTimeout("127.0.0.1", group.sentinel(0).port(), tv));
+    REQUIRE(raw.c->err == 0);
+    auto r = raw.cmd("SENTINEL FAILOVER %s", kMasterName);
+    REQUIRE(r->type != REDIS_REPLY_ERROR);
+  }
+  const int promoted = group.replica(0).port();
+  REQUIRE(run_until(
+      io, [&] { return log.contains("(+switch-master)") && store.connected(); }, 30000ms));
+  CHECK(log.contains("switched the master to 127.0.0.1:" + std::to_string(promoted)));
+  CHECK(log.contains("connected again to " + master_url(promoted)));
+  store.save(stored_policy("switched.example"));
+  REQUIRE(run_until(io, [&] { return store.queued_writes() == 0; }));
+  CHECK_FALSE(raw_get(group.replica(0), "switched.example").empty());
+  CHECK(store.error_counts().at(0).writes == 0);
+}
+
+TEST_CASE(
     "redis sentinel: a master turned replica (READONLY, then ROLE) is left until the sentinels' "
     "master is one again") {
   SentinelGroup group(0, 1, 1);
