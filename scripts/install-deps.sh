@@ -27,6 +27,10 @@ TEST="doctest-dev nsd nginx-light postfix redis-server unbound openssl iproute2 
 # tests/e2e/run_takeover.py: the real daemon mta-stsd replaces learns the policies
 # mta-stsd must take over (its service is not started, see below).
 TEST="$TEST postfix-mta-sts-resolver"
+# tests/cache/test_redis_sentinel.cpp and the store contract's SentinelBackend:
+# real redis-sentinel processes (cache.type redis_sentinel) watching a private
+# redis-server master and replica; Debian 12 and 13 both package it.
+TEST="$TEST redis-sentinel"
 # tests/cache/test_postgres_store.cpp and tests/e2e/run_postgres.py: a private PostgreSQL
 # server (initdb, postgres) and psql. The metapackage names the release's version (15 on
 # Debian 12, 17 on Debian 13); its cluster is not started (see below).
@@ -86,7 +90,7 @@ if [ -n "$ours" ]; then
   # tests start private instances; a mail server's port 53 stays its own).
   for p in $missing; do
     case "$p" in
-      nsd | unbound | redis-server | valkey-server | prometheus) svc="$p" ;;
+      nsd | unbound | redis-server | redis-sentinel | valkey-server | prometheus) svc="$p" ;;
       nginx-light) svc=nginx ;;
       postfix-mta-sts-resolver | postgresql) svc="$p" ;;
       *) continue ;;

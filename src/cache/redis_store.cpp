@@ -51,6 +51,9 @@ std::string reply_text(const redisReply* reply) {
   return std::string(reply->str, std::min<std::size_t>(reply->len, 200));
 }
 
+// The id of the handshake's ROLE command (sentinel mode): its reply is checked.
+constexpr std::uint64_t kRoleCheck = 1;
+
 void* encode_privdata(std::uint64_t id, std::uintptr_t kind) {
   return reinterpret_cast<void*>(static_cast<std::uintptr_t>(id << 2 | kind));
 }
@@ -60,7 +63,7 @@ void* encode_privdata(std::uint64_t id, std::uintptr_t kind) {
 RedisStore::RedisStore(boost::asio::io_context& io, RedisOptions options)
     : io_(io),
       options_(std::move(options)),
-      endpoint_(parse_redis_url(options_.url)),
+      endpoint_(options_.sentinel ? RedisEndpoint{} : parse_redis_url(options_.url)),
       backoff_(options_.reconnect_min),
       timer_(io) {
   if (options_.reconnect_min.count() < 1) options_.reconnect_min = std::chrono::milliseconds(1);
@@ -75,12 +78,24 @@ RedisStore::RedisStore(boost::asio::io_context& io, RedisOptions options)
     throw std::invalid_argument("redis key prefixes '" + policy + "' and '" + dane +
                                 "' overlap: one starts the other");
   }
+  if (options_.sentinel) {
+    locator_ = std::make_unique<SentinelLocator>(io_, *options_.sentinel, options_.connect_timeout,
+                                                 options_.command_timeout);
+  }
+  if (locator_) {
+    locator_->watch_switches(
+        [this, alive = std::weak_ptr<int>(alive_)](const std::string& host, int port) {
+          if (alive.expired() || stopping_) return;
+          master_switched(host, port);
+        });
+  }
   connect();
 }
 
 RedisStore::~RedisStore() {
   stopping_ = true;
-  alive_.reset();  // handlers still queued in the io_context become no-ops
+  alive_.reset();    // handlers still queued in the io_context become no-ops
+  locator_.reset();  // a sentinel query still running posts nothing
   timer_.cancel();
   if (context_ != nullptr) {
     auto* context = context_;
@@ -95,15 +110,58 @@ RedisStore::~RedisStore() {
   fetches_.clear();
 }
 
+std::string RedisStore::describe() const {
+  if (locator_) return describe_sentinels(locator_->options());
+  return endpoint_.describe();
+}
+
 // ---- connection ----------------------------------------------------------------
 
 void RedisStore::connect() {
+  if (!locator_) return connect_to(endpoint_);
+  // Asked again before every connection: after a failover the old master is
+  // gone or a replica, and only the sentinels know which server took over.
+  state_ = LinkState::locating;
+  locator_->ask_async([this, alive = std::weak_ptr<int>(alive_)](SentinelAnswer answer) {
+    if (alive.expired() || stopping_ || state_ != LinkState::locating) return;
+    try {
+      located(std::move(answer));
+    } catch (const std::exception& e) {
+      spdlog::error("redis {}: {}", describe(), e.what());
+    }
+  });
+}
+
+// +switch-master: a master replaced while it stayed reachable would otherwise
+// keep our link (and reads) until a write came back READONLY.
+void RedisStore::master_switched(const std::string& host, int port) {
+  if (endpoint_.host == host && endpoint_.port == port) return;
+  if (state_ != LinkState::connecting && state_ != LinkState::handshaking &&
+      state_ != LinkState::ready)
+    return;  // the next attempt asks the sentinels anyway
+  spdlog::info("redis {}: the sentinels switched the master to {}:{} (+switch-master)", describe(),
+               host, port);
+  drop_link("the sentinels switched the master (+switch-master)");
+}
+
+void RedisStore::located(SentinelAnswer answer) {
+  if (!answer.master) return link_gone(answer.failure);
+  const bool moved = endpoint_.host != answer.master->host || endpoint_.port != answer.master->port;
+  if (moved && !endpoint_.host.empty()) {
+    spdlog::info("redis {}: the sentinels name {} as master now (was {})", describe(),
+                 answer.master->describe(), endpoint_.describe());
+  }
+  endpoint_ = std::move(*answer.master);
+  connect_to(endpoint_);
+}
+
+void RedisStore::connect_to(const RedisEndpoint& endpoint) {
   state_ = LinkState::connecting;
   // hiredis resolves a host name with getaddrinfo (blocking): use an address or
   // an /etc/hosts name for a Redis that must never stall the loop.
-  redisAsyncContext* context = endpoint_.unix_socket
-                                   ? redisAsyncConnectUnix(endpoint_.path.c_str())
-                                   : redisAsyncConnect(endpoint_.host.c_str(), endpoint_.port);
+  redisAsyncContext* context = endpoint.unix_socket
+                                   ? redisAsyncConnectUnix(endpoint.path.c_str())
+                                   : redisAsyncConnect(endpoint.host.c_str(), endpoint.port);
   if (context == nullptr) {
     link_gone("cannot allocate a hiredis context");
     return;
@@ -147,6 +205,9 @@ void RedisStore::on_connect(const redisAsyncContext* context, int status) {
       std::vector<std::string_view> args(command.begin(), command.end());
       store->send(ReplyKind::handshake, 0, args);
     }
+    // What the sentinels named may have been demoted since (a failover they
+    // have not finished telling each other about): only a master will do.
+    if (store->locator_) store->send(ReplyKind::handshake, kRoleCheck, {"ROLE"});
     // PING last: its answer proves the server works, not just that the kernel
     // accepted the connection.
     store->send(ReplyKind::handshake_done, 0, {"PING"});
@@ -183,6 +244,7 @@ void RedisStore::drop_link(const std::string& why) {
 void RedisStore::link_gone(const std::string& why) {
   const bool was_ready = state_ == LinkState::ready;
   state_ = LinkState::down;
+  last_failure_ = why;
   awaiting_reply_.clear();
   // SET and DEL are idempotent: resending what may have arrived is harmless.
   while (!in_flight_.empty()) {
@@ -219,6 +281,8 @@ std::optional<RedisStore::Clock::time_point> RedisStore::next_deadline() const {
   switch (state_) {
     case LinkState::down:
       return next_attempt_;
+    case LinkState::locating:
+      return std::nullopt;  // the query's own timeouts bound it
     case LinkState::connecting:
     case LinkState::handshaking:
       return link_deadline_;
@@ -250,6 +314,8 @@ void RedisStore::on_timer() {
   switch (state_) {
     case LinkState::down:
       if (now >= next_attempt_) connect();
+      break;
+    case LinkState::locating:
       break;
     case LinkState::connecting:
       if (now >= link_deadline_) drop_link("connect timed out");
@@ -325,6 +391,20 @@ void RedisStore::handle_reply(redisAsyncContext* context, ReplyKind kind, std::u
       if (reply == nullptr || context != context_) return;  // requeued by link_gone
       auto it = std::find_if(in_flight_.begin(), in_flight_.end(),
                              [id](const auto& entry) { return entry.first == id; });
+      if (reply->type == REDIS_REPLY_ERROR && locator_ &&
+          std::string_view(reply->str, reply->len).starts_with("READONLY")) {
+        // The master we write to was demoted (a failover): the write stays in
+        // flight, so dropping the link requeues it in order, and the sentinels
+        // are asked for the new master. Nothing else is sent on this link.
+        if (state_ == LinkState::ready) {
+          state_ = LinkState::connecting;
+          link_deadline_ = Clock::now() + options_.command_timeout;
+          boost::asio::post(io_, [this, alive = std::weak_ptr<int>(alive_)] {
+            if (!alive.expired()) drop_link("the master became a replica (READONLY)");
+          });
+        }
+        return;
+      }
       if (it != in_flight_.end()) in_flight_.erase(it);
       if (reply->type == REDIS_REPLY_ERROR) {
         // Refused (out of memory, read-only replica...): retrying would not help.
@@ -343,9 +423,23 @@ void RedisStore::handle_reply(redisAsyncContext* context, ReplyKind kind, std::u
     case ReplyKind::handshake:
     case ReplyKind::handshake_done: {
       if (reply == nullptr || context != context_) return;
+      std::string why;
       if (reply->type == REDIS_REPLY_ERROR) {
-        const std::string why = "handshake refused: " + reply_text(reply);
-        if (!outage_logged_) spdlog::error("redis {}: {}", describe(), why);
+        why = "handshake refused: " + reply_text(reply);
+      } else if (id == kRoleCheck) {
+        const bool array = reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+                           reply->element[0]->type == REDIS_REPLY_STRING;
+        const std::string role = array ? reply_text(reply->element[0]) : "no role";
+        if (role != "master") why = endpoint_.describe() + " is not a master (ROLE: " + role + ")";
+      }
+      if (!why.empty()) {
+        // A refused handshake is logged once per outage; a server that is not
+        // the master (sentinel mode) once per streak too, even inside an outage
+        // already logged: it says why the failover is not followed yet.
+        if (!outage_logged_ || (id == kRoleCheck && !not_master_logged_)) {
+          spdlog::error("redis {}: {}", describe(), why);
+          if (id == kRoleCheck) not_master_logged_ = true;
+        }
         outage_logged_ = true;
         // Not from inside hiredis's callback: the context is freed there.
         boost::asio::post(io_, [this, alive = std::weak_ptr<int>(alive_), why] {
@@ -357,11 +451,15 @@ void RedisStore::handle_reply(redisAsyncContext* context, ReplyKind kind, std::u
       if (kind != ReplyKind::handshake_done || state_ != LinkState::handshaking) return;
       state_ = LinkState::ready;
       backoff_ = options_.reconnect_min;
+      last_failure_.clear();
+      not_master_logged_ = false;
+      // With sentinels the server changes: say which one.
+      const std::string at = locator_ ? " to " + endpoint_.describe() : "";
       if (outage_logged_) {
-        spdlog::info("redis {}: connected again; sending {} queued writes", describe(),
+        spdlog::info("redis {}: connected again{}; sending {} queued writes", describe(), at,
                      queue_.size());
       } else if (!ever_connected_) {
-        spdlog::info("redis {}: connected", describe());
+        spdlog::info("redis {}: connected{}", describe(), at);
       }
       ever_connected_ = true;
       outage_logged_ = false;
@@ -396,7 +494,8 @@ void RedisStore::start_fetch(const std::string& key, const std::string& name,
   // Not before the handshake is done (the link may be up, the server not yet ours).
   if (state_ != LinkState::ready || !send(ReplyKind::fetch, id, {"GET", key})) {
     errors_.read();
-    complete({std::nullopt, "not connected"});
+    complete({std::nullopt,
+              last_failure_.empty() ? "not connected" : "not connected: " + last_failure_});
     return;
   }
   auto timer = std::make_unique<boost::asio::steady_timer>(
@@ -565,7 +664,14 @@ bool RedisStore::load_all(const std::function<void(CachedPolicy)>& sink) {
   // Then what postfix-mta-sts-resolver left on the same server (redis_takeover.hpp):
   // answered from now on, and written under our own key for the fleet.
   if (load_unreachable_at_) return false;
-  RedisSyncClient client(endpoint_, options_.connect_timeout, options_.command_timeout);
+  std::string why;
+  const auto endpoint = sync_endpoint(options_.connect_timeout, options_.command_timeout, why);
+  if (!endpoint) {
+    spdlog::warn("redis {}: not taking over postfix-mta-sts-resolver's keys: {}", describe(), why);
+    errors_.read();
+    return false;
+  }
+  RedisSyncClient client(*endpoint, options_.connect_timeout, options_.command_timeout);
   if (!client.ok()) {  // load_keys just read it: a moment's failure, logged there
     errors_.read();
     return false;
@@ -603,11 +709,17 @@ bool RedisStore::load_keys(const LoadKind& kind) {
   }
   // Bounded as a whole too, so a server that trickles replies cannot stall start-up.
   const auto budget = options_.connect_timeout + 6 * options_.command_timeout;
-  RedisSyncClient client(endpoint_, options_.connect_timeout, options_.command_timeout);
-  if (!client.ok()) {
+  std::string why;
+  const auto endpoint = sync_endpoint(options_.connect_timeout, options_.command_timeout, why);
+  std::optional<RedisSyncClient> client;
+  if (endpoint) {
+    client.emplace(*endpoint, options_.connect_timeout, options_.command_timeout);
+    if (!client->ok()) why = client->error();
+  }
+  if (!client || !client->ok()) {
     load_unreachable_at_ = Clock::now();
     spdlog::warn("redis {}: cannot load {} at start ({}); starting with what memory has",
-                 describe(), kind.plural, client.error());
+                 describe(), kind.plural, why);
     return false;
   }
   load_unreachable_at_.reset();
@@ -621,12 +733,12 @@ bool RedisStore::load_keys(const LoadKind& kind) {
                    kind.plural);
       return false;
     }
-    auto scan = client.command({"SCAN", cursor, "MATCH", pattern, "COUNT", count});
+    auto scan = client->command({"SCAN", cursor, "MATCH", pattern, "COUNT", count});
     if (!scan || scan->type != REDIS_REPLY_ARRAY || scan->elements != 2 ||
         scan->element[0]->type != REDIS_REPLY_STRING ||
         scan->element[1]->type != REDIS_REPLY_ARRAY) {
       spdlog::warn("redis {}: SCAN failed ({}); stopped after {} {}", describe(),
-                   scan ? reply_text(scan.get()) : client.error(), loaded, kind.plural);
+                   scan ? reply_text(scan.get()) : client->error(), loaded, kind.plural);
       return false;
     }
     cursor.assign(scan->element[0]->str, scan->element[0]->len);
@@ -639,10 +751,10 @@ bool RedisStore::load_keys(const LoadKind& kind) {
       }
     }
     if (mget.size() == 1) continue;
-    auto values = client.command(mget);
+    auto values = client->command(mget);
     if (!values || values->type != REDIS_REPLY_ARRAY || values->elements != mget.size() - 1) {
       spdlog::warn("redis {}: MGET failed ({}); stopped after {} {}", describe(),
-                   values ? reply_text(values.get()) : client.error(), loaded, kind.plural);
+                   values ? reply_text(values.get()) : client->error(), loaded, kind.plural);
       return false;
     }
     for (std::size_t i = 0; i < values->elements; ++i) {
@@ -667,6 +779,15 @@ bool RedisStore::load_keys(const LoadKind& kind) {
   }
   spdlog::info("redis {}: loaded {} {}", describe(), loaded, kind.plural);
   return true;
+}
+
+std::optional<RedisEndpoint> RedisStore::sync_endpoint(std::chrono::milliseconds connect_timeout,
+                                                       std::chrono::milliseconds command_timeout,
+                                                       std::string& why) {
+  if (!locator_) return endpoint_;
+  auto answer = locator_->ask(connect_timeout, command_timeout);
+  if (!answer.master) why = std::move(answer.failure);
+  return std::move(answer.master);
 }
 
 // ---- flush ---------------------------------------------------------------------
@@ -710,7 +831,15 @@ void RedisStore::flush_blocking(Clock::time_point deadline) {
   using std::chrono::milliseconds;
   const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
   if (left.count() <= 0) return;
-  RedisSyncClient client(endpoint_, std::min(options_.connect_timeout, left), left);
+  std::string why;
+  const auto endpoint = sync_endpoint(std::min(options_.connect_timeout, left), left, why);
+  if (!endpoint) {
+    spdlog::warn("redis {}: cannot send the queued writes: {}", describe(), why);
+    return;
+  }
+  const auto rest = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+  if (rest.count() <= 0) return;
+  RedisSyncClient client(*endpoint, std::min(options_.connect_timeout, rest), rest);
   if (!client.ok()) return;
   const std::size_t count = queue_.size();
   std::vector<std::string> expires(count);

@@ -12,6 +12,13 @@
 // expire with the policy (SET ... EXAT expires_at, Redis >= 6.2). DANE results
 // (RFC 7672) sit next to them under dane_key_prefix + destination, in the same
 // form, expiring at their keep_until; the same link, queue and deadlines serve both.
+//
+// With `sentinel` set (cache.type redis_sentinel) the server is not the URL's:
+// before every connection the sentinels are asked where the master is
+// (redis_sentinel.hpp), on a thread of their own. Lookups fail ("cannot tell")
+// and writes queue until a master is found; a master that turns out not to be
+// one (ROLE in the handshake, a READONLY reply to a write) or that the
+// sentinels replace (+switch-master) is left and the sentinels asked again.
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -25,6 +32,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "cache/record_check.hpp"
+#include "cache/redis_sentinel.hpp"
 #include "cache/redis_url.hpp"
 #include "cache/store.hpp"
 
@@ -35,7 +43,10 @@ namespace mtasts::cache {
 class RedisAsioAdapter;
 
 struct RedisOptions {
-  std::string url = "redis://localhost:6379/0";  // see redis_url.hpp
+  std::string url = "redis://localhost:6379/0";  // see redis_url.hpp; unused with sentinel
+  // Set: the master is found through these sentinels (the timeouts below apply
+  // to each sentinel too).
+  std::optional<SentinelOptions> sentinel;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds command_timeout{5000};  // also: no reply for this long = link dead
   std::string key_prefix = "mta-stsd:policy:";
@@ -52,15 +63,15 @@ class RedisStore final : public PolicyStore {
   static constexpr std::chrono::milliseconds kFlushBudget{2000};
   static constexpr std::size_t kMaxWritesInFlight = 1000;
 
-  // Throws std::invalid_argument for a bad URL, or key prefixes whose keys would
-  // mix (one starting the other). Starts connecting at once; the connection
-  // completes when the io_context runs.
+  // Throws std::invalid_argument for a bad URL or sentinel options, or key
+  // prefixes whose keys would mix (one starting the other). Starts connecting at once; the
+  // connection completes when the io_context runs.
   RedisStore(boost::asio::io_context& io, RedisOptions options);
   ~RedisStore() override;
   RedisStore(const RedisStore&) = delete;
   RedisStore& operator=(const RedisStore&) = delete;
 
-  std::string describe() const override { return endpoint_.describe(); }
+  std::string describe() const override;
   // Blocking, on its own short-lived connection (the loop is not running yet):
   // SCAN + MGET, each step bounded by the timeouts. Unreachable: one warning, and
   // the other load (policies or DANE results) right after does not wait again.
@@ -85,7 +96,8 @@ class RedisStore final : public PolicyStore {
   std::size_t queued_writes() const { return queue_.size() + in_flight_.size(); }
 
  private:
-  enum class LinkState { down, connecting, handshaking, ready };
+  // locating: the sentinels are being asked where the master is.
+  enum class LinkState { down, locating, connecting, handshaking, ready };
   enum class ReplyKind : std::uintptr_t { fetch = 0, write = 1, handshake = 2, handshake_done = 3 };
   struct Write {
     bool remove = false;
@@ -123,6 +135,14 @@ class RedisStore final : public PolicyStore {
   static void on_reply(redisAsyncContext* context, void* reply, void* privdata);
 
   void connect();
+  void connect_to(const RedisEndpoint& endpoint);
+  void located(SentinelAnswer answer);
+  void master_switched(const std::string& host, int port);
+  // The endpoint for a blocking connection (start-up load, last flush): the
+  // URL's, or the master the sentinels name now. Null with why set.
+  std::optional<RedisEndpoint> sync_endpoint(std::chrono::milliseconds connect_timeout,
+                                             std::chrono::milliseconds command_timeout,
+                                             std::string& why);
   void drop_link(const std::string& why);
   void link_gone(const std::string& why);
   void handle_reply(redisAsyncContext* context, ReplyKind kind, std::uint64_t id, void* reply);
@@ -141,7 +161,9 @@ class RedisStore final : public PolicyStore {
 
   boost::asio::io_context& io_;
   RedisOptions options_;
-  RedisEndpoint endpoint_;
+  RedisEndpoint endpoint_;                    // the URL's, or the master last located
+  std::unique_ptr<SentinelLocator> locator_;  // set with options.sentinel
+  std::string last_failure_;                  // why the link is down, for failed lookups
 
   redisAsyncContext* context_ = nullptr;
   std::shared_ptr<RedisAsioAdapter> adapter_;
@@ -166,6 +188,7 @@ class RedisStore final : public PolicyStore {
   bool outage_logged_ = false;
   bool drops_logged_ = false;
   bool write_failing_ = false;
+  bool not_master_logged_ = false;  // sentinel mode: "is not a master" said since the last link
   bool stopping_ = false;
   StoreErrorCounters errors_;
   LogOnce rejected_;  // unusable values, by key: logged once each

@@ -20,9 +20,17 @@ struct ZoneConfig {
   bool operator==(const ZoneConfig&) const = default;
 };
 
+// cache.options.sentinels of redis_sentinel: one [HOST, PORT] pair.
+struct SentinelAddress {
+  std::string host;
+  int port = 26379;
+
+  bool operator==(const SentinelAddress&) const = default;
+};
+
 struct CacheConfig {
-  // "internal" and "memory" are the same in-memory store; "sqlite", "redis", "postgres".
-  // Anything else stops start-up.
+  // "internal" and "memory" are the same in-memory store; "sqlite", "redis",
+  // "redis_sentinel", "postgres". Anything else stops start-up.
   std::string type = "sqlite";     // mta-stsd keeps what it learned across restarts by default
   std::size_t cache_size = 10000;  // entries kept in memory (LRU beyond)
   std::string filename;            // sqlite: database path; empty = daemon's state dir
@@ -34,6 +42,15 @@ struct CacheConfig {
   double timeout = 5;  // sqlite: seconds to wait for a locked database; postgres: per statement
   double socket_timeout = 5;          // redis: seconds per command
   double socket_connect_timeout = 5;  // redis: seconds to connect
+  // redis_sentinel (postfix-mta-sts-resolver 1.5.0): the sentinels asked in turn
+  // for the master named sentinel_master_name, and the master's AUTH and SELECT
+  // (with cache.type redis these belong in the url).
+  std::vector<SentinelAddress> sentinels;
+  std::string sentinel_master_name;
+  std::string username;
+  std::string password;
+  bool has_password = false;  // "password: ''" still sends AUTH, as redis-py does
+  int db = 0;
 
   bool operator==(const CacheConfig&) const = default;
 };

@@ -49,8 +49,10 @@ constexpr double kOneYear = 31557600;
 // timeout must stay below it for an answer to arrive at all.
 constexpr double kMaxZoneTimeout = 90;
 
-constexpr std::array<std::string_view, 5> kCacheTypes = {"internal", "memory", "sqlite", "redis",
-                                                         "postgres"};
+constexpr std::array<std::string_view, 6> kCacheTypes = {"internal", "memory",         "sqlite",
+                                                         "redis",    "redis_sentinel", "postgres"};
+// A sentinel master name is a word in sentinel.conf; anything longer is a mistake.
+constexpr std::size_t kMaxMasterName = 256;
 
 int line_of(const YAML::Node& node) {
   const YAML::Mark mark = node.Mark();
@@ -210,6 +212,9 @@ class Reader {
 
   std::string source_;
   int merges_expanded_ = 0;
+  // cache.options keys whose meaning depends on cache.type (which may come after
+  // them): read by check_cache.
+  std::vector<std::pair<Entry, std::string>> sentinel_keys_;
   LoadResult result_;
   Config& cfg_ = result_.config;
 
@@ -479,10 +484,8 @@ class Reader {
                                "postfix-mta-sts-resolver compatibility)",
                                q));
             };
-            auto in_url = [&](const Entry& x, const std::string& q) {
-              unknown(line_of(x.key_node), q,
-                      " (write it in cache.options.url: "
-                      "redis://[USER][:PASSWORD]@HOST[:PORT][/DB])");
+            auto by_type = [&](const Entry& x, const std::string& q) {
+              sentinel_keys_.emplace_back(x, q);
             };
             dispatch(
                 *options, p,
@@ -519,9 +522,12 @@ class Reader {
                  // the Python implementation's connection pools.
                  {"threads", ignored},
                  {"max_connections", ignored},
-                 {"password", in_url},
-                 {"username", in_url},
-                 {"db", in_url}});
+                 // redis_sentinel's (with redis they go in the url).
+                 {"sentinels", by_type},
+                 {"sentinel_master_name", by_type},
+                 {"password", by_type},
+                 {"username", by_type},
+                 {"db", by_type}});
           }}});
   }
 
@@ -535,10 +541,92 @@ class Reader {
     fail(e, path, "must start with redis://, rediss:// or unix:/// (an absolute socket path)");
   }
 
+  // sentinels: [[HOST, PORT], ...], as postfix-mta-sts-resolver's example writes it.
+  void read_sentinels(const Entry& e, const std::string& path) {
+    if (is_null_value(e.value) || (e.value.IsSequence() && e.value.size() == 0))
+      fail(e, path, "must name at least one sentinel as [HOST, PORT]");
+    if (!e.value.IsSequence()) fail(e, path, "must be a list of [HOST, PORT] pairs");
+    std::size_t index = 0;
+    for (const auto& item : e.value) {
+      const std::string item_path = fmt::format("{}[{}]", path, index++);
+      if (!item.IsSequence() || item.size() != 2 || !item[0].IsScalar() || !item[1].IsScalar())
+        fail(line_of(item), item_path, "must be a [HOST, PORT] pair", describe(item));
+      SentinelAddress address;
+      address.host = item[0].Scalar();
+      if (address.host.empty() || is_null_value(item[0]))
+        fail(line_of(item), item_path, "the host must not be empty", describe(item[0]));
+      for (unsigned char c : address.host) {
+        if (c < 0x20 || c == 0x7f || c == ' ')
+          fail(line_of(item), item_path, "the host must not contain spaces or control characters",
+               describe(item[0]));
+      }
+      const auto port = parse_yaml_number(item[1].Scalar());
+      if (!port || *port != std::floor(*port) || *port < 1 || *port > 65535)
+        fail(line_of(item), item_path, "the port must be a whole number from 1 to 65535",
+             describe(item[1]));
+      address.port = static_cast<int>(*port);
+      cfg_.cache.sentinels.push_back(std::move(address));
+    }
+  }
+
+  // The keys of sentinel_keys_, now that the type is known.
+  void read_sentinel_keys() {
+    CacheConfig& cache = cfg_.cache;
+    for (const auto& [x, q] : sentinel_keys_) {
+      if (cache.type != "redis_sentinel") {
+        if (x.key == "sentinels" || x.key == "sentinel_master_name") {
+          warn(line_of(x.key_node),
+               fmt::format("{} has no effect with cache type {}", q, cache.type));
+        } else {
+          unknown(line_of(x.key_node), q,
+                  " (write it in cache.options.url: "
+                  "redis://[USER][:PASSWORD]@HOST[:PORT][/DB])");
+        }
+        continue;
+      }
+      if (x.key == "sentinels") {
+        read_sentinels(x, q);
+      } else if (x.key == "sentinel_master_name") {
+        read_string(x, q, cache.sentinel_master_name);
+        if (cache.sentinel_master_name.size() > kMaxMasterName)
+          fail(x, q, fmt::format("longer than {} bytes", kMaxMasterName));
+      } else if (x.key == "password") {
+        // redis-py sends AUTH for any password that is not None, "" included.
+        if (is_null_value(x.value)) continue;
+        read_string(x, q, cache.password);
+        cache.has_password = true;
+      } else if (x.key == "username") {
+        read_string(x, q, cache.username);
+      } else if (x.key == "db") {
+        unsigned db = 0;
+        read_uint(x, q, db, 0, 2147483647);
+        cache.db = static_cast<int>(db);
+      }
+    }
+  }
+
   // Checks that need the whole cache section (the keys come in any order).
   void check_cache(const YAML::Node& type_node, const YAML::Node& url_node,
                    const YAML::Node& dsn_node) {
+    read_sentinel_keys();
     const CacheConfig& cache = cfg_.cache;
+    if (cache.type == "redis_sentinel") {
+      auto given = [&](std::string_view key) {
+        for (const auto& [x, q] : sentinel_keys_) {
+          if (x.key == key) return describe(x.value);
+        }
+        return std::string("nothing");
+      };
+      if (cache.sentinels.empty())
+        fail(line_of(type_node), "cache.options.sentinels",
+             "is required with cache type redis_sentinel ([[HOST, PORT], ...])",
+             given("sentinels"));
+      if (cache.sentinel_master_name.empty())
+        fail(line_of(type_node), "cache.options.sentinel_master_name",
+             "is required with cache type redis_sentinel (the name in the sentinels' "
+             "'sentinel monitor' line)",
+             given("sentinel_master_name"));
+    }
     if (cache.type == "postgres" && cache.dsn.empty())
       fail(line_of(type_node), "cache.options.dsn",
            "is required with cache type postgres (postgres://USER@HOST/DB or "

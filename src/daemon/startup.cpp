@@ -49,9 +49,9 @@ socketmap::ServerOptions listener_options(const config::Config& config, const Ac
 bool drop_privileges_if_asked(const config::Config& config, const Accounts& accounts) {
   if (!accounts.run_as || ::geteuid() == accounts.run_as->uid) return true;
   const Account& account = *accounts.run_as;
-  // redis and postgres keep a local SQLite tier too (setup::make_store).
+  // redis, redis_sentinel and postgres keep a local SQLite tier too (setup::make_store).
   if (config.cache.type == "sqlite" || config.cache.type == "redis" ||
-      config.cache.type == "postgres") {
+      config.cache.type == "redis_sentinel" || config.cache.type == "postgres") {
     // The store's files were opened as root; its read connections reopen the
     // database later, and a new -wal/-shm may be made, as the new user.
     const std::string db =

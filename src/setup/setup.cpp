@@ -51,6 +51,24 @@ std::unique_ptr<cache::PolicyStore> make_store(const config::CacheConfig& cache,
         std::make_unique<cache::RedisStore>(io, std::move(options)),
         std::make_unique<cache::SqliteStore>(sqlite_path, busy));
   }
+  if (cache.type == "redis_sentinel") {
+    cache::RedisOptions options;
+    cache::SentinelOptions sentinel;
+    for (const auto& address : cache.sentinels)
+      sentinel.sentinels.push_back({address.host, address.port});
+    sentinel.master_name = cache.sentinel_master_name;
+    sentinel.user = cache.username;
+    sentinel.password = cache.password;
+    sentinel.has_password = cache.has_password;
+    sentinel.db = cache.db;
+    options.sentinel = std::move(sentinel);
+    options.connect_timeout = seconds_to_ms(cache.socket_connect_timeout);
+    options.command_timeout = seconds_to_ms(cache.socket_timeout);
+    // Tiered as with redis: while no master is known, the local copy answers.
+    return std::make_unique<cache::TieredStore>(
+        std::make_unique<cache::RedisStore>(io, std::move(options)),
+        std::make_unique<cache::SqliteStore>(sqlite_path, busy));
+  }
   if (cache.type == "postgres") {
     cache::PostgresOptions options;
     options.dsn = cache.dsn;
@@ -65,7 +83,8 @@ std::unique_ptr<cache::PolicyStore> make_store(const config::CacheConfig& cache,
         std::make_unique<cache::SqliteStore>(sqlite_path, busy));
   }
   throw std::runtime_error("cache.type '" + cache.type + "' is not supported by mta-stsd " +
-                           MTASTSD_VERSION + " (use internal, memory, sqlite, redis or postgres)");
+                           MTASTSD_VERSION +
+                           " (use internal, memory, sqlite, redis, redis_sentinel or postgres)");
 }
 
 dns::ResolverOptions resolver_options(const config::Config& config) {

@@ -49,6 +49,52 @@ inline int free_port() {
   return ntohs(addr.sin_port);
 }
 
+// Forks and execs args[0] with its output to /dev/null; the child dies with the
+// test process too (PR_SET_PDEATHSIG).
+inline pid_t spawn_child(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
+    const int null = ::open("/dev/null", O_WRONLY);
+    if (null >= 0) {
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+    }
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Stops a child by its PID (a stopped one too) and reaps it.
+inline void kill_child(pid_t& pid) {
+  if (pid <= 0) return;
+  ::kill(pid, SIGCONT);  // a stopped server must be able to die
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  pid = -1;
+}
+
+// Waits (at most 10 s) until something accepts connections on the loopback port.
+inline void wait_for_port(int port, const char* what) {
+  const auto deadline = Clock::now() + 10s;
+  while (Clock::now() < deadline) {
+    const timeval tv{0, 200000};
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    const bool up = c != nullptr && c->err == 0;
+    if (c != nullptr) redisFree(c);
+    if (up) return;
+    std::this_thread::sleep_for(20ms);
+  }
+  FAIL(what << " did not start on port " << port);
+}
+
 // One redis-server child. Dies with the test process too (PR_SET_PDEATHSIG).
 class RedisServer {
  public:
@@ -90,33 +136,11 @@ class RedisServer {
         "--loglevel",
         "warning"};
     args.insert(args.end(), extra_.begin(), extra_.end());
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(1);
-      const int null = ::open("/dev/null", O_WRONLY);
-      if (null >= 0) {
-        ::dup2(null, 1);
-        ::dup2(null, 2);
-      }
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    wait_ready();
+    pid_ = spawn_child(std::move(args));
+    wait_for_port(port_, "redis-server");
   }
 
-  void kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGCONT);  // a stopped server must be able to die
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
+  void kill() { kill_child(pid_); }
   void pause() { ::kill(pid_, SIGSTOP); }
   void resume() { ::kill(pid_, SIGCONT); }
 
@@ -131,19 +155,6 @@ class RedisServer {
   }
 
  private:
-  void wait_ready() {
-    const auto deadline = Clock::now() + 10s;
-    while (Clock::now() < deadline) {
-      const timeval tv{0, 200000};
-      redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
-      const bool up = c != nullptr && c->err == 0;
-      if (c != nullptr) redisFree(c);
-      if (up) return;
-      std::this_thread::sleep_for(20ms);
-    }
-    FAIL("redis-server did not start on port " << port_);
-  }
-
   TempDir dir_{"mtasts-redis"};
   int port_;
   std::vector<std::string> extra_;

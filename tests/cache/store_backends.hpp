@@ -23,6 +23,7 @@
 #include "cache/tiered_store.hpp"
 #include "dane/level.hpp"
 #include "postgres_test_support.hpp"
+#include "redis_sentinel_test_support.hpp"
 #include "redis_test_support.hpp"
 #include "support/temp_dir.hpp"
 
@@ -146,6 +147,61 @@ struct TieredBackend {
   }
   // Both tiers: with Redis gone the local tier still answers, and its "absent"
   // is an answer (tiered_store.hpp: it holds every record this daemon relied on).
+  void break_reads() {
+    shared.break_reads();
+    sqlite_exec(dir.path / "local.db", "DROP TABLE policies; DROP TABLE dane");
+  }
+};
+
+// cache.type redis_sentinel: the same store, its master found through a sentinel.
+struct SentinelBackend {
+  static constexpr const char* name = "redis_sentinel";
+  static constexpr bool lists = false;
+  static std::vector<std::string> error_backends() { return {"redis"}; }
+
+  SentinelGroup group{0, 1, 1};
+  boost::asio::io_context io;
+
+  std::unique_ptr<PolicyStore> open() {
+    auto store =
+        std::make_unique<mtasts::cache::RedisStore>(io, sentinel_store_options(group.options()));
+    REQUIRE(run_until(io, [&] { return store->connected(); }));
+    return store;
+  }
+  void forge(const CachedPolicy& p) {
+    RawClient raw(group.master.raw());
+    raw.cmd("SET test:policy:%s %b", p.domain.c_str(), raw_redis_value(p).data(),
+            raw_redis_value(p).size());
+  }
+  void forge(const CachedDane& d) {
+    RawClient raw(group.master.raw());
+    raw.cmd("SET test:dane:%s %b", d.destination.c_str(), raw_redis_value(d).data(),
+            raw_redis_value(d).size());
+  }
+  // The sentinel still names the master, which no longer answers.
+  void break_reads() { group.master.kill(); }
+};
+
+// What setup::make_store builds for cache.type redis_sentinel: the sentinel-found
+// master shared by the fleet, with this daemon's own SQLite copy.
+struct TieredSentinelBackend {
+  static constexpr const char* name = "redis_sentinel+sqlite";
+  static constexpr bool lists = true;  // the local tier's
+  static std::vector<std::string> error_backends() { return {"redis", "sqlite"}; }
+
+  SentinelBackend shared;
+  TempDir dir{"mtasts-contract-tiered-sentinel"};
+  boost::asio::io_context& io = shared.io;
+
+  std::unique_ptr<PolicyStore> open() {
+    return std::make_unique<mtasts::cache::TieredStore>(
+        shared.open(),
+        std::make_unique<mtasts::cache::SqliteStore>((dir.path / "local.db").string()));
+  }
+  template <class Record>
+  void forge(const Record& r) {
+    shared.forge(r);
+  }
   void break_reads() {
     shared.break_reads();
     sqlite_exec(dir.path / "local.db", "DROP TABLE policies; DROP TABLE dane");

@@ -22,8 +22,9 @@ using mtasts::dane::Level;
 using namespace mtasts_test;
 using namespace std::chrono_literals;
 
-#define STORE_BACKENDS \
-  SqliteBackend, RedisBackend, TieredBackend, PostgresBackend, TieredPostgresBackend
+#define STORE_BACKENDS                                                                \
+  SqliteBackend, RedisBackend, TieredBackend, SentinelBackend, TieredSentinelBackend, \
+      PostgresBackend, TieredPostgresBackend
 
 namespace {
 

@@ -168,10 +168,107 @@ TEST_CASE("the example of mta-sts-daemon.yml(5) and their docker config load") {
   CHECK(r.config.zones.empty());
 }
 
-TEST_CASE("postfix-mta-sts-resolver's redis_sentinel backend stops start-up") {
-  CHECK(test::error_of("cache:\n  type: redis_sentinel\n") ==
-        "test.yml:2: cache.type: unknown cache type; accepted types are internal, memory, "
-        "sqlite, redis, postgres (got redis_sentinel)");
+// postfix-mta-sts-resolver 1.5.0 config_examples/mta-sts-daemon.yml.redis_sentinel, verbatim.
+const char* const kTheirRedisSentinel = R"(host: 127.0.0.1
+port: 8461
+reuse_port: true
+shutdown_timeout: 20
+cache:
+  type: redis_sentinel
+  options:
+    sentinel_master_name: "mymaster"
+    sentinels:
+      - ["sentinel1", 26379]
+      - ["sentinel2", 26379]
+      - ["sentinel3", 26379]
+    password: "StrongPassword"
+    max_connections: 25
+    socket_timeout: 1.0
+    socket_connect_timeout: 1.0
+default_zone:
+  strict_testing: false
+  timeout: 4
+  #tlsrpt: true
+zones:
+  myzone:
+    strict_testing: false
+    timeout: 4
+)";
+
+TEST_CASE("postfix-mta-sts-resolver's redis_sentinel example loads: sentinels, master, password") {
+  const auto r = load(kTheirRedisSentinel);
+  const Config& c = r.config;
+  CHECK(c.cache.type == "redis_sentinel");
+  CHECK(c.cache.sentinel_master_name == "mymaster");
+  CHECK(c.cache.sentinels == std::vector<SentinelAddress>{
+                                 {"sentinel1", 26379}, {"sentinel2", 26379}, {"sentinel3", 26379}});
+  CHECK(c.cache.password == "StrongPassword");
+  CHECK(c.cache.has_password);
+  CHECK(c.cache.socket_timeout == 1.0);
+  CHECK(c.cache.socket_connect_timeout == 1.0);
+  REQUIRE(r.warnings.size() == 1);
+  CHECK(r.warnings[0] ==
+        "test.yml:14: key 'cache.options.max_connections' has no effect in mta-stsd "
+        "(accepted for postfix-mta-sts-resolver compatibility)");
+  CHECK(r.unknown_keys.empty());
+
+  // The keys in any order (type last), with the user and the database.
+  const auto u = load(
+      "cache:\n  options:\n    username: mail\n    db: 3\n    sentinels: [[10.0.0.1, "
+      "26380]]\n    sentinel_master_name: m\n  type: redis_sentinel\n");
+  CHECK(u.warnings.empty());
+  CHECK(u.config.cache.username == "mail");
+  CHECK(u.config.cache.db == 3);
+  CHECK_FALSE(u.config.cache.has_password);
+  CHECK(u.config.cache.sentinels == std::vector<SentinelAddress>{{"10.0.0.1", 26380}});
+}
+
+TEST_CASE("redis_sentinel: what is missing or malformed stops start-up, naming the key") {
+  const std::string head = "cache:\n  type: redis_sentinel\n  options:\n";
+  CHECK(error_of("cache:\n  type: redis_sentinel\n") ==
+        "test.yml:2: cache.options.sentinels: is required with cache type redis_sentinel "
+        "([[HOST, PORT], ...]) (got nothing)");
+  CHECK(error_of(head + "    sentinels: [[h, 1]]\n") ==
+        "test.yml:2: cache.options.sentinel_master_name: is required with cache type "
+        "redis_sentinel (the name in the sentinels' 'sentinel monitor' line) (got nothing)");
+  const std::string master = "    sentinel_master_name: m\n";
+  CHECK(error_of(head + master + "    sentinels: []\n") ==
+        "test.yml:5: cache.options.sentinels: must name at least one sentinel as [HOST, PORT] "
+        "(got a list)");
+  CHECK(error_of(head + master + "    sentinels: h:26379\n") ==
+        "test.yml:5: cache.options.sentinels: must be a list of [HOST, PORT] pairs (got h:26379)");
+  CHECK(error_of(head + master + "    sentinels:\n      - [h, 26379]\n      - h2:26379\n") ==
+        "test.yml:7: cache.options.sentinels[1]: must be a [HOST, PORT] pair (got h2:26379)");
+  CHECK(error_of(head + master + "    sentinels: [[h, 26379, 1]]\n") ==
+        "test.yml:5: cache.options.sentinels[0]: must be a [HOST, PORT] pair (got a list)");
+  CHECK(error_of(head + master + "    sentinels: [[h, 65536]]\n") ==
+        "test.yml:5: cache.options.sentinels[0]: the port must be a whole number from 1 to "
+        "65535 (got 65536)");
+  CHECK(error_of(head + master + "    sentinels: [[\"\", 26379]]\n") ==
+        "test.yml:5: cache.options.sentinels[0]: the host must not be empty (got \"\")");
+  const std::string sentinels = "    sentinels: [[h, 26379]]\n";
+  CHECK(error_of(head + sentinels + "    sentinel_master_name: [m]\n") ==
+        "test.yml:5: cache.options.sentinel_master_name: must be a string (got a list)");
+  CHECK(error_of(head + sentinels + master + "    db: -1\n") ==
+        "test.yml:6: cache.options.db: must be a whole number from 0 to 2147483647 (got -1)");
+}
+
+TEST_CASE("redis_sentinel's keys with another cache type: no effect, or belong in the url") {
+  auto r = load(
+      "cache:\n  type: sqlite\n  options:\n    sentinels: [[h, 1]]\n    sentinel_master_name: "
+      "m\n");
+  CHECK(r.config.cache.sentinels.empty());
+  CHECK(has_warning(r, "test.yml:4: cache.options.sentinels has no effect with cache type sqlite"));
+  CHECK(has_warning(
+      r, "test.yml:5: cache.options.sentinel_master_name has no effect with cache type sqlite"));
+  // redis_sentinel ignores the url (it asks the sentinels), as redis-py's Sentinel does.
+  r = load(
+      "cache:\n  type: redis_sentinel\n  options:\n    url: redis://h\n    sentinels: [[h, 1]]\n"
+      "    sentinel_master_name: m\n    ssl: true\n");
+  CHECK(
+      has_warning(r, "test.yml:4: cache.options.url has no effect with cache type redis_sentinel"));
+  // A key mta-stsd does not know is what it is with every cache type.
+  CHECK(has_warning(r, "test.yml:7: unknown key 'cache.options.ssl' ignored"));
 }
 
 TEST_CASE(

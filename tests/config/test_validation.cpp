@@ -113,7 +113,7 @@ TEST_CASE("strings that cannot be used") {
 TEST_CASE("cache type and backend options") {
   CHECK(error_of("cache:\n  options: {}\n  type: memcached\n") ==
         "test.yml:3: cache.type: unknown cache type; accepted types are internal, memory, sqlite, "
-        "redis, postgres (got memcached)");
+        "redis, redis_sentinel, postgres (got memcached)");
   CHECK(error_of("cache:\n  type: redis\n") ==
         "test.yml:2: cache.options.url: is required with cache type redis (got nothing)");
   CHECK(error_of("cache:\n  type: redis\n  options:\n    url: \"\"\n") ==
