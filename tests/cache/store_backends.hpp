@@ -66,6 +66,18 @@ inline std::string raw_redis_value(const CachedDane& d) {
          std::to_string(d.keep_until) + "\n" + d.summary;
 }
 
+// A record SET on the server by hand, under the key prefix the tests' stores use.
+inline void redis_forge(const RedisServer& server, const CachedPolicy& p) {
+  RawClient raw(server.raw());
+  const auto value = raw_redis_value(p);
+  raw.cmd("SET test:policy:%s %b", p.domain.c_str(), value.data(), value.size());
+}
+inline void redis_forge(const RedisServer& server, const CachedDane& d) {
+  RawClient raw(server.raw());
+  const auto value = raw_redis_value(d);
+  raw.cmd("SET test:dane:%s %b", d.destination.c_str(), value.data(), value.size());
+}
+
 struct SqliteBackend {
   static constexpr const char* name = "sqlite";
   static constexpr bool lists = true;
@@ -112,45 +124,11 @@ struct RedisBackend {
     REQUIRE(run_until(io, [&] { return store->connected(); }));
     return store;
   }
-  void forge(const CachedPolicy& p) {
-    RawClient raw(server.raw());
-    raw.cmd("SET test:policy:%s %b", p.domain.c_str(), raw_redis_value(p).data(),
-            raw_redis_value(p).size());
-  }
-  void forge(const CachedDane& d) {
-    RawClient raw(server.raw());
-    raw.cmd("SET test:dane:%s %b", d.destination.c_str(), raw_redis_value(d).data(),
-            raw_redis_value(d).size());
-  }
-  void break_reads() { server.kill(); }
-};
-
-// Redis shared by the fleet, with this daemon's own SQLite copy (tiered_store.hpp).
-struct TieredBackend {
-  static constexpr const char* name = "redis+sqlite";
-  static constexpr bool lists = true;  // the local tier's
-  static std::vector<std::string> error_backends() { return {"redis", "sqlite"}; }
-
-  RedisBackend shared;
-  TempDir dir{"mtasts-contract-tiered"};
-  boost::asio::io_context& io = shared.io;
-
-  std::unique_ptr<PolicyStore> open() {
-    return std::make_unique<mtasts::cache::TieredStore>(
-        shared.open(),
-        std::make_unique<mtasts::cache::SqliteStore>((dir.path / "local.db").string()));
-  }
-  // What another daemon of the fleet, or anyone who can write Redis, says.
   template <class Record>
   void forge(const Record& r) {
-    shared.forge(r);
+    redis_forge(server, r);
   }
-  // Both tiers: with Redis gone the local tier still answers, and its "absent"
-  // is an answer (tiered_store.hpp: it holds every record this daemon relied on).
-  void break_reads() {
-    shared.break_reads();
-    sqlite_exec(dir.path / "local.db", "DROP TABLE policies; DROP TABLE dane");
-  }
+  void break_reads() { server.kill(); }
 };
 
 // cache.type redis_sentinel: the same store, its master found through a sentinel.
@@ -168,44 +146,12 @@ struct SentinelBackend {
     REQUIRE(run_until(io, [&] { return store->connected(); }));
     return store;
   }
-  void forge(const CachedPolicy& p) {
-    RawClient raw(group.master.raw());
-    raw.cmd("SET test:policy:%s %b", p.domain.c_str(), raw_redis_value(p).data(),
-            raw_redis_value(p).size());
-  }
-  void forge(const CachedDane& d) {
-    RawClient raw(group.master.raw());
-    raw.cmd("SET test:dane:%s %b", d.destination.c_str(), raw_redis_value(d).data(),
-            raw_redis_value(d).size());
+  template <class Record>
+  void forge(const Record& r) {
+    redis_forge(group.master, r);
   }
   // The sentinel still names the master, which no longer answers.
   void break_reads() { group.master.kill(); }
-};
-
-// What setup::make_store builds for cache.type redis_sentinel: the sentinel-found
-// master shared by the fleet, with this daemon's own SQLite copy.
-struct TieredSentinelBackend {
-  static constexpr const char* name = "redis_sentinel+sqlite";
-  static constexpr bool lists = true;  // the local tier's
-  static std::vector<std::string> error_backends() { return {"redis", "sqlite"}; }
-
-  SentinelBackend shared;
-  TempDir dir{"mtasts-contract-tiered-sentinel"};
-  boost::asio::io_context& io = shared.io;
-
-  std::unique_ptr<PolicyStore> open() {
-    return std::make_unique<mtasts::cache::TieredStore>(
-        shared.open(),
-        std::make_unique<mtasts::cache::SqliteStore>((dir.path / "local.db").string()));
-  }
-  template <class Record>
-  void forge(const Record& r) {
-    shared.forge(r);
-  }
-  void break_reads() {
-    shared.break_reads();
-    sqlite_exec(dir.path / "local.db", "DROP TABLE policies; DROP TABLE dane");
-  }
 };
 
 struct PostgresBackend {
@@ -248,14 +194,21 @@ struct PostgresBackend {
   void break_reads() { server.stop(); }
 };
 
-// PostgreSQL shared by the fleet, with this daemon's own SQLite copy (cache.type postgres).
-struct TieredPostgresBackend {
-  static constexpr const char* name = "postgres+sqlite";
-  static constexpr bool lists = true;
-  static std::vector<std::string> error_backends() { return {"postgres", "sqlite"}; }
+// The shared store of a fleet (Redis, Redis through Sentinel, PostgreSQL) with
+// this daemon's own SQLite copy: what setup::make_store builds for those cache
+// types (tiered_store.hpp).
+template <class Shared>
+struct TieredOver {
+  static inline const std::string name = std::string(Shared::name) + "+sqlite";
+  static constexpr bool lists = true;  // the local tier's
+  static std::vector<std::string> error_backends() {
+    auto backends = Shared::error_backends();
+    backends.push_back("sqlite");
+    return backends;
+  }
 
-  PostgresBackend shared;
-  TempDir dir{"mtasts-contract-tiered-pg"};
+  Shared shared;
+  TempDir dir{"mtasts-contract-tiered"};
   boost::asio::io_context& io = shared.io;
 
   std::unique_ptr<PolicyStore> open() {
@@ -263,14 +216,21 @@ struct TieredPostgresBackend {
         shared.open(),
         std::make_unique<mtasts::cache::SqliteStore>((dir.path / "local.db").string()));
   }
+  // What another daemon of the fleet, or anyone who can write the shared store, says.
   template <class Record>
   void forge(const Record& r) {
     shared.forge(r);
   }
+  // Both tiers: with the shared store gone the local tier still answers, and its
+  // "absent" is an answer (tiered_store.hpp: it holds every record this daemon relied on).
   void break_reads() {
     shared.break_reads();
     sqlite_exec(dir.path / "local.db", "DROP TABLE policies; DROP TABLE dane");
   }
 };
+
+using TieredBackend = TieredOver<RedisBackend>;
+using TieredSentinelBackend = TieredOver<SentinelBackend>;
+using TieredPostgresBackend = TieredOver<PostgresBackend>;
 
 }  // namespace mtasts_test
