@@ -5,6 +5,7 @@
 // §10.2), and DANE results that protect mail are looked up again before their
 // DNS TTL ends. Background work only takes free discovery slots, never queues
 // ahead of queries, and stays within its own concurrency limit.
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>

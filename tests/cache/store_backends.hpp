@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include <boost/asio/io_context.hpp>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>

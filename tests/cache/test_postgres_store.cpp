@@ -8,6 +8,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <stdexcept>
 

@@ -6,6 +6,7 @@
 #include <hiredis/hiredis.h>
 
 #include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
 

@@ -4,6 +4,7 @@
 // formats, files moved aside, reconnects, stalls, key expiry.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <vector>
 

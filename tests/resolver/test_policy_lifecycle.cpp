@@ -5,6 +5,7 @@
 // max_age (issue 16). No sockets, no sleeping.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>

@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <map>
+
 #include "lifecycle_fakes.hpp"
 #include "support/log_capture.hpp"
 

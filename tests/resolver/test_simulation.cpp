@@ -28,7 +28,9 @@
 // in kRegressionSeeds and run every time.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
