@@ -24,6 +24,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 JOBS="${JOBS:-$(nproc)}"
+# Tests side by side: the unit tests mostly wait on servers they start (the cache
+# shards), so twice the cores; the end-to-end tests are RUN_SERIAL (fixed addresses).
+CTEST_JOBS="${CTEST_JOBS:-$((JOBS * 2))}"
 TIMES=""
 T_ALL=$(date +%s)
 
@@ -50,7 +53,7 @@ run_suite() {
     -DMTASTSD_TESTS=ON -DMTASTSD_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j"$JOBS"
   echo "=== $dir: tests"
-  ctest --test-dir "$dir" --output-on-failure --timeout 900
+  ctest --test-dir "$dir" --output-on-failure --timeout 900 -j"$CTEST_JOBS"
 }
 
 asan_suite() {
@@ -65,8 +68,8 @@ tsan_suite() {
     -DMTASTSD_TSAN=ON -DMTASTSD_BENCH=OFF >/dev/null
   cmake --build build-tsan -j"$JOBS" --target unit_cache mta-stsd mta-stsctl
   TSAN_OPTIONS=halt_on_error=1:abort_on_error=1 \
-    ctest --test-dir build-tsan --output-on-failure --timeout 900 \
-      -R '^(unit_cache|e2e_persistence|e2e_redis)$'
+    ctest --test-dir build-tsan --output-on-failure --timeout 900 -j"$CTEST_JOBS" \
+      -R '^(unit_cache(_.*)?|e2e_persistence|e2e_redis)$'
 }
 
 valkey_suite() {
