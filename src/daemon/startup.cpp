@@ -49,14 +49,10 @@ socketmap::ServerOptions listener_options(const config::Config& config, const Ac
 bool drop_privileges_if_asked(const config::Config& config, const Accounts& accounts) {
   if (!accounts.run_as || ::geteuid() == accounts.run_as->uid) return true;
   const Account& account = *accounts.run_as;
-  // redis, redis_sentinel and postgres keep a local SQLite tier too (setup::make_store).
-  if (config.cache.type == "sqlite" || config.cache.type == "redis" ||
-      config.cache.type == "redis_sentinel" || config.cache.type == "postgres") {
+  if (const auto db = setup::local_cache_file(config.cache)) {
     // The store's files were opened as root; its read connections reopen the
     // database later, and a new -wal/-shm may be made, as the new user.
-    const std::string db =
-        config.cache.filename.empty() ? setup::default_cache_path() : config.cache.filename;
-    for (const auto& failure : hand_over({db, db + "-wal", db + "-shm"}, account)) {
+    for (const auto& failure : hand_over({*db, *db + "-wal", *db + "-shm"}, account)) {
       spdlog::warn("privileges: {}", failure);
     }
   }

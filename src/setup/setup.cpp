@@ -35,22 +35,33 @@ std::string default_cache_path() {
   return "var/mta-stsd/cache.db";
 }
 
+std::optional<std::string> local_cache_file(const config::CacheConfig& cache) {
+  if (cache.type == "sqlite" || cache.type == "redis" || cache.type == "redis_sentinel" ||
+      cache.type == "postgres") {
+    return cache.filename.empty() ? default_cache_path() : cache.filename;
+  }
+  return std::nullopt;
+}
+
 std::unique_ptr<cache::PolicyStore> make_store(const config::CacheConfig& cache,
                                                boost::asio::io_context& io) {
   if (cache.type == "internal" || cache.type == "memory") return nullptr;
-  const std::string sqlite_path = cache.filename.empty() ? default_cache_path() : cache.filename;
+  const auto local_file = local_cache_file(cache);
   const auto busy = seconds_to_ms(cache.timeout);
-  if (cache.type == "sqlite") return std::make_unique<cache::SqliteStore>(sqlite_path, busy);
+  if (cache.type == "sqlite") return std::make_unique<cache::SqliteStore>(*local_file, busy);
+  // The shared types: the fleet shares the server; the local SQLite copy keeps
+  // what this daemon learned across a restart while the server is down (and
+  // answers while no Redis master is known).
+  const auto tiered_over = [&](std::unique_ptr<cache::PolicyStore> shared) {
+    return std::make_unique<cache::TieredStore>(
+        std::move(shared), std::make_unique<cache::SqliteStore>(*local_file, busy));
+  };
   if (cache.type == "redis") {
     cache::RedisOptions options;
     options.url = cache.url;
     options.connect_timeout = seconds_to_ms(cache.socket_connect_timeout);
     options.command_timeout = seconds_to_ms(cache.socket_timeout);
-    // The fleet shares Redis; the local SQLite copy keeps what this daemon
-    // learned across a restart while Redis is down.
-    return std::make_unique<cache::TieredStore>(
-        std::make_unique<cache::RedisStore>(io, std::move(options)),
-        std::make_unique<cache::SqliteStore>(sqlite_path, busy));
+    return tiered_over(std::make_unique<cache::RedisStore>(io, std::move(options)));
   }
   if (cache.type == "redis_sentinel") {
     cache::RedisOptions options;
@@ -65,23 +76,16 @@ std::unique_ptr<cache::PolicyStore> make_store(const config::CacheConfig& cache,
     options.sentinel = std::move(sentinel);
     options.connect_timeout = seconds_to_ms(cache.socket_connect_timeout);
     options.command_timeout = seconds_to_ms(cache.socket_timeout);
-    // Tiered as with redis: while no master is known, the local copy answers.
-    return std::make_unique<cache::TieredStore>(
-        std::make_unique<cache::RedisStore>(io, std::move(options)),
-        std::make_unique<cache::SqliteStore>(sqlite_path, busy));
+    return tiered_over(std::make_unique<cache::RedisStore>(io, std::move(options)));
   }
   if (cache.type == "postgres") {
     cache::PostgresOptions options;
     options.dsn = cache.dsn;
     options.connect_timeout = seconds_to_ms(cache.timeout);
     options.command_timeout = seconds_to_ms(cache.timeout);
-    // As with Redis: the fleet shares the database; the local SQLite copy keeps
-    // what this daemon learned across a restart while PostgreSQL is down.
     // PostgresStore throws std::invalid_argument naming cache.options.dsn for a
     // DSN libpq cannot parse.
-    return std::make_unique<cache::TieredStore>(
-        std::make_unique<cache::PostgresStore>(io, std::move(options)),
-        std::make_unique<cache::SqliteStore>(sqlite_path, busy));
+    return tiered_over(std::make_unique<cache::PostgresStore>(io, std::move(options)));
   }
   throw std::runtime_error("cache.type '" + cache.type + "' is not supported by mta-stsd " +
                            MTASTSD_VERSION +

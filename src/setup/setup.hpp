@@ -2,6 +2,7 @@
 // The configuration turned into each module's settings, once, for both
 // programs: mta-stsctl resolves exactly as mta-stsd does.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,10 @@ std::unique_ptr<cache::PolicyStore> make_store(const config::CacheConfig& cache,
                                                boost::asio::io_context& io);
 // Where the SQLite cache lives when cache.options.filename is not set.
 std::string default_cache_path();
+// The SQLite file config.cache keeps on this machine: the cache itself (sqlite) or
+// the local tier under a shared one (redis, redis_sentinel, postgres); none for
+// the memory-only types. The daemon hands it to the user it drops to.
+std::optional<std::string> local_cache_file(const config::CacheConfig& cache);
 
 resolver::DaneSettings dane_settings(const config::Config& config);
 
