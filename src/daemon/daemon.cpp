@@ -212,6 +212,9 @@ int run(const config::Config& config, const ConfigSource& source) {
         plan.running.nameservers = running.nameservers;
       }
     }
+    if (plan.running.max_concurrent_resolutions != running.max_concurrent_resolutions) {
+      https->set_max_concurrent(setup::fetcher_options(plan.running).max_concurrent);
+    }
     running = plan.running;
     server.set_limits(setup::server_options(running));
     spdlog::set_level(spdlog::level::from_str(running.log_level));

@@ -55,6 +55,10 @@ ReloadPlan plan_reload(const config::Config& running, const config::Config& next
   live("limits.max_request_bytes", &C::max_request_bytes);
   live("limits.idle_timeout", &C::idle_timeout);
   live("limits.request_timeout", &C::request_timeout);
+  // Discoveries, DANE lookups and HTTPS transfers at once: queued work starts
+  // under a raised limit; under a lowered one running work finishes first.
+  live("limits.max_concurrent_resolutions", &C::max_concurrent_resolutions);
+  live("alarms.expiry_warning", &C::alarm_expiry_warning);
   // DANE: its answers' rules in place; switching it on or off takes a restart.
   if (running.dane.enabled != next.dane.enabled) {
     plan.restart_needed.emplace_back("dane.enabled");
@@ -78,9 +82,7 @@ ReloadPlan plan_reload(const config::Config& running, const config::Config& next
   restart("control_socket", &C::control_socket);
   restart("shutdown_timeout", &C::shutdown_timeout);
   restart("cache", &C::cache);
-  restart("alarms.expiry_warning", &C::alarm_expiry_warning);
   restart("metrics", &C::metrics);
-  restart("limits.max_concurrent_resolutions", &C::max_concurrent_resolutions);
   restart("log", &C::log);
   restart("privileges", &C::privileges);
   covered.log_level = now.log_level;
@@ -96,6 +98,8 @@ ReloadPlan plan_reload(const config::Config& running, const config::Config& next
   covered.max_request_bytes = now.max_request_bytes;
   covered.idle_timeout = now.idle_timeout;
   covered.request_timeout = now.request_timeout;
+  covered.max_concurrent_resolutions = now.max_concurrent_resolutions;
+  covered.alarm_expiry_warning = now.alarm_expiry_warning;
   covered.dane = now.dane;
   covered.dane.enabled = next.dane.enabled;
   if (covered != next && plan.restart_needed.empty()) {

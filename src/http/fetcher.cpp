@@ -113,4 +113,9 @@ std::size_t Fetcher::pending() const { return *impl_->pending; }
 
 void Fetcher::set_ca_file(const std::string& ca_file) { impl_->set_ca_file(ca_file); }
 
+void Fetcher::set_max_concurrent(std::size_t max_concurrent) {
+  impl_->options.max_concurrent = max_concurrent == 0 ? 1 : max_concurrent;
+  impl_->start_waiting();
+}
+
 }  // namespace mtasts::http

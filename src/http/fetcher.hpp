@@ -56,6 +56,8 @@ class Fetcher {
   // (empty: the system's). A new path is parsed at the next fetch; the same path
   // with new contents within curl's CA cache time (an hour).
   void set_ca_file(const std::string& ca_file);
+  // A reload: transfers beyond the new limit wait; a raised one starts waiting ones.
+  void set_max_concurrent(std::size_t max_concurrent);
 
  private:
   struct Impl;

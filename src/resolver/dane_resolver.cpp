@@ -32,6 +32,20 @@ DaneResolver::DaneResolver(Timers& timers, DnsPort& dns, const util::Clock& cloc
 
 DaneResolver::~DaneResolver() { *alive_ = false; }
 
+void DaneResolver::reconfigure(const DaneSettings& settings) {
+  settings_.on_failure = settings.on_failure;
+  settings_.min_ttl = std::min(settings.min_ttl, settings.max_ttl);
+  settings_.max_ttl = settings.max_ttl;
+  settings_.stale_ttl = settings.stale_ttl;
+  settings_.temp_failure_ttl = settings.temp_failure_ttl;
+  if (settings.max_concurrent != settings_.max_concurrent ||
+      settings.max_queued != settings_.max_queued) {
+    settings_.max_concurrent = settings.max_concurrent;
+    settings_.max_queued = settings.max_queued;
+    flights_.set_limits(FlightLimits{settings.max_concurrent, settings.max_queued});
+  }
+}
+
 std::size_t DaneResolver::load_store() {
   if (store_ == nullptr || !settings_.enabled) return 0;
   const auto now = clock_.now();

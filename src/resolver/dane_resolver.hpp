@@ -59,15 +59,9 @@ class DaneResolver {
   DaneResolver& operator=(const DaneResolver&) = delete;
 
   const DaneSettings& settings() const { return settings_; }
-  // A configuration reload: on_failure and the TTL bounds apply to the next
-  // answers and lookups; the limits and `enabled` stay as started.
-  void reconfigure(const DaneSettings& settings) {
-    settings_.on_failure = settings.on_failure;
-    settings_.min_ttl = settings.min_ttl;
-    settings_.max_ttl = settings.max_ttl;
-    settings_.stale_ttl = settings.stale_ttl;
-    settings_.temp_failure_ttl = settings.temp_failure_ttl;
-  }
+  // A configuration reload: on_failure, the TTL bounds and the limits apply to
+  // the next answers and lookups; `enabled` and cache_size stay as started.
+  void reconfigure(const DaneSettings& settings);
   std::size_t load_store();
   // Asks the resolver for the root's DNSKEY with AD set: a validating resolver
   // with the root trust anchor vouches for it. Only a definite "no" warns here;

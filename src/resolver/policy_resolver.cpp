@@ -68,6 +68,13 @@ std::string PolicyResolver::reconfigure(std::vector<Zone> zones, const ResolverS
   settings_.retry_interval = settings.retry_interval;
   settings_.temp_failure_ttl = settings.temp_failure_ttl;
   settings_.fetch_timeout = settings.fetch_timeout;
+  settings_.alarms = settings.alarms;
+  if (settings.max_concurrent != settings_.max_concurrent ||
+      settings.max_queued != settings_.max_queued) {
+    settings_.max_concurrent = settings.max_concurrent;
+    settings_.max_queued = settings.max_queued;
+    flights_.set_limits(FlightLimits{settings.max_concurrent, settings.max_queued});
+  }
   return {};
 }
 

@@ -110,9 +110,11 @@ class PolicyResolver {
   // mta-stsctl export writes. None without a store. done runs once.
   void stored_policies(std::size_t limit,
                        std::function<void(std::vector<cache::CachedPolicy>)> done);
-  // A configuration reload: the zones' answer options and timeouts, and the
+  // A configuration reload: the zones' answer options and timeouts, the
   // timing settings (cache_grace, negative_ttl, retry_interval, fetch_timeout,
-  // temp_failure_ttl). The zone names must be those the resolver was made with
+  // temp_failure_ttl), the discovery limits (max_concurrent, max_queued: queued
+  // discoveries start at once under a raised limit) and the alarm margins;
+  // cache_size stays as started. The zone names must be those the resolver was made with
   // (the handler and the metrics index them): otherwise nothing changes and the
   // reason is returned. Cached policies stay, answered with the new options.
   // rerender false: the zones' options are unchanged, cached answers stay as they are.

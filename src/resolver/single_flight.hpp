@@ -50,6 +50,14 @@ class SingleFlight {
   std::size_t running() const { return running_; }
   std::size_t queued() const { return queue_.size(); }
   const FlightLimits& limits() const { return limits_; }
+  // A reload: raised limits start queued work at once; lowered ones let the
+  // running flights finish and hold new ones back until below the limit. The
+  // queue keeps what it holds beyond a lowered max_queued (nothing is dropped).
+  void set_limits(FlightLimits limits) {
+    limits_ = limits;
+    if (limits_.max_running == 0) limits_.max_running = 1;
+    start_queued();
+  }
   bool slot_free() const { return running_ < limits_.max_running; }
   // No slot and no room in the queue: admit() would refuse.
   bool saturated() const {

@@ -44,6 +44,18 @@ TEST_CASE("reload: zone options, timings, DANE rules, refresh, DNS and log level
   CHECK(plan.running == next);
 }
 
+TEST_CASE("reload: the discovery limit and the alarm margins apply in place") {
+  Config running;
+  Config next = running;
+  next.max_concurrent_resolutions = 16;
+  next.alarm_expiry_warning = {3 * 86400};
+  const auto plan = plan_reload(running, next);
+  CHECK(plan.applied == std::vector<std::string>{"limits.max_concurrent_resolutions",
+                                                 "alarms.expiry_warning"});
+  CHECK(plan.restart_needed.empty());
+  CHECK(plan.running == next);
+}
+
 TEST_CASE("reload: listeners, the cache, privileges and new zones wait for a restart") {
   Config running;
   running.zones["strict"];

@@ -14,6 +14,8 @@ Issue 14: the daemon re-reads its file without dropping its cache or a connectio
   - mta-stsctl reload (text and --json) runs the same reload.
   - limits.max_connections lowered to 1: with one connection open, the next is closed;
     raised again, served.
+  - limits.max_concurrent_resolutions lowered to 1 and back: applied in place, and a cold
+    domain resolves under it.
   - resolver.nameservers and tls.ca_file apply to the next lookups and fetches: a dead
     nameserver, then the world's; a CA that did not sign the policy hosts, then the right
     one; an unreadable CA file is refused and the running one stays.
@@ -45,7 +47,7 @@ DAEMON_ADDR = "127.0.0.141"
 TESTING = "testing-reload.test"
 ENFORCE = "enforce-reload.test"
 # Cold domains for the nameserver and CA reloads, one per step.
-FRESH = ["dns-off.test", "dns-on.test", "ca-other.test", "ca-back.test"]
+FRESH = ["dns-off.test", "dns-on.test", "ca-other.test", "ca-back.test", "one-at-once.test"]
 DEAD_DNS = "127.0.0.142"  # nothing listens here
 
 
@@ -180,6 +182,17 @@ def body(run):
              reload_json("max_connections back").get("applied"))
         c.eq("limits: a second connection is served", S.ok_answer(["mx." + ENFORCE], ENFORCE),
              d.query(ENFORCE))
+
+    # 5b. limits.max_concurrent_resolutions (discoveries, DANE lookups, HTTPS transfers)
+    # applies in place, and a cold domain still resolves under the new limit.
+    d.write(strict_testing=False, port=old_port, extra="limits: {max_concurrent_resolutions: 1}\n")
+    c.eq("max_concurrent_resolutions: applied in place", ["limits.max_concurrent_resolutions"],
+         reload_json("max_concurrent_resolutions 1").get("applied"))
+    c.eq("max_concurrent_resolutions 1: a cold domain resolves",
+         S.ok_answer(["mx." + FRESH[4]], FRESH[4]), d.query(FRESH[4]))
+    d.write(strict_testing=False, port=old_port)
+    c.eq("max_concurrent_resolutions back: applied", ["limits.max_concurrent_resolutions"],
+         reload_json("max_concurrent_resolutions back").get("applied"))
 
     # 6. resolver.nameservers: a server that does not answer, then the world's again.
     d.write(strict_testing=False, port=old_port,

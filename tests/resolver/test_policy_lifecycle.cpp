@@ -203,6 +203,51 @@ TEST_CASE("queue bounds: beyond max_concurrent plus max_queued a cold domain is 
   CHECK(w.query("c.test") == secure_for("c.test"));
 }
 
+TEST_CASE("a reload raising max_concurrent starts queued discoveries at once; lowering holds new ones") {
+  ResolverSettings settings;
+  settings.max_concurrent = 1;
+  settings.max_queued = 8;
+  World w(settings);
+  for (const auto* d : {"a.test", "b.test", "c.test", "d.test"}) {
+    w.publish(d, "1");
+    w.dns.hang(std::string("_mta-sts.") + d);
+  }
+  auto a = w.ask("a.test");
+  auto b = w.ask("b.test");
+  auto c = w.ask("c.test");
+  w.time.advance(1ms);
+  REQUIRE(w.policies->running() == 1);
+  REQUIRE(w.policies->queued() == 2);
+  CHECK(w.dns.asked("_mta-sts.b.test") == 0);
+  // Reload: three at once. The queued two go to the network without waiting for a.test.
+  settings.max_concurrent = 3;
+  CHECK(w.policies->reconfigure(w.policies->zones(), settings).empty());
+  w.time.advance(1ms);
+  CHECK(w.policies->running() == 3);
+  CHECK(w.policies->queued() == 0);
+  CHECK(w.dns.asked("_mta-sts.b.test") == 1);
+  CHECK(w.dns.asked("_mta-sts.c.test") == 1);
+  // Reload: one at once. The three running finish; a new domain waits its turn.
+  settings.max_concurrent = 1;
+  CHECK(w.policies->reconfigure(w.policies->zones(), settings).empty());
+  auto d = w.ask("d.test");
+  w.time.advance(1ms);
+  CHECK(w.policies->running() == 3);
+  CHECK(w.policies->queued() == 1);
+  CHECK(w.dns.asked("_mta-sts.d.test") == 0);
+  for (const auto* name : {"a.test", "b.test", "c.test"}) {
+    w.dns.release(std::string("_mta-sts.") + name);
+  }
+  w.settle();
+  CHECK(a->value_or("") == secure_for("a.test"));
+  CHECK(b->value_or("") == secure_for("b.test"));
+  CHECK(c->value_or("") == secure_for("c.test"));
+  CHECK(w.dns.asked("_mta-sts.d.test") == 1);
+  w.dns.release("_mta-sts.d.test");
+  w.settle();
+  CHECK(d->value_or("") == secure_for("d.test"));
+}
+
 TEST_CASE("a memory miss reads the store before the network") {
   World w({}, true);
   w.store->policies["a.test"] = stored_policy("a.test", "1", w.time.wall.now() - 10);
