@@ -50,8 +50,8 @@ TEST_CASE("reload: the discovery limit and the alarm margins apply in place") {
   next.max_concurrent_resolutions = 16;
   next.alarm_expiry_warning = {3 * 86400};
   const auto plan = plan_reload(running, next);
-  CHECK(plan.applied == std::vector<std::string>{"limits.max_concurrent_resolutions",
-                                                 "alarms.expiry_warning"});
+  CHECK(plan.applied ==
+        std::vector<std::string>{"limits.max_concurrent_resolutions", "alarms.expiry_warning"});
   CHECK(plan.restart_needed.empty());
   CHECK(plan.running == next);
 }

@@ -203,7 +203,8 @@ TEST_CASE("queue bounds: beyond max_concurrent plus max_queued a cold domain is 
   CHECK(w.query("c.test") == secure_for("c.test"));
 }
 
-TEST_CASE("a reload raising max_concurrent starts queued discoveries at once; lowering holds new ones") {
+TEST_CASE(
+    "a reload raising max_concurrent starts queued discoveries at once; lowering holds new ones") {
   ResolverSettings settings;
   settings.max_concurrent = 1;
   settings.max_queued = 8;
