@@ -9,9 +9,9 @@ What daemon A learned, daemon B answers from the shared database while the polic
 unreachable; with PostgreSQL stopped both keep answering (from memory and their local SQLite
 tier), and a policy learned meanwhile reaches the database once it is back.
 
-The server is private: initdb into the work directory and `postgres` on a free loopback port,
-both run as the `postgres` system user (postgres refuses root) through setpriv, so stopping it
-stops its process. Debian installs it under /usr/lib/postgresql/<major>/bin (15 on Debian 12,
+The server is private: initdb into a directory of its own under /tmp and `postgres` on a
+free loopback port, both run as the `postgres` system user (postgres refuses root) through
+setpriv, so stopping it stops its process. Debian installs it under /usr/lib/postgresql/<major>/bin (15 on Debian 12,
 17 on Debian 13): the highest present is used.
 
 Prints one line per check ("ok - ..." / "not ok - ..."); exits 0 only if every check passed.
@@ -25,6 +25,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -67,12 +68,13 @@ class Postgres:
     def __init__(self, workdir, bindir):
         self.bindir = bindir
         self.port = procs.free_port(HOST)
-        self.dir = os.path.join(workdir, "postgres")
+        # Under /tmp, not the work directory: the postgres user must reach its data
+        # and socket, and the work directory may sit below a directory only root
+        # enters (a checkout in /root, mode 700 on a fresh Debian).
+        self.dir = tempfile.mkdtemp(prefix="mtasts-pg-e2e-")
         self.data = os.path.join(self.dir, "data")
         self.log = os.path.join(workdir, "postgres.log")
         self.proc = None
-        shutil.rmtree(self.dir, ignore_errors=True)
-        os.makedirs(self.dir, mode=0o700)
         # postgres refuses to run as root: its directory belongs to the postgres user.
         user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
         if user is not None:
@@ -105,6 +107,11 @@ class Postgres:
             self.proc.wait(15)
             self.proc.stop()
             self.proc = None
+
+    def remove(self):
+        """At the very end (after stop): the data directory goes."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def logs(self):
         return [("postgres", self.log)]
@@ -238,7 +245,7 @@ def body(run):
     w = build_world(args.workdir, procs.free_address(HTTPS_ADDRESSES, 443))
     run.on_exit(w.stop, w.logs)
     pg = Postgres(args.workdir, bindir)
-    run.on_exit(pg.stop, pg.logs)
+    run.on_exit(pg.remove, pg.logs)
     c.ok("initdb", pg.initdb(), procs.log_tail(pg.log))
     w.start()
     c.ok("PostgreSQL starts", pg.start(), procs.log_tail(pg.log))
