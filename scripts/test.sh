@@ -25,7 +25,8 @@ set -eu
 cd "$(dirname "$0")/.."
 JOBS="${JOBS:-$(nproc)}"
 # Tests side by side: the unit tests mostly wait on servers they start (the cache
-# shards), so twice the cores; the end-to-end tests are RUN_SERIAL (fixed addresses).
+# shards), so twice the cores; the end-to-end tests run one at a time (RESOURCE_LOCK
+# e2e_world: fixed addresses), each beside whatever unit tests are left.
 CTEST_JOBS="${CTEST_JOBS:-$((JOBS * 2))}"
 TIMES=""
 T_ALL=$(date +%s)
