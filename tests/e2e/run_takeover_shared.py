@@ -308,7 +308,7 @@ class Config(harness.Daemon):
     its lookups fail, and the answers checked are the MTA-STS ones."""
 
     def __init__(self, binary, workdir, world, kind, options):
-        super().__init__(binary, workdir, kind, DAEMON_ADDR,
+        super().__init__(binary, workdir, "mta-stsd-" + kind, DAEMON_ADDR,
                          query_timeout=ZONE_TIMEOUT + 6, start_timeout=20, stop_timeout=15)
         self.state = os.path.join(workdir, "state")
         shutil.rmtree(self.state, ignore_errors=True)
@@ -459,6 +459,11 @@ def run_sentinel(c, args, w, workdir):
              procs.wait_until(lambda: has_own_key(replica.port, FRESH), 20),
              "keys on the new master: %r\n%s" % (redis_try(replica.port, "KEYS", "mta-stsd:*"),
                                                   procs.log_tail(cfg.log, 15)))
+        c.ok("%s: ... mta-stsd logs that it followed the failover to the new master" % kind,
+             cfg.wait_log(r"connected again to redis://%s:%d" % (re.escape(HOST), replica.port),
+                          5),
+             "\n" + "\n".join(line for line in cfg.run_log().splitlines()
+                               if "master" in line or "sentinel" in line))
         w.stop_dns()
         w.stop_https()
         c.eq("%s: mta-stsd SIGTERM exits 0" % kind, 0, cfg.stop())
