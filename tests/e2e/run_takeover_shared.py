@@ -377,6 +377,7 @@ def python_learns(c, kind, py, w, count):
 def run_redis(c, args, w, workdir):
     kind = "redis"
     server = RedisServer(workdir, "redis")
+    cfg = None
     try:
         if not c.ok("%s: redis-server starts" % kind, server.start(),
                     procs.log_tail(server.log)):
@@ -404,12 +405,15 @@ def run_redis(c, args, w, workdir):
              before is not None and before == resolver_keys(server.port),
              "before %r\nafter %r" % (before, resolver_keys(server.port)))
     finally:
+        if cfg is not None:
+            cfg.stop()
         server.stop()
 
 
 def run_sentinel(c, args, w, workdir):
     kind = "redis_sentinel"
     group = SentinelGroup(workdir)
+    cfg = None
     try:
         if not c.ok("%s: master, replica and 3 sentinels start" % kind, group.start(),
                     "\n".join(procs.log_tail(p, 10) for _, p in group.logs())):
@@ -471,6 +475,8 @@ def run_sentinel(c, args, w, workdir):
         c.ok("%s: postfix-mta-sts-resolver's keys are unchanged on the new master" % kind,
              before is not None and before == after, "before %r\nafter %r" % (before, after))
     finally:
+        if cfg is not None:
+            cfg.stop()
         group.stop()
 
 
@@ -497,6 +503,7 @@ def run_postgres(c, args, w, workdir):
         return
     pg = Postgres(workdir, bindir)
     harness.show_log_on_failure("postgres", pg.log)
+    cfg = None
     try:
         c.ok("%s: initdb" % kind, pg.initdb(), procs.log_tail(pg.log))
         if not c.ok("%s: PostgreSQL starts" % kind, pg.start(), procs.log_tail(pg.log)):
@@ -530,6 +537,8 @@ def run_postgres(c, args, w, workdir):
              before is not None and before == resolver_rows(pg),
              "before %r\nafter %r" % (before, resolver_rows(pg)))
     finally:
+        if cfg is not None:
+            cfg.stop()
         pg.stop()
 
 
