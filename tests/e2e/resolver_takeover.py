@@ -99,17 +99,16 @@ exec {PYTHON_DAEMON} -c {config.config} -l {self.log} -v debug --disable-uvloop
         return self.config.query(key, name)
 
 
-def learn(c, py, what=""):
-    """The Python daemon learns every policy of LEARNED through real queries; what names
-    its cache in the check lines (empty: as run_takeover.py always printed them)."""
-    tag = " (%s)" % what if what else ""
-    c.ok("mta-sts-daemon%s (postfix-mta-sts-resolver) starts" % tag, py.start(),
+def learn(c, py, prefix=""):
+    """The Python daemon learns every policy of LEARNED through real queries; prefix starts
+    each check line (run_takeover_shared.py: the cache type)."""
+    c.ok(prefix + "mta-sts-daemon (postfix-mta-sts-resolver) starts", py.start(),
          procs.log_tail(py.out))
     for name in sorted(ENFORCE):
         got = py.query(name)
-        c.ok("mta-sts-daemon%s learns %s" % (tag, name), got.startswith("OK secure match="), got)
+        c.ok(prefix + "mta-sts-daemon learns %s" % name, got.startswith("OK secure match="), got)
     got = py.query(TESTING, "strict")
-    c.ok("mta-sts-daemon%s learns %s (strict zone)" % (tag, TESTING),
+    c.ok(prefix + "mta-sts-daemon learns %s (strict zone)" % TESTING,
          got.startswith("OK secure match="), got)
-    c.eq("mta-sts-daemon%s learns %s (mode none)" % (tag, NONE), NOTFOUND, py.query(NONE))
+    c.eq(prefix + "mta-sts-daemon learns %s (mode none)" % NONE, NOTFOUND, py.query(NONE))
     py.stop()
