@@ -40,50 +40,15 @@ import procs  # noqa: E402
 import scenarios as S  # noqa: E402
 from harness import NOTFOUND  # noqa: E402
 from postfix import Postmap  # noqa: E402
-from world import World  # noqa: E402
+from resolver_takeover import (ENFORCE, LEARNED, MAX_AGE, NONE, PYTHON_DAEMON,  # noqa: E402
+                               TESTING, PythonDaemon, answer, build_world, learn)
 
 OVERALL_LIMIT = 300
 ZONE_TIMEOUT = 4.0
 HTTPS_ADDR = "127.0.0.90"   # nginx: the policy hosts
 DNS_ADDR = "127.0.0.91"     # nsd on port 53: the Python daemon's resolv.conf can give no port
 DAEMON_ADDR = "127.0.0.92"  # the Python daemon, then mta-stsd (one configuration)
-PYTHON_DAEMON = "/usr/bin/mta-sts-daemon"
-MAX_AGE = 86400
-
-# domain -> (policy body, the match= list mta-stsd must answer: policy order, lower case,
-# no trailing dot, duplicates removed, "*." written ".")
-ENFORCE = {
-    "one.test": (S.policy(mx=["mail.one.test"]), ["mail.one.test"]),
-    "two.test": (S.policy(mx=["mx1.two.test", "*.backup.two.test"]),
-                 ["mx1.two.test", ".backup.two.test"]),
-    "case.test": (S.policy(mx=["MX1.Case.Test.", "mx1.case.test", "mx2.case.test"]),
-                  ["mx1.case.test", "mx2.case.test"]),
-    "crlf.test": (S.policy(mx=["mail.crlf.test", "backup.crlf.test"], eol="\r\n"),
-                  ["mail.crlf.test", "backup.crlf.test"]),
-    "blank.test": (b"version: STSv1\n\nmode: enforce\nx-note: some value: with colon\n\n"
-                   b"mx: mail.blank.test\nmax_age: 604800\n\n", ["mail.blank.test"]),
-    "reorder.test": (S.policy(mx=["mail.reorder.test"],
-                              order=("mx", "max_age", "mode", "version", "extra")),
-                     ["mail.reorder.test"]),
-    "year.test": (S.policy(mx=["mail.year.test"], max_age="31557600"), ["mail.year.test"]),
-}
-TESTING = "testing.test"   # answered in the strict zone (strict_testing: true)
-NONE = "none.test"         # mode none: learned, answered NOTFOUND by both
 EXPIRED = "one.test"       # made expired in the copy
-LEARNED = sorted(ENFORCE) + [TESTING, NONE]
-
-
-def build_world(workdir):
-    w = World(workdir, dns_addr=DNS_ADDR, dns_port=53, https_addr=HTTPS_ADDR)
-    for name, (body, _) in ENFORCE.items():
-        w.add_domain(name, txt=[S.ID], policy=body)
-    w.add_domain(TESTING, txt=[S.ID], policy=S.policy(mode="testing", mx=["mx.testing.test"]))
-    w.add_domain(NONE, txt=[S.ID], policy=S.policy(mode="none"))
-    return w
-
-
-def answer(name):
-    return S.ok_answer(ENFORCE[name][1], name)
 
 
 class Config(harness.Daemon):
@@ -115,46 +80,6 @@ dane:
 """, "%s:%d" % (world.dns_addr, world.dns_port), world.ca_file)
 
 
-class PythonDaemon:
-    """The real mta-sts-daemon on a Config's file, with the test DNS and CA."""
-
-    def __init__(self, workdir, config, world):
-        self.config = config
-        self.log = os.path.join(workdir, "python-daemon.log")
-        self.out = os.path.join(workdir, "python-daemon.out")
-        harness.remove(self.log, self.out)
-        harness.show_log_on_failure("mta-sts-daemon", self.log)
-        harness.show_log_on_failure("mta-sts-daemon output", self.out)
-        resolv = os.path.join(workdir, "resolv.conf")
-        with open(resolv, "w") as f:
-            f.write("nameserver %s\noptions timeout:2 attempts:1\n" % world.dns_addr)
-        self.script = os.path.join(workdir, "python-daemon.sh")
-        # Inside the private mount namespace only: the host's resolv.conf is not touched.
-        with open(self.script, "w") as f:
-            f.write(f"""#!/bin/sh
-set -e
-mount --bind {resolv} /etc/resolv.conf
-exec {PYTHON_DAEMON} -c {config.config} -l {self.log} -v debug --disable-uvloop
-""")
-        self.env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SSL_CERT_FILE": world.ca_file,
-                    "LANG": "C.UTF-8"}
-        self.proc = None
-
-    def start(self):
-        self.proc = procs.ManagedProcess(
-            "mta-sts-daemon", ["unshare", "--mount", "--propagation", "private", "/bin/sh",
-                               self.script], self.out, env=self.env)
-        return procs.wait_tcp(self.config.host, self.config.port, 20, self.proc)
-
-    def stop(self):
-        if self.proc is not None:
-            self.proc.stop(grace=10)
-            self.proc = None
-
-    def query(self, key, name="postfix"):
-        return self.config.query(key, name)
-
-
 def table_rows(db):
     """postfix-mta-sts-resolver's tables and indexes, every column as stored."""
     with sqlite3.connect("file:%s?mode=ro" % db, uri=True) as conn:
@@ -164,19 +89,6 @@ def table_rows(db):
         schema = conn.execute("SELECT type, name, sql FROM sqlite_master WHERE tbl_name IN "
                               "('sts_policy_cache', 'proactive_fetch_ts') ORDER BY name").fetchall()
     return rows, fetch_ts, schema
-
-
-def learn(c, py):
-    """The Python daemon learns every policy through real queries."""
-    c.ok("mta-sts-daemon (postfix-mta-sts-resolver) starts", py.start(), procs.log_tail(py.out))
-    for name in sorted(ENFORCE):
-        got = py.query(name)
-        c.ok("mta-sts-daemon learns %s" % name, got.startswith("OK secure match="), got)
-    got = py.query(TESTING, "strict")
-    c.ok("mta-sts-daemon learns %s (strict zone)" % TESTING, got.startswith("OK secure match="),
-         got)
-    c.eq("mta-sts-daemon learns %s (mode none)" % NONE, NOTFOUND, py.query(NONE))
-    py.stop()
 
 
 def check_takeover(c, args, w, cfg, pm):
@@ -340,7 +252,7 @@ def body(run):
     for stale in os.listdir(args.workdir):
         if stale.startswith(("cache.db", "copy.db")):
             os.unlink(os.path.join(args.workdir, stale))
-    w = build_world(args.workdir)
+    w = build_world(args.workdir, DNS_ADDR, HTTPS_ADDR)
     run.on_exit(w.stop, w.logs)
     w.start()
     cfg = Config(args.daemon, args.workdir, "takeover", w, db)
