@@ -40,7 +40,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -502,14 +501,11 @@ def run_postgres(c, args, w, workdir):
                 "none under /usr/lib/postgresql/*/bin (scripts/install-deps.sh --test installs "
                 "the postgresql package)"):
         return
-    # The server's directory must be reachable by the postgres user: the workdir may not be
-    # (CTest's lies under the checkout, in /root, mode 0700 on Debian). Its log is copied
-    # into the workdir at the end.
-    pgdir = tempfile.mkdtemp(prefix="mtasts-takeover-pg-")
-    os.chmod(pgdir, 0o755)
-    pg = Postgres(pgdir, bindir)
+    # run_postgres.Postgres keeps its data under /tmp (the postgres user may not reach
+    # the workdir); its log goes to the workdir.
     pg_log = os.path.join(workdir, "postgres.log")
     harness.remove(pg_log)
+    pg = Postgres(workdir, bindir)
     harness.show_log_on_failure("postgres", pg_log)
     cfg = None
     try:
@@ -548,10 +544,7 @@ def run_postgres(c, args, w, workdir):
     finally:
         if cfg is not None:
             cfg.stop()
-        pg.stop()
-        if os.path.exists(pg.log):
-            shutil.copyfile(pg.log, pg_log)
-        shutil.rmtree(pgdir, ignore_errors=True)
+        pg.remove()
 
 
 RUNNERS = {"redis": run_redis, "redis_sentinel": run_sentinel, "postgres": run_postgres}
