@@ -1,6 +1,6 @@
 // mtasts-cache-load: how long start-up takes to load N persisted policies, and
 // how much memory they take once loaded. It drives the daemon's own code: the
-// SQLite store's load_all feeding the memory cache, as PolicyResolver::load_store
+// SQLite store's load_all feeding the memory cache, as StoredPolicies::load
 // does at start-up.
 //
 //   mtasts-cache-load --policies 100000 [--db PATH] [--json]
@@ -88,13 +88,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (json) {
-    std::printf("{\"policies\": %zu, \"load_ms\": %.1f, \"rss_before_kib\": %ld, "
-                "\"rss_after_kib\": %ld, \"bytes_per_policy\": %.0f}\n",
-                loaded, ms, rss_before, rss_after, bytes_per_policy);
+    std::printf(
+        "{\"policies\": %zu, \"load_ms\": %.1f, \"rss_before_kib\": %ld, "
+        "\"rss_after_kib\": %ld, \"bytes_per_policy\": %.0f}\n",
+        loaded, ms, rss_before, rss_after, bytes_per_policy);
   } else {
-    std::printf("loaded %zu policies from SQLite into the memory cache in %.1f ms; "
-                "RSS %ld -> %ld KiB (%.0f bytes per policy)\n",
-                loaded, ms, rss_before, rss_after, bytes_per_policy);
+    std::printf(
+        "loaded %zu policies from SQLite into the memory cache in %.1f ms; "
+        "RSS %ld -> %ld KiB (%.0f bytes per policy)\n",
+        loaded, ms, rss_before, rss_after, bytes_per_policy);
   }
   return 0;
 }

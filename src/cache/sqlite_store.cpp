@@ -824,8 +824,8 @@ void SqliteStore::due_for_refresh(std::int64_t now, std::int64_t checked_before,
   done(std::move(due));
 }
 
-void SqliteStore::list_policies(std::int64_t now, std::size_t limit,
-                                std::function<void(std::vector<CachedPolicy>)> done) {
+bool SqliteStore::for_each_current(std::int64_t now,
+                                   const std::function<void(CachedPolicy)>& sink) {
   // What the writer has not committed yet is what a fetch would answer (read
   // your writes): it replaces the file's row, or hides it when removed.
   std::unordered_map<std::string, std::optional<CachedPolicy>> pending;
@@ -833,17 +833,35 @@ void SqliteStore::list_policies(std::int64_t now, std::size_t limit,
     std::lock_guard lock(mutex_);
     for (const auto& [domain, unwritten] : unwritten_) pending.emplace(domain, unwritten.policy);
   }
-  std::vector<CachedPolicy> out;
-  load_all([&](CachedPolicy policy) {
-    if (pending.count(policy.domain) == 0 && !policy.expired(now)) out.push_back(std::move(policy));
+  const bool complete = load_all([&](CachedPolicy policy) {
+    if (pending.count(policy.domain) == 0 && !policy.expired(now)) sink(std::move(policy));
   });
   for (auto& [domain, policy] : pending) {
     if (!policy || policy->expired(now)) continue;
     if (auto why = adopt_policy_record(*policy, now)) continue;  // logged when fetched
-    out.push_back(std::move(*policy));
+    sink(std::move(*policy));
   }
-  if (out.size() > limit) out.resize(limit);
+  return complete;
+}
+
+void SqliteStore::list_policies(std::int64_t now, std::size_t limit,
+                                std::function<void(std::vector<CachedPolicy>)> done) {
+  std::vector<CachedPolicy> out;
+  for_each_current(now, [&](CachedPolicy policy) {
+    if (out.size() < limit) out.push_back(std::move(policy));
+  });
   done(std::move(out));
+}
+
+std::optional<PolicyStore::Census> SqliteStore::census(std::int64_t now,
+                                                       std::int64_t expiring_before) {
+  Census census;
+  const bool complete = for_each_current(now, [&](const CachedPolicy& policy) {
+    ++census.by_mode[static_cast<std::size_t>(policy.policy.mode)];
+    if (policy.expires_at <= expiring_before) ++census.expiring;
+  });
+  if (!complete) return std::nullopt;
+  return census;
 }
 
 void SqliteStore::confirm(const std::string& domain, const std::string& txt_id,

@@ -85,6 +85,7 @@ class SqliteStore final : public PolicyStore {
   // thousand rows).
   void list_policies(std::int64_t now, std::size_t limit,
                      std::function<void(std::vector<CachedPolicy>)> done) override;
+  std::optional<Census> census(std::int64_t now, std::int64_t expiring_before) override;
   void confirm(const std::string& domain, const std::string& txt_id,
                std::int64_t checked_at) override;
   std::vector<StoreErrorCounts> error_counts() const override {
@@ -117,6 +118,10 @@ class SqliteStore final : public PolicyStore {
     std::int64_t checked_at = 0;
   };
   using Op = std::variant<CachedPolicy, CachedDane, Removal, Confirmation>;
+  // Every unexpired policy as a fetch would read it now: the file's rows with
+  // the writes not yet committed over them. False when the file could not be
+  // read to the end.
+  bool for_each_current(std::int64_t now, const std::function<void(CachedPolicy)>& sink);
   // Why an open failed, which decides what happens to the file.
   enum class OpenResult { ok, damaged, foreign, busy, transient };
   OpenResult open_and_check(sqlite3*& db, std::string& error);

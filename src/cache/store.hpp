@@ -3,6 +3,8 @@
 // cache answers every hit; a store only keeps learned policies beyond the process
 // (SQLite) or shares them across a fleet (Redis). The memory ("internal") cache
 // type has no store at all.
+#include <array>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -95,6 +97,20 @@ class PolicyStore {
                              std::function<void(std::vector<CachedPolicy>)> done) {
     (void)now, (void)limit;
     done({});
+  }
+
+  // How many unexpired policies the store holds (memory's included), by mode,
+  // and how many of them expire before expiring_before: the metrics' gauges
+  // over what memory does not hold (cache_size; issue 16). Reads the whole
+  // store on the calling thread: callers bound how often. Empty when the
+  // store cannot count (or not to the end).
+  struct Census {
+    std::array<std::int64_t, 3> by_mode{};  // indexed by sts::Mode
+    std::int64_t expiring = 0;
+  };
+  virtual std::optional<Census> census(std::int64_t now, std::int64_t expiring_before) {
+    (void)now, (void)expiring_before;
+    return std::nullopt;
   }
 
   // What each backend behind this store could not do so far (store_errors.hpp):

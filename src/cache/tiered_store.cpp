@@ -300,6 +300,11 @@ void TieredStore::list_policies(std::int64_t now, std::size_t limit,
   secondary_->list_policies(now, limit, std::move(done));
 }
 
+std::optional<PolicyStore::Census> TieredStore::census(std::int64_t now,
+                                                       std::int64_t expiring_before) {
+  return secondary_->census(now, expiring_before);
+}
+
 void TieredStore::confirm(const std::string& domain, const std::string& txt_id,
                           std::int64_t checked_at) {
   primary_->confirm(domain, txt_id, checked_at);

@@ -64,6 +64,8 @@ class TieredStore final : public PolicyStore {
   // The local tier's (every policy this daemon relies on).
   void list_policies(std::int64_t now, std::size_t limit,
                      std::function<void(std::vector<CachedPolicy>)> done) override;
+  // The local tier's (what list_policies lists).
+  std::optional<Census> census(std::int64_t now, std::int64_t expiring_before) override;
   void confirm(const std::string& domain, const std::string& txt_id,
                std::int64_t checked_at) override;
   // The shared tier's, then the local tier's.

@@ -234,7 +234,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
           // read back from the store first, so show never says "not cached"
           // for a policy that still protects the domain.
           recalling_ = true;
-          policies->recall(domain, [self = shared_from_this(), domain, dane_key] {
+          policies->stored().recall(domain, [self = shared_from_this(), domain, dane_key] {
             self->recalling_ = false;
             const auto* current = self->state_->policies;
             if (self->closed_ || current == nullptr) return;
@@ -366,8 +366,8 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     };
     // export wants the text as fetched, which only the store keeps: every
     // stored policy, memory's included.
-    if (kind == Listing::export_lines) return policies.stored_policies(kMaxListedFromStore, begin);
-    policies.stored_only(kMaxListedFromStore, begin);
+    if (kind == Listing::export_lines) return policies.stored().all(kMaxListedFromStore, begin);
+    policies.stored().only_in_store(kMaxListedFromStore, begin);
   }
 
   void begin_list(std::vector<cache::CachedPolicy> stored) {

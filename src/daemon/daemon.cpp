@@ -75,7 +75,7 @@ int run(const config::Config& config, const ConfigSource& source) {
   PolicyHandler handler(policies, exported ? &exported->answers() : nullptr);
   if (store) {
     const auto started = std::chrono::steady_clock::now();
-    const auto loaded = policies.load_store();
+    const auto loaded = policies.stored().load();
     const auto loaded_dane = dane.load_store();
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::steady_clock::now() - started)
@@ -116,7 +116,7 @@ int run(const config::Config& config, const ConfigSource& source) {
   std::unique_ptr<metrics::HttpServer> metrics_http;
   if (exported) {
     exported->watch(policies, server, clock);
-    if (store) exported->watch_store(*store);
+    if (store) exported->watch_store(*store, clock);
     try {
       metrics_http = start_metrics_server(io, config, *exported);
       spdlog::info("metrics: serving http://{}/metrics", metrics_http->local_endpoint());

@@ -1,6 +1,9 @@
 #include "daemon/daemon_metrics.hpp"
 
+#include <algorithm>
 #include <array>
+#include <chrono>
+#include <memory>
 #include <stdexcept>
 
 #include "config/listen_address.hpp"
@@ -218,7 +221,7 @@ void DaemonMetrics::watch(const resolver::PolicyResolver& policies, const socket
   });
 }
 
-void DaemonMetrics::watch_store(const cache::PolicyStore& store) {
+void DaemonMetrics::watch_store(cache::PolicyStore& store, const util::Clock& clock) {
   // The backends are fixed for the process's life (a cache type change needs a
   // restart), so their series are known now; each scrape reads the counts.
   const std::string help =
@@ -239,6 +242,45 @@ void DaemonMetrics::watch_store(const cache::PolicyStore& store) {
                              });
     }
   }
+
+  // What the store holds, memory's policies included: with cache_size below
+  // the number of policies learned, memory's gauges above count only part of
+  // them (issue 16). A census reads the whole store, so it runs at a scrape at
+  // most once a minute, and never more often than a hundred times its own
+  // duration apart (a store of a million policies is counted every few
+  // minutes, costing the event loop at most 1 % of its time).
+  std::array<metrics::Gauge*, kModes.size()> stored{};
+  for (std::size_t i = 0; i < kModes.size(); ++i) {
+    stored[i] = &registry_.gauge(
+        "mtastsd_stored_policies",
+        "Unexpired policies the store holds (for redis, redis_sentinel and postgres: the local "
+        "SQLite tier), those in memory included, by mode; counted at most once a minute.",
+        {{"mode", label(sts::to_string(kModes[i]))}});
+  }
+  auto& stored_expiring =
+      registry_.gauge("mtastsd_stored_policies_expiring",
+                      "Policies the store holds whose max_age ends within 24 hours; counted with "
+                      "mtastsd_stored_policies.");
+  struct CensusPace {
+    std::chrono::steady_clock::time_point next{};
+  };
+  auto pace = std::make_shared<CensusPace>();
+  const auto* c = &clock;
+  auto* st = &store;
+  registry_.before_scrape([st, c, stored, &stored_expiring, pace] {
+    const auto started = std::chrono::steady_clock::now();
+    if (started < pace->next) return;
+    const auto now = c->now();
+    const auto census = st->census(now, now + kExpiringWithin);
+    const auto took = std::chrono::steady_clock::now() - started;
+    pace->next = started +
+                 std::max<std::chrono::steady_clock::duration>(std::chrono::minutes(1), took * 100);
+    if (!census) return;  // the last counts stand (the store's read errors are counted)
+    for (std::size_t i = 0; i < kModes.size(); ++i) {
+      stored[i]->set(census->by_mode[static_cast<std::size_t>(kModes[i])]);
+    }
+    stored_expiring.set(census->expiring);
+  });
 }
 
 std::unique_ptr<metrics::HttpServer> start_metrics_server(boost::asio::io_context& io,

@@ -35,9 +35,10 @@ class DaemonMetrics {
   // The values read at scrape time. Each object must outlive every scrape.
   void watch(const resolver::PolicyResolver& policies, const socketmap::Server& server,
              const util::Clock& clock);
-  // The store's errors by backend and operation (mtastsd_store_errors_total);
-  // not called for the memory-only cache, which has no store.
-  void watch_store(const cache::PolicyStore& store);
+  // The store's errors by backend and operation (mtastsd_store_errors_total)
+  // and what it holds (mtastsd_stored_policies); not called for the
+  // memory-only cache, which has no store.
+  void watch_store(cache::PolicyStore& store, const util::Clock& clock);
   std::string scrape() { return registry_.expose(); }
   metrics::Registry& registry() { return registry_; }
 

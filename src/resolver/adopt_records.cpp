@@ -76,7 +76,7 @@ void PolicyResolver::import_policy(cache::CachedPolicy record, std::function<voi
     if (stored.unknown()) {
       return done(refused(fmt::format("the store cannot tell what it holds: {}", stored.failure)));
     }
-    adopt(stored, record.domain);
+    stored_.adopt(stored, record.domain);
     decide(record);
   });
 }

@@ -43,6 +43,7 @@ PolicyResolver::PolicyResolver(Timers& timers, DnsPort& dns, HttpsPort& https,
       dane_(dane != nullptr && dane->settings().enabled ? dane : nullptr),
       cache_(settings.cache_size, answer_classes(zones_, zone_class_)),
       flights_(timers, FlightLimits{settings.max_concurrent, settings.max_queued}),
+      stored_(store_, cache_, clock_, stats_),
       alive_(std::make_shared<bool>(true)),
       settlement_(cache_, store_, alarms_, settings_, stats_) {
   for (std::size_t i = 1; i < zones_.size(); ++i) zone_by_name_.emplace(zones_[i].name, i);
@@ -83,21 +84,6 @@ void PolicyResolver::set_observer(Observer* observer) {
   settlement_.set_observer(observer);
   alarms_.set_observer(observer);
   if (dane_ != nullptr) dane_->set_observer(observer);
-}
-
-PolicyResolver::Loaded PolicyResolver::load_store() {
-  Loaded loaded;
-  if (store_ == nullptr) return loaded;
-  const auto now = clock_.now();
-  loaded.complete = store_->load_all([&](cache::CachedPolicy policy) {
-    if (policy.expired(now)) return;
-    cache_.store_policy(std::move(policy));
-    ++loaded.stored;
-  });
-  // Beyond cache_size the least recently loaded stay in the store only, and a
-  // query for them reads it (decisions.md: nothing learned is thrown away).
-  loaded.in_memory = cache_.positive_count();
-  return loaded;
 }
 
 std::size_t PolicyResolver::zone_index(std::string_view name) const {
@@ -293,7 +279,7 @@ void PolicyResolver::wait_for(const std::string& domain, std::size_t zone, dane:
     store_->fetch(domain, [this, alive = alive_, domain](cache::PolicyRead stored) {
       if (!*alive || !flights_.active(domain)) return;
       if (stored.unknown()) return mark_store_unknown(domain, stored.failure);
-      if (!adopt(stored, domain)) return;
+      if (!stored_.adopt(stored, domain)) return;
       DiscoveryResult from_store;
       from_store.reason = "policy from " + store_->describe() + "; refresh continues";
       flights_.answer_waiters(domain, from_store);
@@ -319,7 +305,7 @@ void PolicyResolver::reread_store(const std::string& domain, StoreUnknown& unkno
     it->second.rereading = false;
     if (stored.unknown()) return;
     store_unknown_.erase(it);  // the store answers: its answer stands
-    if (!adopt(stored, domain)) return;
+    if (!stored_.adopt(stored, domain)) return;
     // The flight is now a refresh of a stored policy: should memory drop it
     // again (cache_size), later queries read the store, as for any refresh.
     if (refreshing_.emplace(domain, true).second) {
@@ -341,15 +327,6 @@ void PolicyResolver::open_cold(const std::string& domain) {
   if (flights_.open(domain)) begin_cold(domain);
 }
 
-bool PolicyResolver::adopt(cache::PolicyRead& stored, const std::string& domain) {
-  auto& record = stored.record;
-  if (!record || record->domain != domain || record->expired(clock_.now())) return false;
-  ++stats_.store_hits;
-  spdlog::debug("{}: policy id={} read from {}", domain, record->txt_id, store_->describe());
-  cache_.store_policy(std::move(*record));
-  return true;
-}
-
 void PolicyResolver::begin_cold(const std::string& domain) {
   if (store_ == nullptr) return discover_network(domain, {});
   // A memory miss asks the store first: another daemon of the fleet (Redis) may
@@ -359,7 +336,8 @@ void PolicyResolver::begin_cold(const std::string& domain) {
   store_->fetch(domain, [this, alive = alive_, domain](cache::PolicyRead stored) {
     if (!*alive) return;
     if (stored.unknown()) mark_store_unknown(domain, stored.failure);
-    if (!adopt(stored, domain)) return discover_network(domain, {}, std::move(stored.failure));
+    if (!stored_.adopt(stored, domain))
+      return discover_network(domain, {}, std::move(stored.failure));
     DiscoveryResult from_store;
     from_store.reason = "policy from " + store_->describe();
     flights_.finish(domain, from_store);
@@ -424,7 +402,7 @@ void PolicyResolver::settle(const std::string& domain, DiscoveryResult result) {
                          result = std::move(result)](cache::PolicyRead stored) mutable {
     if (!*alive) return;
     const auto at = clock_.now();
-    if (adopt(stored, domain)) {
+    if (stored_.adopt(stored, domain)) {
       settlement_.keep(domain, result, *cache_.policy(domain, at), at);
     } else if (stored.unknown()) {
       ++stats_.store_unknown;
@@ -453,66 +431,6 @@ bool PolicyResolver::prefetch(const std::string& domain) {
   // store) like any other.
   open_cold(domain);
   return true;
-}
-
-void PolicyResolver::recall(const std::string& domain, std::function<void()> done) {
-  if (store_ == nullptr || cache_.policy(domain, clock_.now()) != nullptr) return done();
-  store_->fetch(domain,
-                [this, alive = alive_, domain, done = std::move(done)](cache::PolicyRead stored) {
-                  if (!*alive) return;
-                  adopt(stored, domain);
-                  done();
-                });
-}
-
-void PolicyResolver::stored_due(
-    std::int64_t checked_before, std::int64_t expires_before, std::size_t limit,
-    std::function<void(std::vector<DomainCache::RefreshCandidate>)> done) {
-  if (store_ == nullptr) return done({});
-  const auto now = clock_.now();
-  store_->due_for_refresh(
-      now, checked_before, expires_before, limit,
-      [this, alive = alive_,
-       done = std::move(done)](std::vector<cache::PolicyStore::RefreshDue> due) {
-        std::vector<DomainCache::RefreshCandidate> out;
-        if (!*alive) return done(std::move(out));
-        const auto at = clock_.now();
-        for (auto& row : due) {
-          // In memory: memory's sweep decides (it knows the back-off).
-          if (cache_.policy(row.domain, at) != nullptr) continue;
-          out.push_back({std::move(row.domain),
-                         row.expiring_or_aging ? std::string{} : std::move(row.txt_id)});
-        }
-        done(std::move(out));
-      });
-}
-
-void PolicyResolver::stored_only(std::size_t limit,
-                                 std::function<void(std::vector<cache::CachedPolicy>)> done) {
-  if (store_ == nullptr) return done({});
-  store_->list_policies(
-      clock_.now(), limit,
-      [this, alive = alive_, done = std::move(done)](std::vector<cache::CachedPolicy> stored) {
-        if (!*alive) return done({});
-        const auto at = clock_.now();
-        std::erase_if(stored, [&](const cache::CachedPolicy& p) {
-          return p.expired(at) || cache_.policy(p.domain, at) != nullptr;
-        });
-        done(std::move(stored));
-      });
-}
-
-void PolicyResolver::stored_policies(std::size_t limit,
-                                     std::function<void(std::vector<cache::CachedPolicy>)> done) {
-  if (store_ == nullptr) return done({});
-  store_->list_policies(
-      clock_.now(), limit,
-      [this, alive = alive_, done = std::move(done)](std::vector<cache::CachedPolicy> stored) {
-        if (!*alive) return done({});
-        const auto at = clock_.now();
-        std::erase_if(stored, [&](const cache::CachedPolicy& p) { return p.expired(at); });
-        done(std::move(stored));
-      });
 }
 
 bool PolicyResolver::refresh(const std::string& domain, std::string known_id,

@@ -27,6 +27,7 @@
 #include "resolver/resolver_settings.hpp"
 #include "resolver/settlement.hpp"
 #include "resolver/single_flight.hpp"
+#include "resolver/stored_policies.hpp"
 #include "resolver/timers.hpp"
 #include "sts/answer.hpp"
 #include "sts/query_key.hpp"
@@ -55,13 +56,9 @@ class PolicyResolver {
   PolicyResolver(const PolicyResolver&) = delete;
   PolicyResolver& operator=(const PolicyResolver&) = delete;
 
-  struct Loaded {
-    std::size_t stored = 0;     // unexpired policies the store handed over
-    std::size_t in_memory = 0;  // of those, kept in memory (cache_size bounds it)
-    bool complete = true;       // false: the store could not be read (to the end)
-  };
-  // Loads the store's policies into memory (start-up).
-  Loaded load_store();
+  // The store beyond the answer path: start-up load, recall (mta-stsctl show),
+  // the sweep over store-only policies, list and export.
+  StoredPolicies& stored() { return stored_; }
 
   // The zone a socketmap name selects (0, the default zone, for unknown names).
   std::size_t zone_index(std::string_view map_name) const;
@@ -82,10 +79,6 @@ class PolicyResolver {
   // unexpired policy in memory; false when it is cached, already in flight, or
   // the discovery slots and queue are full.
   bool prefetch(const std::string& domain);
-  // Brings a policy memory dropped back from the store (mta-stsctl show):
-  // done runs once memory holds whatever unexpired policy the store had, at
-  // once when memory has one already or there is no store.
-  void recall(const std::string& domain, std::function<void()> done);
   // A policy from outside (mta-stsctl import), checked as a store's record
   // (cache/record_check.hpp) and kept in memory and the store unless the
   // daemon holds one fetched as late or later, or it would downgrade an
@@ -96,20 +89,6 @@ class PolicyResolver {
   // §10.2); finished runs when it ends. False when the domain is in flight or no
   // discovery slot is free (background work never queues).
   bool refresh(const std::string& domain, std::string known_id, std::function<void()> finished);
-  // The proactive sweep over policies only the store holds (memory dropped them:
-  // cache_size): those due by the same rule as memory's (see
-  // cache::PolicyStore::due_for_refresh), at most `limit`, as refresh candidates;
-  // none without a store. done runs once.
-  void stored_due(std::int64_t checked_before, std::int64_t expires_before, std::size_t limit,
-                  std::function<void(std::vector<DomainCache::RefreshCandidate>)> done);
-  // The unexpired policies only the store holds (mta-stsctl list), at most
-  // `limit`; none without a store. done runs once.
-  void stored_only(std::size_t limit, std::function<void(std::vector<cache::CachedPolicy>)> done);
-  // Every unexpired policy the store holds, those memory holds too included, at
-  // most `limit`, with the text as fetched (memory keeps no body): what
-  // mta-stsctl export writes. None without a store. done runs once.
-  void stored_policies(std::size_t limit,
-                       std::function<void(std::vector<cache::CachedPolicy>)> done);
   // A configuration reload: the zones' answer options and timeouts, the
   // timing settings (cache_grace, negative_ttl, retry_interval, fetch_timeout,
   // temp_failure_ttl), the discovery limits (max_concurrent, max_queued: queued
@@ -172,10 +151,6 @@ class PolicyResolver {
   // in memory the store is asked before "no policy" is recorded (§3.3: the store
   // is the truth until max_age).
   void settle(const std::string& domain, DiscoveryResult result);
-  // A record the store handed back: kept in memory when it is the domain's and
-  // unexpired (§5.1). True when it was.
-  bool adopt(cache::PolicyRead& stored, const std::string& domain);
-
   DnsPort& dns_;
   HttpsPort& https_;
   const util::Clock& clock_;
@@ -199,6 +174,7 @@ class PolicyResolver {
   };
   util::StringMap<StoreUnknown> store_unknown_;
   ResolverStats stats_;
+  StoredPolicies stored_;  // refers to cache_, clock_ and stats_
   Observer* observer_ = nullptr;
   AlarmBoard alarms_;
   std::shared_ptr<bool> alive_;

@@ -87,17 +87,18 @@ std::size_t Refresher::sweep() {
   pump();
   // Then what only the store holds (issue 16: memory is not the whole cache).
   // Bounded per sweep; the next sweep takes the rest.
-  policies_.stored_due(now - min_age, now + 2 * period, kMaxStoredPerSweep,
-                       [this, alive = alive_](std::vector<DomainCache::RefreshCandidate> stored) {
-                         if (!*alive || stored.empty()) return;
-                         std::shuffle(stored.begin(), stored.end(), random_);
-                         for (auto& candidate : stored) queue_.push_back(std::move(candidate));
-                         spdlog::info(
-                             "proactive refresh: {} policies due that only the store holds, {} "
-                             "in the queue",
-                             stored.size(), queue_.size());
-                         pump();
-                       });
+  policies_.stored().due_for_refresh(
+      now - min_age, now + 2 * period, kMaxStoredPerSweep,
+      [this, alive = alive_](std::vector<DomainCache::RefreshCandidate> stored) {
+        if (!*alive || stored.empty()) return;
+        std::shuffle(stored.begin(), stored.end(), random_);
+        for (auto& candidate : stored) queue_.push_back(std::move(candidate));
+        spdlog::info(
+            "proactive refresh: {} policies due that only the store holds, {} "
+            "in the queue",
+            stored.size(), queue_.size());
+        pump();
+      });
   return due.size();
 }
 

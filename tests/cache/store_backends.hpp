@@ -9,6 +9,9 @@
 //     schema damaged), so a store must say "cannot tell".
 // `lists`: whether the store lists its policies (due_for_refresh,
 // list_policies); Redis cannot without blocking the loop and hands back nothing.
+// `counts`: whether it takes a census (PolicyStore::census, read on the calling
+// thread): SQLite, and so every tiered store through its local tier; Redis and
+// PostgreSQL alone answer only over the event loop and do not.
 // A new backend joins STORE_BACKENDS in test_store_contract.cpp.
 #include <sqlite3.h>
 
@@ -82,6 +85,7 @@ inline void redis_forge(const RedisServer& server, const CachedDane& d) {
 struct SqliteBackend {
   static constexpr const char* name = "sqlite";
   static constexpr bool lists = true;
+  static constexpr bool counts = true;
   static std::vector<std::string> error_backends() { return {"sqlite"}; }
 
   TempDir dir{"mtasts-contract-sqlite"};
@@ -115,6 +119,7 @@ struct SqliteBackend {
 struct RedisBackend {
   static constexpr const char* name = "redis";
   static constexpr bool lists = false;
+  static constexpr bool counts = false;
   static std::vector<std::string> error_backends() { return {"redis"}; }
 
   RedisServer server;
@@ -136,6 +141,7 @@ struct RedisBackend {
 struct SentinelBackend {
   static constexpr const char* name = "redis_sentinel";
   static constexpr bool lists = false;
+  static constexpr bool counts = false;
   static std::vector<std::string> error_backends() { return {"redis"}; }
 
   SentinelGroup group{0, 1, 1};
@@ -158,6 +164,7 @@ struct SentinelBackend {
 struct PostgresBackend {
   static constexpr const char* name = "postgres";
   static constexpr bool lists = true;
+  static constexpr bool counts = false;
   static std::vector<std::string> error_backends() { return {"postgres"}; }
 
   PostgresServer server;
@@ -201,7 +208,8 @@ struct PostgresBackend {
 template <class Shared>
 struct TieredOver {
   static inline const std::string name = std::string(Shared::name) + "+sqlite";
-  static constexpr bool lists = true;  // the local tier's
+  static constexpr bool lists = true;   // the local tier's
+  static constexpr bool counts = true;  // the local tier's
   static std::vector<std::string> error_backends() {
     auto backends = Shared::error_backends();
     backends.push_back("sqlite");

@@ -329,6 +329,10 @@ TEST_CASE_TEMPLATE("store contract: the store lists its unexpired policies, or s
   aged("old-check.example", now - 5000, now - 5000);   // checked long ago
   aged("aging.example", now - 50000, now - 5000);      // past half its max_age
   aged("expired.example", now - 90000, now - 90000);   // protects nothing any more
+  auto testing = stored_policy("testing.example", 86400);
+  testing.body = "version: STSv1\r\nmode: testing\r\nmx: mx.testing.example\r\nmax_age: 86400\r\n";
+  testing.policy = *mtasts::sts::parse_policy(testing.body).policy;
+  store->save(testing);
   store->flush();
 
   std::vector<std::string> listed;
@@ -350,11 +354,24 @@ TEST_CASE_TEMPLATE("store contract: the store lists its unexpired policies, or s
   if (!Backend::lists) {
     CHECK(listed.empty());
     CHECK(due.empty());
+    CHECK_FALSE(store->census(now, now + 40000));
     return;
   }
   std::sort(listed.begin(), listed.end());
   CHECK(listed == std::vector<std::string>{"aged-fresh.example", "aging.example", "fresh.example",
-                                           "old-check.example"});
+                                           "old-check.example", "testing.example"});
+  // The census behind mtastsd_stored_policies: unexpired ones by mode, and
+  // those whose max_age ends before the horizon (the two fetched 50,000 s ago).
+  const auto census = store->census(now, now + 40000);
+  if (Backend::counts) {
+    REQUIRE(census);
+    CHECK(census->by_mode[static_cast<std::size_t>(mtasts::sts::Mode::enforce)] == 4);
+    CHECK(census->by_mode[static_cast<std::size_t>(mtasts::sts::Mode::testing)] == 1);
+    CHECK(census->by_mode[static_cast<std::size_t>(mtasts::sts::Mode::none)] == 0);
+    CHECK(census->expiring == 2);
+  } else {
+    CHECK_FALSE(census);
+  }
   CHECK(due.size() == 2);
   REQUIRE(due.count("old-check.example") == 1);
   CHECK_FALSE(due["old-check.example"]);  // the TXT id decides

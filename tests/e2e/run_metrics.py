@@ -4,7 +4,7 @@
     /usr/bin/python3 tests/e2e/run_metrics.py --daemon build/mta-stsd --ctl build/mta-stsctl \
         --workdir /tmp/metrics
 
-A daemon with metrics.listen and an empty memory cache answers a known sequence of
+A daemon with metrics.listen, an empty memory cache and an empty SQLite store answers a known sequence of
 queries (misses, hits, a domain without a policy, a testing policy in a strict zone and in
 the default zone, an invalid key, a malformed netstring). `promtool check metrics` must
 report nothing on a scrape of /metrics; a real Prometheus (Debian's `prometheus`, on
@@ -59,8 +59,13 @@ class Daemon(harness.Daemon):
         super().__init__(binary, workdir, "metrics", host=DAEMON_ADDR,
                          query_timeout=ZONE_TIMEOUT + 6)
         self.metrics_port = procs.free_port(METRICS_ADDR)
+        # An SQLite store, empty at start: the store's series (errors, stored
+        # policies) are exported, so the dashboard's store panels are checked too.
+        store = os.path.join(workdir, "metrics-store.db")
+        for stale in (store, store + "-wal", store + "-shm"):
+            harness.remove(stale)
         self.write_config(f"""\
-cache: {{type: internal}}
+cache: {{type: sqlite, options: {{filename: {store}}}}}
 default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
 zones:
   strict: {{strict_testing: true}}
@@ -234,6 +239,7 @@ EXPECTED = [
     ("sum(mtastsd_downgrade_alarms)", 0),
     ('mtastsd_downgrade_alarms{kind="weaker-policy"}', 0),
     ("mtastsd_enforce_policies_refresh_failing", 0),
+    ("sum(mtastsd_store_errors_total)", 0),
     ('up{job="mtastsd"}', 1),
 ]
 

@@ -335,7 +335,7 @@ TEST_CASE("load_store counts what the store had and what memory kept") {
     w.store->policies[d] = stored_policy(d, "1", w.time.wall.now() - 10);
   }
   w.store->policies["old.test"] = stored_policy("old.test", "1", w.time.wall.now() - 100, 50);
-  const auto loaded = w.policies->load_store();
+  const auto loaded = w.policies->stored().load();
   CHECK(loaded.stored == 3);
   CHECK(loaded.in_memory == 2);
 }
@@ -443,12 +443,12 @@ TEST_CASE("recall brings a policy memory dropped back from the store (mta-stsctl
   CHECK(w.query("b.test") == secure_for("b.test"));
   REQUIRE(w.policies->cache().policy("a.test", w.time.wall.now()) == nullptr);
   bool done = false;
-  w.policies->recall("a.test", [&] { done = true; });
+  w.policies->stored().recall("a.test", [&] { done = true; });
   w.settle();
   CHECK(done);
   CHECK(w.policies->cache().policy("a.test", w.time.wall.now()) != nullptr);
   bool none = false;
-  w.policies->recall("nothing.test", [&] { none = true; });
+  w.policies->stored().recall("nothing.test", [&] { none = true; });
   w.settle();
   CHECK(none);
   CHECK(w.policies->cache().policy("nothing.test", w.time.wall.now()) == nullptr);

@@ -163,7 +163,7 @@ class Simulation {
     policies_ = std::make_unique<PolicyResolver>(time_.timers, dns_, https_, time_.wall,
                                                  std::vector<Zone>{Zone{"", {}, kZoneTimeout}},
                                                  settings_, store_.get(), dane_.get());
-    policies_->load_store();
+    policies_->stored().load();
     refresher_ = std::make_unique<Refresher>(time_.timers, time_.wall, *policies_,
                                              static_cast<std::uint32_t>(seed_));
     ProactiveSettings proactive;
