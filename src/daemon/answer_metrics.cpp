@@ -47,19 +47,9 @@ const std::vector<double> AnswerMetrics::kHitBuckets = {0.000001, 0.0000025, 0.0
 const std::vector<double> AnswerMetrics::kWaitBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                                          1,     2.5,  5,     10,   30,  90};
 
-AnswerMetrics::AnswerMetrics(metrics::Registry& registry, const std::vector<std::string>& labels) {
-  for (const auto& zone : labels) {
-    auto& row = by_zone_.emplace_back();
-    for (std::size_t k = 0; k < kAnswerKinds; ++k) {
-      const auto kind = static_cast<AnswerKind>(k);
-      // PERM is the socketmap layer's answer to a malformed request, which names
-      // no zone: one series without a zone label (DaemonMetrics adds it).
-      row[k] = kind == AnswerKind::perm
-                   ? &perm_
-                   : &registry.counter(kAnswersName, kAnswersHelp,
-                                       {{"zone", zone}, {"kind", std::string(to_string(kind))}});
-    }
-  }
+AnswerMetrics::AnswerMetrics(metrics::Registry& registry, const std::vector<std::string>& labels)
+    : registry_(registry) {
+  for (const auto& zone : labels) add_series(zone);
   hit_ = &registry.histogram(
       "mtastsd_answer_hit_duration_seconds",
       "Time from request to answer for domain queries answered at once from memory (cache hits, "
@@ -70,6 +60,27 @@ AnswerMetrics::AnswerMetrics(metrics::Registry& registry, const std::vector<std:
       "Time from request to answer for domain queries that waited on the store, a discovery or "
       "DANE lookups (at most the zone timeout).",
       kWaitBuckets);
+}
+
+void AnswerMetrics::add_series(const std::string& label) {
+  auto& row = by_zone_.emplace_back();
+  for (std::size_t k = 0; k < kAnswerKinds; ++k) {
+    const auto kind = static_cast<AnswerKind>(k);
+    // PERM is the socketmap layer's answer to a malformed request, which names
+    // no zone: one series without a zone label (DaemonMetrics adds it).
+    row[k] = kind == AnswerKind::perm
+                 ? &perm_
+                 : &registry_.counter(kAnswersName, kAnswersHelp,
+                                      {{"zone", label}, {"kind", std::string(to_string(kind))}});
+  }
+  labels_.push_back(label);
+}
+
+void AnswerMetrics::add_zone(const std::string& name) {
+  // A zone named like the default zone's label keeps the series apart.
+  std::string label = name;
+  while (std::find(labels_.begin(), labels_.end(), label) != labels_.end()) label += '_';
+  add_series(label);
 }
 
 }  // namespace mtasts::daemon

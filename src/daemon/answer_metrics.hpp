@@ -42,6 +42,9 @@ class AnswerMetrics {
   static const std::vector<double> kWaitBuckets;
 
   AnswerMetrics(metrics::Registry& registry, const std::vector<std::string>& zone_labels);
+  // A zone a reload added (PolicyResolver::reconfigure): its series, at the
+  // next index, labelled by its name (made unique among the labels so far).
+  void add_zone(const std::string& name);
 
   void answered(std::size_t zone, std::string_view answer) noexcept {
     if (zone >= by_zone_.size()) zone = 0;
@@ -54,6 +57,10 @@ class AnswerMetrics {
   std::uint64_t perm_count() const noexcept { return perm_.value(); }
 
  private:
+  void add_series(const std::string& label);
+
+  metrics::Registry& registry_;
+  std::vector<std::string> labels_;  // by zone index
   std::vector<std::array<metrics::Counter*, kAnswerKinds>> by_zone_;
   metrics::Histogram* hit_;
   metrics::Histogram* wait_;

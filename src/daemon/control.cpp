@@ -289,6 +289,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     Json answers = Json::array();
     const auto& zones = policies.zones();
     for (std::size_t i = 0; i < zones.size(); ++i) {
+      if (zones[i].retired) continue;  // removed by a reload: its name selects default_zone
       answers.push_back(
           Json{{"zone", i == 0 ? Json(nullptr) : Json(zones[i].name)},
                {"answer", policies.cache().answer_for(*p, policies.answer_class(i))}});

@@ -223,11 +223,17 @@ int run(const config::Config& config, const ConfigSource& source) {
     const auto changed = [&](std::string_view key) {
       return std::find(plan.applied.begin(), plan.applied.end(), key) != plan.applied.end();
     };
-    if (auto refused =
-            policies.reconfigure(setup::zones(running), setup::resolver_settings(running),
-                                 changed("default_zone") || changed("zones"));
-        !refused.empty()) {
-      spdlog::warn("{}: zones not changed: {}", why, refused);
+    const auto zones =
+        policies.reconfigure(setup::zones(running), setup::resolver_settings(running),
+                             changed("default_zone") || changed("zones"));
+    for (const auto& name : zones.added) {
+      // The resolver gave it the next index; the metrics follow in that order.
+      if (exported) exported->answers().add_zone(name);
+      spdlog::info("{}: zone '{}' added: socketmap name {} selects it", why, name, name);
+    }
+    for (const auto& name : zones.retired) {
+      spdlog::info("{}: zone '{}' removed: socketmap name {} gets the default zone's answers", why,
+                   name, name);
     }
     dane.reconfigure(setup::dane_settings(running));
     if (changed("proactive_policy_fetching")) {

@@ -1,22 +1,6 @@
 #include "daemon/reload.hpp"
 
-#include <map>
-
 namespace mtasts::daemon {
-
-namespace {
-
-// The same key set, whatever the options.
-bool same_zone_names(const std::map<std::string, config::ZoneConfig>& a,
-                     const std::map<std::string, config::ZoneConfig>& b) {
-  if (a.size() != b.size()) return false;
-  for (auto i = a.begin(), j = b.begin(); i != a.end(); ++i, ++j) {
-    if (i->first != j->first) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 ReloadPlan plan_reload(const config::Config& running, const config::Config& next) {
   ReloadPlan plan;
@@ -38,11 +22,8 @@ ReloadPlan plan_reload(const config::Config& running, const config::Config& next
   using C = config::Config;
   live("log_level", &C::log_level);
   live("default_zone", &C::default_zone);
-  if (same_zone_names(running.zones, next.zones)) {
-    live("zones", &C::zones);
-  } else {
-    plan.restart_needed.emplace_back("zones (a zone added or removed)");
-  }
+  // Zones added, removed or changed (PolicyResolver::reconfigure).
+  live("zones", &C::zones);
   live("cache_grace", &C::cache_grace);
   live("limits.negative_ttl", &C::negative_ttl);
   live("limits.retry_interval", &C::retry_interval);

@@ -15,7 +15,7 @@ struct ReloadPlan {
   std::vector<std::string> restart_needed;  // changed keys kept as they were until a restart
 };
 
-// Applied in place: log_level, default_zone and the options of existing zones,
+// Applied in place: log_level, default_zone and the zones (added, removed, their options),
 // cache_grace, limits.negative_ttl, limits.retry_interval, dane.on_failure and
 // its TTL bounds, proactive_policy_fetching, the socketmap limits
 // (max_connections, max_request_bytes, idle_timeout, request_timeout),

@@ -1,5 +1,7 @@
 #include "resolver/policy_resolver.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -52,15 +54,41 @@ PolicyResolver::PolicyResolver(Timers& timers, DnsPort& dns, HttpsPort& https,
 
 PolicyResolver::~PolicyResolver() { *alive_ = false; }
 
-std::string PolicyResolver::reconfigure(std::vector<Zone> zones, const ResolverSettings& settings,
+ZoneChanges PolicyResolver::reconfigure(std::vector<Zone> zones, const ResolverSettings& settings,
                                         bool rerender) {
   if (zones.empty()) zones.push_back(Zone{});
-  if (zones.size() != zones_.size()) return "the set of zones changed";
-  for (std::size_t i = 0; i < zones.size(); ++i) {
-    if (zones[i].name != zones_[i].name) return "the set of zones changed";
+  ZoneChanges changes;
+  std::vector<bool> configured(zones_.size(), false);
+  zones_[0] = std::move(zones[0]);
+  configured[0] = true;
+  for (std::size_t i = 1; i < zones.size(); ++i) {
+    const auto known = std::find_if(zones_.begin() + 1, zones_.end(),
+                                    [&](const Zone& z) { return z.name == zones[i].name; });
+    if (known == zones_.end()) {
+      changes.added.push_back(zones[i].name);
+      zones_.push_back(std::move(zones[i]));
+      configured.push_back(true);
+      continue;
+    }
+    if (known->retired) changes.added.push_back(zones[i].name);
+    *known = std::move(zones[i]);
+    configured[static_cast<std::size_t>(known - zones_.begin())] = true;
   }
-  zones_ = std::move(zones);
-  if (rerender) {
+  zone_by_name_.clear();
+  for (std::size_t i = 1; i < zones_.size(); ++i) {
+    auto& zone = zones_[i];
+    if (configured[i]) {
+      zone.retired = false;
+      zone_by_name_.emplace(zone.name, i);
+      continue;
+    }
+    if (!zone.retired) changes.retired.push_back(zone.name);
+    // Its waiting queries answer as the default zone, which its name now selects.
+    zone.retired = true;
+    zone.answer = zones_[0].answer;
+    zone.timeout = zones_[0].timeout;
+  }
+  if (rerender || !changes.added.empty() || !changes.retired.empty()) {
     zone_class_.clear();
     cache_.set_answer_classes(answer_classes(zones_, zone_class_));
   }
@@ -76,7 +104,7 @@ std::string PolicyResolver::reconfigure(std::vector<Zone> zones, const ResolverS
     settings_.max_queued = settings.max_queued;
     flights_.set_limits(FlightLimits{settings.max_concurrent, settings.max_queued});
   }
-  return {};
+  return changes;
 }
 
 void PolicyResolver::set_observer(Observer* observer) {

@@ -44,6 +44,16 @@ struct Zone {
   std::string name;  // socketmap name; "" for the default zone
   sts::AnswerOptions answer;
   std::chrono::milliseconds timeout{4000};  // longest a query waits for a cold discovery
+  // Removed by a reload: its name selects the default zone again, and it
+  // answers as the default zone for queries still waiting in it. Its index
+  // stays (see PolicyResolver::reconfigure).
+  bool retired = false;
+};
+
+// What a reload did to the set of zones, by socketmap name.
+struct ZoneChanges {
+  std::vector<std::string> added;    // new indices, in this order, at the end
+  std::vector<std::string> retired;  // no longer selected by their names
 };
 
 class PolicyResolver {
@@ -93,12 +103,16 @@ class PolicyResolver {
   // timing settings (cache_grace, negative_ttl, retry_interval, fetch_timeout,
   // temp_failure_ttl), the discovery limits (max_concurrent, max_queued: queued
   // discoveries start at once under a raised limit) and the alarm margins;
-  // cache_size stays as started. The zone names must be those the resolver was made with
-  // (the handler and the metrics index them): otherwise nothing changes and the
-  // reason is returned. Cached policies stay, answered with the new options.
-  // rerender false: the zones' options are unchanged, cached answers stay as they are.
-  std::string reconfigure(std::vector<Zone> zones, const ResolverSettings& settings,
+  // cache_size stays as started. Cached policies stay, answered with the new
+  // options. Zones are matched by name: a new name gets the next index, a
+  // name no longer configured is retired (Zone::retired). An index is never
+  // reused for another zone (queries in flight, the cache's answer classes and
+  // the metrics' series refer to it); a retired name configured again gets its
+  // own index back. rerender false: no zone's options changed, cached answers
+  // stay as they are (a change of the zone set re-renders anyway).
+  ZoneChanges reconfigure(std::vector<Zone> zones, const ResolverSettings& settings,
                           bool rerender = true);
+  // Every zone by index, the retired ones included.
   const std::vector<Zone>& zones() const { return zones_; }
   // Told whenever a discovery slot frees up.
   void on_slot_freed(std::function<void()> fn) { flights_.on_slot_freed(std::move(fn)); }

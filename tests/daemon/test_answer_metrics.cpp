@@ -53,3 +53,22 @@ TEST_CASE("answers counted per zone and kind; latency split by waiting") {
   // No PERM series per zone: PERM names no zone.
   CHECK(text.find("kind=\"perm\"") == std::string::npos);
 }
+
+TEST_CASE("a zone a reload adds gets its series at the next index, its label kept unique") {
+  mtasts::metrics::Registry registry;
+  AnswerMetrics answers(registry, zone_labels({"", "strict"}));
+  answers.add_zone("tlsrpt");        // index 2
+  answers.add_zone("default_zone");  // index 3: the default zone's label is taken
+  answers.answered(2, "OK secure match=mx.example.com");
+  answers.answered(3, "NOTFOUND ");
+  answers.answered(0, "TEMP ");
+  const auto text = registry.expose();
+  CHECK(text.find("mtastsd_answers_total{zone=\"tlsrpt\",kind=\"secure\"} 1\n") !=
+        std::string::npos);
+  CHECK(text.find("mtastsd_answers_total{zone=\"default_zone_\",kind=\"notfound\"} 1\n") !=
+        std::string::npos);
+  CHECK(text.find("mtastsd_answers_total{zone=\"default_zone\",kind=\"temp\"} 1\n") !=
+        std::string::npos);
+  CHECK(text.find("mtastsd_answers_total{zone=\"default_zone\",kind=\"notfound\"} 0\n") !=
+        std::string::npos);
+}

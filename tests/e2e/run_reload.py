@@ -31,6 +31,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,19 +57,36 @@ class ReloadDaemon(harness.Daemon):
         super().__init__(binary, workdir, "reload", host=DAEMON_ADDR, control=True,
                          query_timeout=ZONE_TIMEOUT + 5)
         self.world = world
+        self.metrics_port = procs.free_port(DAEMON_ADDR)
 
-    def write(self, strict_testing, port=None, extra="", nameserver=None, ca_file=None):
+    def write(self, strict_testing, port=None, extra="", nameserver=None, ca_file=None,
+              zones=None):
         if port is not None:
             self.port = port
         nameserver = nameserver or "%s:%d" % (self.world.dns_addr, self.world.dns_port)
         ca_file = ca_file or self.world.ca_file
+        if zones is None:
+            zones = "{strict: {strict_testing: %s, timeout: %g}}" % (
+                "true" if strict_testing else "false", ZONE_TIMEOUT)
         self.write_config(f"""\
 cache: {{type: internal}}
 default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
-zones: {{strict: {{strict_testing: {"true" if strict_testing else "false"}, timeout: {ZONE_TIMEOUT:g}}}}}
+zones: {zones}
 proactive_policy_fetching: {{enabled: false}}
 dane: {{enabled: false}}
+metrics: {{listen: "{DAEMON_ADDR}:{self.metrics_port}"}}
 {extra}""", nameserver, ca_file)
+
+    def answers(self, zone, kind):
+        """mtastsd_answers_total for a zone label and kind on /metrics (None: no series)."""
+        url = "http://%s:%d/metrics" % (DAEMON_ADDR, self.metrics_port)
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+        series = 'mtastsd_answers_total{zone="%s",kind="%s"} ' % (zone, kind)
+        for line in text.splitlines():
+            if line.startswith(series):
+                return float(line[len(series):])
+        return None
 
     def hangup(self):
         self.proc.signal(signal.SIGHUP)
@@ -233,6 +251,43 @@ def body(run):
     c.eq("CA file back: applied", ["tls.ca_file"], reload_json("CA back").get("applied"))
     c.eq("CA file back: a cold domain's policy is fetched",
          S.ok_answer(["mx." + FRESH[3]], FRESH[3]), d.query(FRESH[3]))
+
+    # 8. Zones added and removed in place: a new socketmap name selects its zone at once
+    # (and gets its own series on /metrics); a removed one gets the default zone's answers.
+    strict_on = "{strict: {strict_testing: true, timeout: %g}}" % ZONE_TIMEOUT
+    d.write(strict_testing=True, port=old_port)
+    c.eq("zones: strict_testing on again", ["zones"], reload_json("strict on").get("applied"))
+    c.eq("zones: the strict zone answers the testing policy", strict_ok,
+         d.query(TESTING, "strict"))
+    d.write(strict_testing=True, port=old_port, zones=strict_on[:-1] +
+            ", added: {strict_testing: true, require_sni: false, timeout: %g}}" % ZONE_TIMEOUT)
+    reply = reload_json("zone added")
+    c.ok("zone added: applied in place, no restart",
+         reply.get("applied") == ["zones"] and reply.get("restart_needed") == [], repr(reply))
+    c.ok("zone added: the log names it",
+         wait_count(d, "zone 'added' added: socketmap name added selects it", 1),
+         d.run_log()[-1500:])
+    c.eq("zone added: its socketmap name selects it (its options: no servername)",
+         "OK secure match=mx." + TESTING, d.query(TESTING, "added"))
+    c.eq("zone added: /metrics counts its answer under its own name", 1.0,
+         d.answers("added", "secure"))
+    d.write(strict_testing=True, port=old_port,
+            zones="{added: {strict_testing: true, require_sni: false, timeout: %g}}"
+            % ZONE_TIMEOUT)
+    reply = reload_json("zone removed")
+    c.ok("zone removed: applied in place, no restart",
+         reply.get("applied") == ["zones"] and reply.get("restart_needed") == [], repr(reply))
+    c.ok("zone removed: the log names it",
+         wait_count(d, "zone 'strict' removed", 1), d.run_log()[-1500:])
+    c.eq("zone removed: its name gets the default zone's answer (strict_testing off)",
+         "NOTFOUND ", d.query(TESTING, "strict"))
+    c.eq("zone removed: the other zone still answers", "OK secure match=mx." + TESTING,
+         d.query(TESTING, "added"))
+    c.eq("zone removed: the testing policy was fetched once in all", fetches,
+         w.nginx_hits(TESTING))
+    d.write(strict_testing=True, port=old_port)
+    c.eq("zone back: applied in place", ["zones"], reload_json("zone back").get("applied"))
+    c.eq("zone back: its name selects it again", strict_ok, d.query(TESTING, "strict"))
 
     # A file that does not load: mta-stsctl reload exits 2 with the reason.
     with open(d.config, "w") as f:

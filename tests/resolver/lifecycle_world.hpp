@@ -45,15 +45,17 @@ struct LifecycleWorld {
   }
 
   // Asks; the answer may come at once (cache) or once time moves.
-  std::shared_ptr<std::optional<std::string>> ask(const std::string& key) {
+  // map: the socketmap name, which selects the zone ("": the default zone).
+  std::shared_ptr<std::optional<std::string>> ask(const std::string& key,
+                                                  std::string_view map = {}) {
     auto answer = std::make_shared<std::optional<std::string>>();
-    policies->answer(0, sts::parse_query_key(key),
+    policies->answer(policies->zone_index(map), sts::parse_query_key(key),
                      [answer](std::string_view text) { *answer = std::string(text); });
     return answer;
   }
   // Asks and lets the lifecycle run until the answer (at most the zone timeout).
-  std::string query(const std::string& key) {
-    auto answer = ask(key);
+  std::string query(const std::string& key, std::string_view map = {}) {
+    auto answer = ask(key, map);
     for (int i = 0; i < 40 && !*answer; ++i) time.advance(std::chrono::milliseconds(100));
     REQUIRE(answer->has_value());
     return **answer;

@@ -222,7 +222,7 @@ TEST_CASE(
   CHECK(w.dns.asked("_mta-sts.b.test") == 0);
   // Reload: three at once. The queued two go to the network without waiting for a.test.
   settings.max_concurrent = 3;
-  CHECK(w.policies->reconfigure(w.policies->zones(), settings).empty());
+  CHECK(w.policies->reconfigure(w.policies->zones(), settings).added.empty());
   w.time.advance(1ms);
   CHECK(w.policies->running() == 3);
   CHECK(w.policies->queued() == 0);
@@ -230,7 +230,7 @@ TEST_CASE(
   CHECK(w.dns.asked("_mta-sts.c.test") == 1);
   // Reload: one at once. The three running finish; a new domain waits its turn.
   settings.max_concurrent = 1;
-  CHECK(w.policies->reconfigure(w.policies->zones(), settings).empty());
+  CHECK(w.policies->reconfigure(w.policies->zones(), settings).added.empty());
   auto d = w.ask("d.test");
   w.time.advance(1ms);
   CHECK(w.policies->running() == 3);
@@ -597,14 +597,55 @@ TEST_CASE("reconfigure (a reload): cached policies answer with the new zone opti
   auto zones = w.policies->zones();
   zones[0].answer.strict_testing = true;
   zones[0].answer.require_sni = false;
-  CHECK(w.policies->reconfigure(zones, ResolverSettings{}).empty());
+  const auto changes = w.policies->reconfigure(zones, ResolverSettings{});
+  CHECK(changes.added.empty());
+  CHECK(changes.retired.empty());
   // The cached testing policy, rendered again: no new fetch.
   CHECK(w.query("a.test") == "OK secure match=mx.a.test");
   CHECK(w.https.fetched("a.test") == 1);
-  // Another set of zones is refused: the handler and the metrics index them.
-  auto more = zones;
-  more.push_back(Zone{"extra", {}, std::chrono::milliseconds(1000)});
-  CHECK(w.policies->reconfigure(more, ResolverSettings{}) == "the set of zones changed");
-  CHECK(w.policies->zones().size() == 1);
-  CHECK(w.query("a.test") == "OK secure match=mx.a.test");
+}
+
+TEST_CASE("reconfigure (a reload): zones added and removed by name; an index is never reused") {
+  World w;
+  w.publish("a.test", "1", "testing");
+  w.publish("b.test", "1", "testing");
+  CHECK(w.query("a.test") == "NOTFOUND ");
+  Zone strict{"strict", {}, std::chrono::milliseconds(3000)};
+  strict.answer.strict_testing = true;
+  strict.answer.require_sni = false;
+  auto zones = w.policies->zones();
+  zones.push_back(strict);
+  auto changes = w.policies->reconfigure(zones, ResolverSettings{});
+  CHECK(changes.added == std::vector<std::string>{"strict"});
+  CHECK(changes.retired.empty());
+  REQUIRE(w.policies->zone_index("strict") == 1);
+  // The cached policy answers in the new zone at once, with its options.
+  CHECK(w.query("a.test", "strict") == "OK secure match=mx.a.test");
+  CHECK(w.https.fetched("a.test") == 1);
+
+  // A query waiting in the zone when a reload removes it is answered as the
+  // default zone (which its name now selects), not from a zone that is gone.
+  auto waiting = w.ask("b.test", "strict");
+  CHECK_FALSE(waiting->has_value());
+  changes = w.policies->reconfigure({w.policies->zones()[0]}, ResolverSettings{});
+  CHECK(changes.added.empty());
+  CHECK(changes.retired == std::vector<std::string>{"strict"});
+  for (int i = 0; i < 40 && !*waiting; ++i) w.time.advance(std::chrono::milliseconds(100));
+  REQUIRE(waiting->has_value());
+  CHECK(**waiting == "NOTFOUND ");
+  CHECK(w.policies->zone_index("strict") == 0);
+  CHECK(w.query("a.test", "strict") == "NOTFOUND ");
+  REQUIRE(w.policies->zones().size() == 2);
+  CHECK(w.policies->zones()[1].retired);
+
+  // Configured again, the name gets its own index back; another zone the next.
+  Zone lenient{"lenient", {}, std::chrono::milliseconds(3000)};
+  changes = w.policies->reconfigure({w.policies->zones()[0], lenient, strict}, ResolverSettings{});
+  CHECK(changes.added == std::vector<std::string>{"lenient", "strict"});
+  CHECK(changes.retired.empty());
+  CHECK(w.policies->zone_index("strict") == 1);
+  CHECK(w.policies->zone_index("lenient") == 2);
+  CHECK(w.query("b.test", "strict") == "OK secure match=mx.b.test");
+  CHECK(w.query("b.test", "lenient") == "NOTFOUND ");
+  CHECK(w.https.fetched("a.test") == 1);
 }
