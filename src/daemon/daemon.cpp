@@ -15,6 +15,7 @@
 #include "control/protocol.hpp"
 #include "daemon/control.hpp"
 #include "daemon/daemon_metrics.hpp"
+#include "daemon/logging.hpp"
 #include "daemon/policy_handler.hpp"
 #include "daemon/reload.hpp"
 #include "daemon/startup.hpp"
@@ -210,6 +211,14 @@ int run(const config::Config& config, const ConfigSource& source) {
       } catch (const std::exception& e) {
         refuse("resolver.nameservers", e.what());
         plan.running.nameservers = running.nameservers;
+      }
+    }
+    if (plan.running.log != running.log) {
+      try {
+        switch_log_target(plan.running.log);
+      } catch (const std::exception& e) {
+        refuse("log", e.what());
+        plan.running.log = running.log;
       }
     }
     if (plan.running.max_concurrent_resolutions != running.max_concurrent_resolutions) {

@@ -11,5 +11,9 @@ namespace mtasts::daemon {
 // REASON fields where a line names them). Level names as in the config's
 // log_level. Throws std::invalid_argument on an unknown level, target or facility.
 void setup_logging(const std::string& level, const config::LogConfig& log = {});
+// A reload's log.target and log.facility: lines go to the new target from now
+// on (every thread's, without a lost or torn line); the level stays. Throws
+// std::invalid_argument as setup_logging does, and then changes nothing.
+void switch_log_target(const config::LogConfig& log);
 
 }  // namespace mtasts::daemon

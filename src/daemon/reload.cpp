@@ -40,6 +40,8 @@ ReloadPlan plan_reload(const config::Config& running, const config::Config& next
   // under a raised limit; under a lowered one running work finishes first.
   live("limits.max_concurrent_resolutions", &C::max_concurrent_resolutions);
   live("alarms.expiry_warning", &C::alarm_expiry_warning);
+  // log.target and log.facility: the daemon swaps the sink (it may refuse).
+  live("log", &C::log);
   // DANE: its answers' rules in place; switching it on or off takes a restart.
   if (running.dane.enabled != next.dane.enabled) {
     plan.restart_needed.emplace_back("dane.enabled");
@@ -64,7 +66,6 @@ ReloadPlan plan_reload(const config::Config& running, const config::Config& next
   restart("shutdown_timeout", &C::shutdown_timeout);
   restart("cache", &C::cache);
   restart("metrics", &C::metrics);
-  restart("log", &C::log);
   restart("privileges", &C::privileges);
   covered.log_level = now.log_level;
   covered.default_zone = now.default_zone;
@@ -81,6 +82,7 @@ ReloadPlan plan_reload(const config::Config& running, const config::Config& next
   covered.request_timeout = now.request_timeout;
   covered.max_concurrent_resolutions = now.max_concurrent_resolutions;
   covered.alarm_expiry_warning = now.alarm_expiry_warning;
+  covered.log = now.log;
   covered.dane = now.dane;
   covered.dane.enabled = next.dane.enabled;
   if (covered != next && plan.restart_needed.empty()) {

@@ -44,14 +44,16 @@ TEST_CASE("reload: zone options, timings, DANE rules, refresh, DNS and log level
   CHECK(plan.running == next);
 }
 
-TEST_CASE("reload: the discovery limit and the alarm margins apply in place") {
+TEST_CASE("reload: the discovery limit, the alarm margins and the log target apply in place") {
   Config running;
   Config next = running;
   next.max_concurrent_resolutions = 16;
   next.alarm_expiry_warning = {3 * 86400};
+  next.log.target = "syslog";
+  next.log.facility = "local3";
   const auto plan = plan_reload(running, next);
-  CHECK(plan.applied ==
-        std::vector<std::string>{"limits.max_concurrent_resolutions", "alarms.expiry_warning"});
+  CHECK(plan.applied == std::vector<std::string>{"limits.max_concurrent_resolutions",
+                                                 "alarms.expiry_warning", "log"});
   CHECK(plan.restart_needed.empty());
   CHECK(plan.running == next);
 }

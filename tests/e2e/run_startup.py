@@ -19,7 +19,8 @@
 5. Logs: log.target syslog through a datagram socket bound as /dev/log in a private mount
    namespace (`unshare -m`): the lines, facility mail and priorities in <PRI>, then another
    facility; log.target journald through a socket bound as /run/systemd/journal/socket:
-   MESSAGE, PRIORITY, SYSLOG_IDENTIFIER and the DOMAIN, ANSWER, REASON fields.
+   MESSAGE, PRIORITY, SYSLOG_IDENTIFIER and the DOMAIN, ANSWER, REASON fields; log.target
+   changed by SIGHUP from stderr to syslog (local3) and back, each line on one target.
 
 Prints one line per check ("ok - ..." / "not ok - ..."); exits 0 only if every check passed.
 Needs root (nginx binds 127.0.0.110:443, mounts, setuid), nsd, nginx, openssl, postmap,
@@ -30,6 +31,7 @@ import pwd
 import grp
 import re
 import shutil
+import signal
 import socket
 import sqlite3
 import struct
@@ -458,6 +460,67 @@ def check_log_fallback(c, args, w):
         proc.stop()
 
 
+def check_log_reload(c, args, w):
+    """log.target changed by a reload (SIGHUP): stderr, then syslog (facility local3), then
+    stderr again; each line goes to one target, the switch's own line to the new one."""
+    label = "5 log target reload"
+    path = os.path.join(args.workdir, "syslog-reload.sock")
+    sink = DatagramSink(path)
+    port = procs.free_port(DAEMON_ADDR)
+    config = os.path.join(args.workdir, "log-reload.yml")
+    settings = ("host: %s\nport: %d\ncontrol_socket: none\ncache: {type: internal}\n"
+                "privileges: {allow_root: true}\n" % (DAEMON_ADDR, port))
+    write_config(config, settings + "log: {target: stderr}\n", w)
+    log = os.path.join(args.workdir, "log-reload.log")
+    harness.remove(log)
+    proc = procs.ManagedProcess("mta-stsd", namespaced(args, [(path, "/dev/log")], config), log)
+    answered = LOGGED + ": OK secure"
+
+    def on_stderr():
+        return read_log(log).count(answered)
+
+    def on_syslog():
+        return sum(answered.encode() in m for m in sink.messages)
+
+    def syslog_text():
+        return "\n".join(m.decode("utf-8", "replace") for m in sink.messages)
+
+    def reloaded(count, where):
+        return procs.wait_until(lambda: where().count("configuration reloaded") >= count, 5)
+
+    try:
+        if not c.ok("%s: daemon starts" % label, procs.wait_tcp(DAEMON_ADDR, port, 10, proc),
+                    procs.log_tail(log)):
+            return
+        c.eq("%s: answers" % label, answer(LOGGED),
+             query_once(DAEMON_ADDR, port, "postfix", LOGGED))
+        c.ok("%s: stderr at first" % label,
+             procs.wait_until(lambda: on_stderr() == 1, 5) and on_syslog() == 0,
+             procs.log_tail(log))
+        write_config(config, settings + "log: {target: syslog, facility: local3}\n", w)
+        proc.signal(signal.SIGHUP)
+        c.ok("%s: SIGHUP: the reload's line goes to syslog, at local3.info" % label,
+             reloaded(1, syslog_text) and any(
+                 m.startswith(b"<%d>" % (19 * 8 + 6)) and b"applied log" in m
+                 for m in sink.messages), syslog_text()[-800:])
+        query_once(DAEMON_ADDR, port, "postfix", LOGGED)
+        c.ok("%s: the next answer's line is on syslog, not on stderr" % label,
+             procs.wait_until(lambda: on_syslog() == 1, 5) and on_stderr() == 1,
+             "syslog %d, stderr %d" % (on_syslog(), on_stderr()))
+        write_config(config, settings + "log: {target: stderr}\n", w)
+        proc.signal(signal.SIGHUP)
+        c.ok("%s: back to stderr: the reload's line is there" % label,
+             reloaded(1, lambda: read_log(log)), procs.log_tail(log))
+        query_once(DAEMON_ADDR, port, "postfix", LOGGED)
+        c.ok("%s: the next answer's line is on stderr again, not on syslog" % label,
+             procs.wait_until(lambda: on_stderr() == 2, 5) and on_syslog() == 1,
+             "syslog %d, stderr %d" % (on_syslog(), on_stderr()))
+        c.ok("%s: the daemon runs on" % label, proc.poll() is None, procs.log_tail(log))
+    finally:
+        proc.stop()
+        sink.close()
+
+
 def journal_fields(datagram):
     """The journal's native protocol: KEY=VALUE lines, or KEY, a 64-bit length and data."""
     fields = {}
@@ -537,6 +600,7 @@ def body(run):
     check_syslog(c, args, w, "local3", 19 * 8)
     check_journald(c, args, w)
     check_log_fallback(c, args, w)
+    check_log_reload(c, args, w)
 
 
 if __name__ == "__main__":
