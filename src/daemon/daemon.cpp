@@ -65,15 +65,19 @@ int run(const config::Config& config, const ConfigSource& source) {
   resolver::PolicyResolver policies(timers, dns_port, https_port, clock, setup::zones(config),
                                     setup::resolver_settings(config), store.get(), &dane);
   resolver::Refresher refresher(timers, clock, policies);
-  // metrics.listen: answers are timed and counted only when someone reads them.
+  // metrics.listen: answers are timed and counted only once someone reads them
+  // (set at start or by a reload), and from then on until the daemon stops:
+  // queries in flight hold the handler's counters.
   std::unique_ptr<DaemonMetrics> exported;
-  if (!config.metrics.listen.empty()) {
-    std::vector<std::string> zone_names;
-    for (const auto& zone : setup::zones(config)) zone_names.push_back(zone.name);
+  PolicyHandler handler(policies);
+  auto start_counting = [&] {
+    std::vector<std::string> zone_names;  // by index, as the resolver has them
+    for (const auto& zone : policies.zones()) zone_names.push_back(zone.name);
     exported = std::make_unique<DaemonMetrics>(zone_names);
     policies.set_observer(&exported->observer());
-  }
-  PolicyHandler handler(policies, exported ? &exported->answers() : nullptr);
+    handler.set_metrics(&exported->answers());
+  };
+  if (!config.metrics.listen.empty()) start_counting();
   if (store) {
     const auto started = std::chrono::steady_clock::now();
     const auto loaded = policies.stored().load();
@@ -115,9 +119,12 @@ int run(const config::Config& config, const ConfigSource& source) {
   auto control = start_control_server(io, config, policies, clock);
   // Prometheus's endpoint; like the control socket, mail flows without it.
   std::unique_ptr<metrics::HttpServer> metrics_http;
-  if (exported) {
+  auto watch = [&] {
     exported->watch(policies, server, clock);
     if (store) exported->watch_store(*store, clock);
+  };
+  if (exported) {
+    watch();
     try {
       metrics_http = start_metrics_server(io, config, *exported);
       spdlog::info("metrics: serving http://{}/metrics", metrics_http->local_endpoint());
@@ -219,6 +226,31 @@ int run(const config::Config& config, const ConfigSource& source) {
       } catch (const std::exception& e) {
         refuse("log", e.what());
         plan.running.log = running.log;
+      }
+    }
+    if (plan.running.metrics != running.metrics) {
+      // The new endpoint listens before the old one closes: if it cannot (the
+      // address is taken, or a port below 1024 after the privilege drop), the
+      // running one stays.
+      try {
+        if (plan.running.metrics.listen.empty()) {
+          if (metrics_http) metrics_http->stop();
+          metrics_http.reset();
+          spdlog::info("{}: /metrics no longer served (metrics.listen removed)", why);
+        } else {
+          if (!exported) {
+            start_counting();
+            watch();
+          }
+          auto next = start_metrics_server(io, plan.running, *exported);
+          if (metrics_http) metrics_http->stop();
+          metrics_http = std::move(next);
+          spdlog::info("{}: metrics: serving http://{}/metrics", why,
+                       metrics_http->local_endpoint());
+        }
+      } catch (const std::exception& e) {
+        refuse("metrics", e.what());
+        plan.running.metrics = running.metrics;
       }
     }
     if (plan.running.max_concurrent_resolutions != running.max_concurrent_resolutions) {

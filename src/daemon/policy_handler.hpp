@@ -20,6 +20,9 @@ class PolicyHandler final : public socketmap::RequestHandler {
   explicit PolicyHandler(resolver::PolicyResolver& policies, AnswerMetrics* metrics = nullptr)
       : policies_(policies), metrics_(metrics) {}
   void handle(std::string_view name, std::string_view key, socketmap::ReplyCallback done) override;
+  // metrics.listen set by a reload: queries from now on are timed and counted.
+  // Never reset to null: a query in flight may be a timed one.
+  void set_metrics(AnswerMetrics* metrics) { metrics_ = metrics; }
 
  private:
   // A timed query between the request and its answer. Pooled: the callback the

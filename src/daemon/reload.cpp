@@ -42,6 +42,8 @@ ReloadPlan plan_reload(const config::Config& running, const config::Config& next
   live("alarms.expiry_warning", &C::alarm_expiry_warning);
   // log.target and log.facility: the daemon swaps the sink (it may refuse).
   live("log", &C::log);
+  // metrics.listen: the daemon listens anew (it may refuse).
+  live("metrics", &C::metrics);
   // DANE: its answers' rules in place; switching it on or off takes a restart.
   if (running.dane.enabled != next.dane.enabled) {
     plan.restart_needed.emplace_back("dane.enabled");
@@ -65,7 +67,6 @@ ReloadPlan plan_reload(const config::Config& running, const config::Config& next
   restart("control_socket", &C::control_socket);
   restart("shutdown_timeout", &C::shutdown_timeout);
   restart("cache", &C::cache);
-  restart("metrics", &C::metrics);
   restart("privileges", &C::privileges);
   covered.log_level = now.log_level;
   covered.default_zone = now.default_zone;
@@ -83,6 +84,7 @@ ReloadPlan plan_reload(const config::Config& running, const config::Config& next
   covered.max_concurrent_resolutions = now.max_concurrent_resolutions;
   covered.alarm_expiry_warning = now.alarm_expiry_warning;
   covered.log = now.log;
+  covered.metrics = now.metrics;
   covered.dane = now.dane;
   covered.dane.enabled = next.dane.enabled;
   if (covered != next && plan.restart_needed.empty()) {

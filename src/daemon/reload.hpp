@@ -19,8 +19,8 @@ struct ReloadPlan {
 // cache_grace, limits.negative_ttl, limits.retry_interval, dane.on_failure and
 // its TTL bounds, proactive_policy_fetching, the socketmap limits
 // (max_connections, max_request_bytes, idle_timeout, request_timeout),
-// resolver.nameservers, tls.ca_file, log (target and facility) (the last three
-// the daemon may still refuse: it then keeps the running ones).
+// resolver.nameservers, tls.ca_file, log (target and facility), metrics.listen
+// (the last four the daemon may still refuse: it then keeps the running ones).
 // Everything else that changed is listed in restart_needed and keeps its
 // running value.
 ReloadPlan plan_reload(const config::Config& running, const config::Config& next);

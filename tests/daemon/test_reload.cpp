@@ -44,16 +44,17 @@ TEST_CASE("reload: zone options, timings, DANE rules, refresh, DNS and log level
   CHECK(plan.running == next);
 }
 
-TEST_CASE("reload: the discovery limit, the alarm margins and the log target apply in place") {
+TEST_CASE("reload: the discovery limit, alarm margins, log target and metrics apply in place") {
   Config running;
   Config next = running;
   next.max_concurrent_resolutions = 16;
   next.alarm_expiry_warning = {3 * 86400};
   next.log.target = "syslog";
   next.log.facility = "local3";
+  next.metrics.listen = "127.0.0.1:9461";
   const auto plan = plan_reload(running, next);
   CHECK(plan.applied == std::vector<std::string>{"limits.max_concurrent_resolutions",
-                                                 "alarms.expiry_warning", "log"});
+                                                 "alarms.expiry_warning", "log", "metrics"});
   CHECK(plan.restart_needed.empty());
   CHECK(plan.running == next);
 }

@@ -57,7 +57,7 @@ class ReloadDaemon(harness.Daemon):
         super().__init__(binary, workdir, "reload", host=DAEMON_ADDR, control=True,
                          query_timeout=ZONE_TIMEOUT + 5)
         self.world = world
-        self.metrics_port = procs.free_port(DAEMON_ADDR)
+        self.metrics_port = None  # metrics.listen: off until a reload sets it (step 7b)
 
     def write(self, strict_testing, port=None, extra="", nameserver=None, ca_file=None,
               zones=None):
@@ -65,6 +65,8 @@ class ReloadDaemon(harness.Daemon):
             self.port = port
         nameserver = nameserver or "%s:%d" % (self.world.dns_addr, self.world.dns_port)
         ca_file = ca_file or self.world.ca_file
+        metrics = ('metrics: {listen: "%s:%d"}\n' % (DAEMON_ADDR, self.metrics_port)
+                   if self.metrics_port else "")
         if zones is None:
             zones = "{strict: {strict_testing: %s, timeout: %g}}" % (
                 "true" if strict_testing else "false", ZONE_TIMEOUT)
@@ -74,14 +76,20 @@ default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
 zones: {zones}
 proactive_policy_fetching: {{enabled: false}}
 dane: {{enabled: false}}
-metrics: {{listen: "{DAEMON_ADDR}:{self.metrics_port}"}}
-{extra}""", nameserver, ca_file)
+{metrics}{extra}""", nameserver, ca_file)
+
+    def scrape(self, port=None):
+        """/metrics on the port (default: the configured one), or None when unreachable."""
+        url = "http://%s:%d/metrics" % (DAEMON_ADDR, port or self.metrics_port)
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.read().decode()
+        except OSError:
+            return None
 
     def answers(self, zone, kind):
         """mtastsd_answers_total for a zone label and kind on /metrics (None: no series)."""
-        url = "http://%s:%d/metrics" % (DAEMON_ADDR, self.metrics_port)
-        with urllib.request.urlopen(url, timeout=5) as r:
-            text = r.read().decode()
+        text = self.scrape() or ""
         series = 'mtastsd_answers_total{zone="%s",kind="%s"} ' % (zone, kind)
         for line in text.splitlines():
             if line.startswith(series):
@@ -252,6 +260,18 @@ def body(run):
     c.eq("CA file back: a cold domain's policy is fetched",
          S.ok_answer(["mx." + FRESH[3]], FRESH[3]), d.query(FRESH[3]))
 
+    # 7b. metrics.listen set by a reload (off at start): /metrics serves from then on, and
+    # the answers after the reload are counted.
+    d.metrics_port = procs.free_port(DAEMON_ADDR)
+    d.write(strict_testing=False, port=old_port)
+    c.eq("metrics on: applied in place", ["metrics"], reload_json("metrics on").get("applied"))
+    c.ok("metrics on: the log says where",
+         wait_count(d, "metrics: serving http://%s:%d/metrics" % (DAEMON_ADDR, d.metrics_port),
+                    1), d.run_log()[-1500:])
+    d.query(ENFORCE)
+    c.eq("metrics on: /metrics counts the answer after the reload", 1.0,
+         d.answers("default_zone", "secure"))
+
     # 8. Zones added and removed in place: a new socketmap name selects its zone at once
     # (and gets its own series on /metrics); a removed one gets the default zone's answers.
     strict_on = "{strict: {strict_testing: true, timeout: %g}}" % ZONE_TIMEOUT
@@ -288,6 +308,31 @@ def body(run):
     d.write(strict_testing=True, port=old_port)
     c.eq("zone back: applied in place", ["zones"], reload_json("zone back").get("applied"))
     c.eq("zone back: its name selects it again", strict_ok, d.query(TESTING, "strict"))
+
+    # 9. metrics.listen moved, refused on a port in use (the running one stays), removed.
+    first_port, moved = d.metrics_port, procs.free_port(DAEMON_ADDR)
+    d.metrics_port = moved
+    d.write(strict_testing=True, port=old_port)
+    c.eq("metrics moved: applied in place", ["metrics"],
+         reload_json("metrics moved").get("applied"))
+    c.ok("metrics moved: served on the new port, with the counts so far",
+         "mtastsd_answers_total" in (d.scrape() or ""), "no /metrics on %d" % moved)
+    c.ok("metrics moved: the old port is closed", procs.tcp_port_free(DAEMON_ADDR, first_port),
+         "port %d still in use" % first_port)
+    d.metrics_port = old_port  # the socketmap listener's: taken
+    d.write(strict_testing=True, port=old_port)
+    reply = reload_json("metrics on a taken port")
+    c.ok("metrics on a taken port: refused with the reason, nothing else changes",
+         reply.get("applied") == [] and any(k.startswith("metrics (")
+                                            for k in reply.get("refused", [])), repr(reply))
+    c.ok("metrics on a taken port: still served where it was",
+         d.scrape(moved) is not None, "no /metrics on %d" % moved)
+    d.metrics_port = None
+    d.write(strict_testing=True, port=old_port)
+    c.eq("metrics off: applied in place", ["metrics"], reload_json("metrics off").get("applied"))
+    c.ok("metrics off: nothing listens on its port", procs.tcp_port_free(DAEMON_ADDR, moved),
+         "port %d still in use" % moved)
+    c.eq("metrics off: the socketmap still answers", strict_ok, d.query(TESTING, "strict"))
 
     # A file that does not load: mta-stsctl reload exits 2 with the reason.
     with open(d.config, "w") as f:
