@@ -853,6 +853,32 @@ void SqliteStore::list_policies(std::int64_t now, std::size_t limit,
   done(std::move(out));
 }
 
+void SqliteStore::list_dane(std::int64_t now, std::size_t limit,
+                            std::function<void(std::vector<CachedDane>)> done) {
+  // Read your writes, as list_policies does: a result not yet committed
+  // replaces the file's row, or hides it when removed.
+  std::unordered_map<std::string, std::optional<CachedDane>> pending;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [destination, unwritten] : unwritten_dane_) {
+      pending.emplace(destination, unwritten.dane);
+    }
+  }
+  std::vector<CachedDane> out;
+  load_all_dane([&](CachedDane dane) {
+    if (out.size() < limit && pending.count(dane.destination) == 0 &&
+        dane.usable_when_failing(now)) {
+      out.push_back(std::move(dane));
+    }
+  });
+  for (auto& [destination, dane] : pending) {
+    if (out.size() < limit && dane && dane->usable_when_failing(now)) {
+      out.push_back(std::move(*dane));
+    }
+  }
+  done(std::move(out));
+}
+
 std::optional<PolicyStore::Census> SqliteStore::census(std::int64_t now,
                                                        std::int64_t expiring_before) {
   Census census;

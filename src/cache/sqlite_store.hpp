@@ -85,6 +85,8 @@ class SqliteStore final : public PolicyStore {
   // thousand rows).
   void list_policies(std::int64_t now, std::size_t limit,
                      std::function<void(std::vector<CachedPolicy>)> done) override;
+  void list_dane(std::int64_t now, std::size_t limit,
+                 std::function<void(std::vector<CachedDane>)> done) override;
   std::optional<Census> census(std::int64_t now, std::int64_t expiring_before) override;
   void confirm(const std::string& domain, const std::string& txt_id,
                std::int64_t checked_at) override;

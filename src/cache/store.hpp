@@ -99,6 +99,16 @@ class PolicyStore {
     done({});
   }
 
+  // Every DANE result the store holds that still answers (before keep_until),
+  // at most `limit` (mta-stsctl export: memory is not the whole cache). done
+  // runs once on the event loop thread. A store that cannot list without
+  // blocking the loop (Redis) hands back nothing.
+  virtual void list_dane(std::int64_t now, std::size_t limit,
+                         std::function<void(std::vector<CachedDane>)> done) {
+    (void)now, (void)limit;
+    done({});
+  }
+
   // How many unexpired policies the store holds (memory's included), by mode,
   // and how many of them expire before expiring_before: the metrics' gauges
   // over what memory does not hold (cache_size; issue 16). Reads the whole

@@ -300,6 +300,11 @@ void TieredStore::list_policies(std::int64_t now, std::size_t limit,
   secondary_->list_policies(now, limit, std::move(done));
 }
 
+void TieredStore::list_dane(std::int64_t now, std::size_t limit,
+                            std::function<void(std::vector<CachedDane>)> done) {
+  secondary_->list_dane(now, limit, std::move(done));
+}
+
 std::optional<PolicyStore::Census> TieredStore::census(std::int64_t now,
                                                        std::int64_t expiring_before) {
   return secondary_->census(now, expiring_before);

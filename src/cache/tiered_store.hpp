@@ -65,6 +65,9 @@ class TieredStore final : public PolicyStore {
   void list_policies(std::int64_t now, std::size_t limit,
                      std::function<void(std::vector<CachedPolicy>)> done) override;
   // The local tier's (what list_policies lists).
+  // The local tier's (what list_policies lists).
+  void list_dane(std::int64_t now, std::size_t limit,
+                 std::function<void(std::vector<CachedDane>)> done) override;
   std::optional<Census> census(std::int64_t now, std::int64_t expiring_before) override;
   void confirm(const std::string& domain, const std::string& txt_id,
                std::int64_t checked_at) override;

@@ -366,8 +366,28 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
       self->begin_list(std::move(stored));
     };
     // export wants the text as fetched, which only the store keeps: every
-    // stored policy, memory's included.
-    if (kind == Listing::export_lines) return policies.stored().all(kMaxListedFromStore, begin);
+    // stored policy, memory's included; then every stored DANE result, since
+    // memory drops them too (cache_size).
+    if (kind == Listing::export_lines) {
+      return policies.stored().all(
+          kMaxListedFromStore,
+          [self = shared_from_this()](std::vector<cache::CachedPolicy> stored) {
+            if (self->closed_) return;
+            auto* current = self->state_->policies;
+            if (current == nullptr) return self->close("server stopped");
+            auto then = [self, stored = std::move(stored)](
+                            std::vector<cache::CachedDane> stored_dane) mutable {
+              if (self->closed_) return;
+              if (self->state_->policies == nullptr) return self->close("server stopped");
+              self->list_stored_dane_ = std::move(stored_dane);
+              self->begin_list(std::move(stored));
+            };
+            if (auto* dane = current->dane()) {
+              return dane->stored_results(kMaxListedFromStore, std::move(then));
+            }
+            then({});
+          });
+    }
     policies.stored().only_in_store(kMaxListedFromStore, begin);
   }
 
@@ -397,10 +417,20 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     list_first_ = true;
     list_dane_.clear();
     if (list_kind_ == Listing::export_lines) {
-      // Results past keep_until answer nothing any more: not exported.
+      // Results past keep_until answer nothing any more: not exported. Memory's,
+      // then those only the store holds (or holds newer than memory).
       if (const auto* dane = state_->policies->dane()) {
+        std::erase_if(list_stored_dane_, [&](const cache::CachedDane& d) {
+          const auto* held = dane->cache().result(d.destination);
+          return held != nullptr && held->usable_when_failing(now) &&
+                 held->fetched_at >= d.fetched_at;
+        });
+        std::unordered_set<std::string_view> newer_in_store;
+        for (const auto& d : list_stored_dane_) newer_in_store.insert(d.destination);
         dane->cache().for_each_result([&](const cache::CachedDane& d) {
-          if (d.usable_when_failing(now)) list_dane_.push_back(d.destination);
+          if (d.usable_when_failing(now) && newer_in_store.count(d.destination) == 0) {
+            list_dane_.push_back(d.destination);
+          }
         });
       }
       output_ = control::export_header_line(now) + "\n";
@@ -428,7 +458,8 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     const resolver::PolicyResolver* policies = state_->policies;
     const std::int64_t now = state_->clock->now();
     const std::size_t policy_total = list_domains_.size() + list_stored_.size();
-    const std::size_t total = policy_total + list_dane_.size();
+    const std::size_t dane_total = policy_total + list_dane_.size();
+    const std::size_t total = dane_total + list_stored_dane_.size();
     while (output_.size() < state_->options.chunk_bytes && list_next_ < total) {
       const std::size_t i = list_next_++;
       if (i < list_domains_.size()) {
@@ -451,9 +482,14 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
         add_listed(stored, "store");
         continue;
       }
-      const auto* dane = policies->dane();
-      const auto* d = dane ? dane->cache().result(list_dane_[i - policy_total]) : nullptr;
-      if (d != nullptr && d->usable_when_failing(now)) output_ += control::dane_line(*d) + "\n";
+      if (i < dane_total) {
+        const auto* dane = policies->dane();
+        const auto* d = dane ? dane->cache().result(list_dane_[i - policy_total]) : nullptr;
+        if (d != nullptr && d->usable_when_failing(now)) output_ += control::dane_line(*d) + "\n";
+        continue;
+      }
+      const auto& stored = list_stored_dane_[i - dane_total];
+      if (stored.usable_when_failing(now)) output_ += control::dane_line(stored) + "\n";
     }
     if (list_next_ >= total) {
       if (list_kind_ == Listing::export_lines) {
@@ -466,6 +502,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
       std::vector<std::string>().swap(list_domains_);
       std::vector<cache::CachedPolicy>().swap(list_stored_);
       std::vector<std::string>().swap(list_dane_);
+      std::vector<cache::CachedDane>().swap(list_stored_dane_);
     }
   }
 
@@ -663,6 +700,8 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
   std::vector<std::string> list_domains_;
   std::vector<cache::CachedPolicy> list_stored_;
   std::vector<std::string> list_dane_;  // export: DANE destinations, after the policies
+  // export: DANE results the store holds that memory does not (or older), last
+  std::vector<cache::CachedDane> list_stored_dane_;
   Listing list_kind_ = Listing::list;
   bool importing_ = false;       // the lines read are an import's payload
   bool in_import_call_ = false;  // the lifecycle may answer before import_* returns

@@ -46,6 +46,16 @@ void DaneResolver::reconfigure(const DaneSettings& settings) {
   }
 }
 
+void DaneResolver::stored_results(std::size_t limit,
+                                  std::function<void(std::vector<cache::CachedDane>)> done) {
+  if (store_ == nullptr) return done({});
+  store_->list_dane(clock_.now(), limit,
+                    [alive = alive_, done = std::move(done)](std::vector<cache::CachedDane> all) {
+                      if (!*alive) return done({});
+                      done(std::move(all));
+                    });
+}
+
 std::size_t DaneResolver::load_store() {
   if (store_ == nullptr || !settings_.enabled) return 0;
   const auto now = clock_.now();

@@ -63,6 +63,10 @@ class DaneResolver {
   // the next answers and lookups; `enabled` and cache_size stay as started.
   void reconfigure(const DaneSettings& settings);
   std::size_t load_store();
+  // Every DANE result the store holds that still answers (mta-stsctl export:
+  // memory drops results beyond cache_size), at most `limit`; none without a
+  // store. done runs once.
+  void stored_results(std::size_t limit, std::function<void(std::vector<cache::CachedDane>)> done);
   // Asks the resolver for the root's DNSKEY with AD set: a validating resolver
   // with the root trust anchor vouches for it. Only a definite "no" warns here;
   // otherwise the first lookups decide.

@@ -9,9 +9,9 @@
 //     schema damaged), so a store must say "cannot tell".
 // `lists`: whether the store lists its policies (due_for_refresh,
 // list_policies); Redis cannot without blocking the loop and hands back nothing.
-// `counts`: whether it takes a census (PolicyStore::census, read on the calling
-// thread): SQLite, and so every tiered store through its local tier; Redis and
-// PostgreSQL alone answer only over the event loop and do not.
+// `counts`: whether it takes a census and lists its DANE results
+// (PolicyStore::census, list_dane): SQLite, and so every tiered store through
+// its local tier; Redis and PostgreSQL alone do not.
 // A new backend joins STORE_BACKENDS in test_store_contract.cpp.
 #include <sqlite3.h>
 

@@ -333,6 +333,10 @@ TEST_CASE_TEMPLATE("store contract: the store lists its unexpired policies, or s
   testing.body = "version: STSv1\r\nmode: testing\r\nmx: mx.testing.example\r\nmax_age: 86400\r\n";
   testing.policy = *mtasts::sts::parse_policy(testing.body).policy;
   store->save(testing);
+  store->save_dane(stored_dane("mx.usable.example"));
+  auto gone = stored_dane("mx.gone.example");
+  gone.keep_until = now - 1;  // answers nothing any more
+  store->save_dane(gone);
   store->flush();
 
   std::vector<std::string> listed;
@@ -362,14 +366,24 @@ TEST_CASE_TEMPLATE("store contract: the store lists its unexpired policies, or s
                                            "old-check.example", "testing.example"});
   // The census behind mtastsd_stored_policies: unexpired ones by mode, and
   // those whose max_age ends before the horizon (the two fetched 50,000 s ago).
+  std::vector<std::string> listed_dane;
+  int dane_calls = 0;
+  store->list_dane(now, 100, [&](std::vector<CachedDane> all) {
+    ++dane_calls;
+    for (auto& d : all) listed_dane.push_back(d.destination);
+  });
+  REQUIRE(run_until(backend.io, [&] { return dane_calls > 0; }));
+  CHECK(dane_calls == 1);
   const auto census = store->census(now, now + 40000);
   if (Backend::counts) {
+    CHECK(listed_dane == std::vector<std::string>{"mx.usable.example"});
     REQUIRE(census);
     CHECK(census->by_mode[static_cast<std::size_t>(mtasts::sts::Mode::enforce)] == 4);
     CHECK(census->by_mode[static_cast<std::size_t>(mtasts::sts::Mode::testing)] == 1);
     CHECK(census->by_mode[static_cast<std::size_t>(mtasts::sts::Mode::none)] == 0);
     CHECK(census->expiring == 2);
   } else {
+    CHECK(listed_dane.empty());
     CHECK_FALSE(census);
   }
   CHECK(due.size() == 2);

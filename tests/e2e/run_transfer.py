@@ -5,8 +5,9 @@
         --workdir /tmp/transfer
 
 The world (dnssec_world.py): a signed zone with MTA-STS domains, one of them with DANE (TLSA
-records), unbound validating. Daemon A learns their policies and DANE results and
-`mta-stsctl export` writes them to a file. Then nginx stops (every policy host blocked) and a
+records), unbound validating. Daemon A learns their policies and DANE results (with room
+for one of each in memory: the others are only in its SQLite store) and `mta-stsctl export`
+writes them all to a file. Then nginx stops (every policy host blocked) and a
 fresh daemon B (its own SQLite file, a resolver where nothing listens) imports the file: it
 must answer those domains from the import alone, through postmap and the raw socketmap. A
 tampered file (max_age stretched, fetched_at in the future, a garbled body, a line that is no
@@ -54,13 +55,13 @@ def build_world(workdir):
 
 
 class Daemon(harness.Daemon):
-    def __init__(self, binary, workdir, name, world, nameserver):
+    def __init__(self, binary, workdir, name, world, nameserver, cache_size=10000):
         super().__init__(binary, workdir, name, HOST, control=True,
                          query_timeout=ZONE_TIMEOUT + 10)
         db = os.path.join(workdir, name + ".db")
         harness.remove(db, db + "-wal", db + "-shm")
         self.write_config(f"""\
-cache: {{type: sqlite, options: {{filename: {db}}}}}
+cache: {{type: sqlite, options: {{filename: {db}, cache_size: {cache_size}}}}}
 default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
 proactive_policy_fetching: {{enabled: false}}
 dane: {{}}
@@ -235,7 +236,9 @@ def body(run):
     w.start()
     print("# world: unbound %s, nsd %s, policy hosts %s:443" % (w.resolver, w.nsd, w.https_addr),
           flush=True)
-    a = Daemon(args.daemon, args.workdir, "xfer-a", w, w.resolver)
+    # Room for one policy and one DANE result in A's memory: the export must take the
+    # others from the store (memory is not the whole cache).
+    a = Daemon(args.daemon, args.workdir, "xfer-a", w, w.resolver, cache_size=1)
     dead = "127.0.0.155:%d" % procs.free_port("127.0.0.155")  # nothing listens there
     b = Daemon(args.daemon, args.workdir, "xfer-b", w, dead)
     if not c.ok("daemon A starts", a.start(), procs.log_tail(a.log)):
