@@ -589,6 +589,26 @@ TEST_CASE("issue 16: a store-only policy past half its max_age is refetched, wha
   CHECK(w.store->policies["a.test"].fetched_at == w.time.wall.now());
 }
 
+TEST_CASE("issue 16: a store-only enforce policy whose refresh fails near expiry is alarmed") {
+  ResolverSettings settings;
+  settings.cache_size = 1;
+  World w(settings, true);
+  Refresher refresher(w.time.timers, w.time.wall, *w.policies, 7);
+  // Only the store holds a.test: a day's max_age, fetched 23 hours ago. Its
+  // TXT id changed and its policy host refuses: the refresh fails.
+  w.store->policies["a.test"] = stored_policy("a.test", "1", w.time.wall.now() - 23 * 3600);
+  w.dns.publish("a.test", "2");
+  w.https.refuse("a.test");
+  w.publish("b.test", "1");
+  CHECK(w.query("b.test") == secure_for("b.test"));  // memory holds b.test
+  REQUIRE(w.policies->cache().policy("a.test", w.time.wall.now()) == nullptr);
+  refresher.sweep();
+  for (int i = 0; i < 10; ++i) w.settle();
+  // The downgrade alarm covers it like a policy memory held (its last hour).
+  CHECK(w.policies->alarms().count(AlarmKind::expiring) == 1);
+  CHECK(w.query("a.test") == kSecure);  // still answered until it expires
+}
+
 TEST_CASE("reconfigure (a reload): cached policies answer with the new zone options at once") {
   World w;
   w.publish("a.test", "1", "testing");
