@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
 
 CEILING_REPLY = "OK secure match=mx.example.com servername=hostname"
+SERVER_CPU, LOADGEN_CPU = 0, 1  # --pin
 NOTFOUND = "NOTFOUND "
 MAP_NAME = "postfix"
 
@@ -75,6 +76,15 @@ def write_queries(path, pairs):
             f.write("%s\t%s\n" % (key, reply))
 
 
+def pin_threads(pid, cpus):
+    """Every thread of pid onto cpus (threads started later inherit it)."""
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            os.sched_setaffinity(int(tid), cpus)
+    except OSError:
+        pass
+
+
 def run_loadgen(args, port, queries, mode, connections, server_pid, *, requests=None):
     cmd = [args.loadgen, "--host", "127.0.0.1", "--port", str(port), "--name", MAP_NAME,
            "--queries", queries, "--mode", mode, "--connections", str(connections),
@@ -83,7 +93,14 @@ def run_loadgen(args, port, queries, mode, connections, server_pid, *, requests=
         cmd += ["--requests", str(requests), "--timeout", "30"]
     else:
         cmd += ["--duration", str(args.duration), "--warmup", str(args.warmup)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    preexec = None
+    if args.pin:
+        # Server and load generator each on a core of their own: on two cores the
+        # scheduler otherwise moves them onto one another, and the ratio to the
+        # ceiling swung by 0.4 between runs of the same binary.
+        pin_threads(server_pid, {SERVER_CPU})
+        preexec = lambda: os.sched_setaffinity(0, {LOADGEN_CPU})  # noqa: E731
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, preexec_fn=preexec)
     if out.returncode not in (0, 1):
         raise RuntimeError("loadgen failed (%d): %s" % (out.returncode, out.stderr.strip()))
     result = json.loads(out.stdout)
@@ -282,8 +299,13 @@ def main():
                          "while the load runs (compare with a run without: the hit path's counting cost)")
     ap.add_argument("--scrape-interval", type=float, default=1.0,
                     help="seconds between scrapes with --metrics (Prometheus's default is 15)")
+    ap.add_argument("--pin", choices=("auto", "on", "off"), default="auto",
+                    help="the server (ceiling or daemon, every thread) on CPU %d, the load generator "
+                         "on CPU %d; auto: on with at least two CPUs" % (SERVER_CPU, LOADGEN_CPU))
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args()
+    usable = os.sched_getaffinity(0)
+    args.pin = args.pin == "on" or (args.pin == "auto" and {SERVER_CPU, LOADGEN_CPU} <= usable)
     if args.domains < 20:
         ap.error("--domains must be at least 20 (one of each kind)")
     if args.python_daemon == "none" or not args.daemon or os.geteuid() != 0:
@@ -387,13 +409,16 @@ def main():
 
     all_ok = all(r["ok"] for r in rows)
     if args.json:
-        print(json.dumps({"domains": args.domains, "duration_s": args.duration, "cores": os.cpu_count(),
+        print(json.dumps({"domains": args.domains, "duration_s": args.duration, "pinned": args.pin,
+                          "cores": os.cpu_count(),
                           "loadavg": os.getloadavg(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
                           "scenarios": rows, "memory": memory, "warm_passes": warm_passes,
                           "metrics_scrapes": scrapes if args.metrics else None,
                           "ok": all_ok}, indent=2))
     else:
         print_table(rows, memory, warm_passes)
+        print("pinned: %s" % ("server on CPU %d, load generator on CPU %d" % (SERVER_CPU, LOADGEN_CPU)
+                              if args.pin else "no (the scheduler places both)"))
         if args.metrics:
             print("mta-stsd /metrics: %d scrapes during the load (every %g s), slowest %.1f ms, "
                   "%d failed%s" % (scrapes["count"], args.scrape_interval, scrapes["slowest_ms"],
