@@ -297,7 +297,36 @@ void TieredStore::due_for_refresh(std::int64_t now, std::int64_t checked_before,
 
 void TieredStore::list_policies(std::int64_t now, std::size_t limit,
                                 std::function<void(std::vector<CachedPolicy>)> done) {
-  secondary_->list_policies(now, limit, std::move(done));
+  std::weak_ptr<PolicyStore> local = secondary_;
+  primary_->list_policies(
+      now, limit,
+      [local, common = common_, now, limit,
+       done = std::move(done)](std::vector<CachedPolicy> shared) mutable {
+        auto secondary = local.lock();
+        if (!secondary) return done({});
+        secondary->list_policies(
+            now, limit,
+            [common, now, limit, shared = std::move(shared),
+             done = std::move(done)](std::vector<CachedPolicy> mine) mutable {
+              std::unordered_map<std::string, std::size_t> index;
+              for (std::size_t i = 0; i < mine.size(); ++i) index.emplace(mine[i].domain, i);
+              for (auto& record : shared) {
+                auto theirs = common->checked(std::optional<CachedPolicy>(std::move(record)),
+                                              common->primary_name, now);
+                if (!theirs) continue;
+                const auto it = index.find(theirs->domain);
+                if (it == index.end()) {
+                  if (mine.size() < limit) mine.push_back(std::move(*theirs));
+                  continue;
+                }
+                bool from_shared = false;
+                auto chosen = common->choose(std::move(mine[it->second]), std::move(theirs), now,
+                                             from_shared);
+                mine[it->second] = std::move(*chosen);
+              }
+              done(std::move(mine));
+            });
+      });
 }
 
 void TieredStore::list_dane(std::int64_t now, std::size_t limit,

@@ -61,13 +61,17 @@ class TieredStore final : public PolicyStore {
   void due_for_refresh(std::int64_t now, std::int64_t checked_before, std::int64_t expires_before,
                        std::size_t limit,
                        std::function<void(std::vector<RefreshDue>)> done) override;
-  // The local tier's (every policy this daemon relies on).
+  // The local tier's (every policy this daemon relies on), and what only the
+  // shared tier holds: policies other daemons of the fleet learned (PostgreSQL
+  // lists them; Redis cannot and adds nothing). For a domain in both, fetch's
+  // rule picks; every shared record is checked.
   void list_policies(std::int64_t now, std::size_t limit,
                      std::function<void(std::vector<CachedPolicy>)> done) override;
-  // The local tier's (what list_policies lists).
-  // The local tier's (what list_policies lists).
+  // The local tier's.
   void list_dane(std::int64_t now, std::size_t limit,
                  std::function<void(std::vector<CachedDane>)> done) override;
+  // The local tier's (a count on the calling thread: the shared tier answers
+  // only over the event loop).
   std::optional<Census> census(std::int64_t now, std::int64_t expiring_before) override;
   void confirm(const std::string& domain, const std::string& txt_id,
                std::int64_t checked_at) override;

@@ -9,6 +9,8 @@
 //     schema damaged), so a store must say "cannot tell".
 // `lists`: whether the store lists its policies (due_for_refresh,
 // list_policies); Redis cannot without blocking the loop and hands back nothing.
+// `lists_forged`: whether a record forge() wrote is listed (the shared tier of
+// a tiered store lists what other daemons learned where it can: PostgreSQL).
 // `counts`: whether it takes a census and lists its DANE results
 // (PolicyStore::census, list_dane): SQLite, and so every tiered store through
 // its local tier; Redis and PostgreSQL alone do not.
@@ -84,6 +86,7 @@ inline void redis_forge(const RedisServer& server, const CachedDane& d) {
 
 struct SqliteBackend {
   static constexpr const char* name = "sqlite";
+  static constexpr bool lists_forged = true;
   static constexpr bool lists = true;
   static constexpr bool counts = true;
   static std::vector<std::string> error_backends() { return {"sqlite"}; }
@@ -118,6 +121,7 @@ struct SqliteBackend {
 
 struct RedisBackend {
   static constexpr const char* name = "redis";
+  static constexpr bool lists_forged = false;
   static constexpr bool lists = false;
   static constexpr bool counts = false;
   static std::vector<std::string> error_backends() { return {"redis"}; }
@@ -140,6 +144,7 @@ struct RedisBackend {
 // cache.type redis_sentinel: the same store, its master found through a sentinel.
 struct SentinelBackend {
   static constexpr const char* name = "redis_sentinel";
+  static constexpr bool lists_forged = false;
   static constexpr bool lists = false;
   static constexpr bool counts = false;
   static std::vector<std::string> error_backends() { return {"redis"}; }
@@ -163,6 +168,7 @@ struct SentinelBackend {
 
 struct PostgresBackend {
   static constexpr const char* name = "postgres";
+  static constexpr bool lists_forged = true;
   static constexpr bool lists = true;
   static constexpr bool counts = false;
   static std::vector<std::string> error_backends() { return {"postgres"}; }
@@ -208,7 +214,8 @@ struct PostgresBackend {
 template <class Shared>
 struct TieredOver {
   static inline const std::string name = std::string(Shared::name) + "+sqlite";
-  static constexpr bool lists = true;   // the local tier's
+  static constexpr bool lists = true;  // the local tier's
+  static constexpr bool lists_forged = Shared::lists;
   static constexpr bool counts = true;  // the local tier's
   static std::vector<std::string> error_backends() {
     auto backends = Shared::error_backends();

@@ -406,3 +406,30 @@ TEST_CASE_TEMPLATE("store contract: the store lists its unexpired policies, or s
   CHECK(due.count("old-check.example") == 0);
   CHECK(due.count("aging.example") == 1);
 }
+
+TEST_CASE_TEMPLATE("store contract: a record only the shared tier holds is listed where it can be",
+                   Backend, STORE_BACKENDS) {
+  INFO("backend: " << std::string(Backend::name));
+  Backend backend;
+  const auto now = unix_now();
+  auto store = backend.open();
+  store->save(stored_policy("ours.example"));
+  store->flush();
+  // Another daemon of the fleet learned this one (for SQLite alone: the file).
+  backend.forge(stored_policy("theirs.example"));
+  std::vector<std::string> listed;
+  int calls = 0;
+  store->list_policies(now, 100, [&](std::vector<CachedPolicy> all) {
+    ++calls;
+    for (auto& p : all) listed.push_back(p.domain);
+  });
+  REQUIRE(run_until(backend.io, [&] { return calls > 0; }));
+  std::sort(listed.begin(), listed.end());
+  if (!Backend::lists) {
+    CHECK(listed.empty());
+  } else if (Backend::lists_forged) {
+    CHECK(listed == std::vector<std::string>{"ours.example", "theirs.example"});
+  } else {
+    CHECK(listed == std::vector<std::string>{"ours.example"});  // Redis cannot list
+  }
+}
