@@ -9,21 +9,6 @@ namespace mtasts::resolver {
 
 namespace {
 
-std::vector<sts::AnswerOptions> answer_classes(const std::vector<Zone>& zones,
-                                               std::vector<std::size_t>& zone_class) {
-  // Zones that answer alike share one pre-rendered answer per policy.
-  std::vector<sts::AnswerOptions> classes;
-  for (const auto& zone : zones) {
-    std::size_t index = 0;
-    for (; index < classes.size(); ++index) {
-      if (classes[index] == zone.answer) break;
-    }
-    if (index == classes.size()) classes.push_back(zone.answer);
-    zone_class.push_back(index);
-  }
-  return classes;
-}
-
 // MTA-STS's answer once DANE is known to be partial (dane) or absent (none).
 Answer with_dane(dane::Level level, Answer sts) {
   return combine(level, sts, dane::OnFailure::temp);
@@ -39,16 +24,16 @@ PolicyResolver::PolicyResolver(Timers& timers, DnsPort& dns, HttpsPort& https,
       https_(https),
       clock_(clock),
       timers_(timers),
-      zones_(zones.empty() ? std::vector<Zone>{Zone{}} : std::move(zones)),
+      zones_(std::move(zones)),
       settings_(settings),
       store_(store),
       dane_(dane != nullptr && dane->settings().enabled ? dane : nullptr),
-      cache_(settings.cache_size, answer_classes(zones_, zone_class_)),
+      cache_(settings.cache_size, zones_.classes()),
       flights_(timers, FlightLimits{settings.max_concurrent, settings.max_queued}),
       stored_(store_, cache_, clock_, stats_),
+      store_first_(flights_, store_, stored_, stats_),
       alive_(std::make_shared<bool>(true)),
       settlement_(cache_, store_, alarms_, settings_, stats_) {
-  for (std::size_t i = 1; i < zones_.size(); ++i) zone_by_name_.emplace(zones_[i].name, i);
   if (dane_ != nullptr) dane_->set_alarms(&alarms_);
 }
 
@@ -56,41 +41,9 @@ PolicyResolver::~PolicyResolver() { *alive_ = false; }
 
 ZoneChanges PolicyResolver::reconfigure(std::vector<Zone> zones, const ResolverSettings& settings,
                                         bool rerender) {
-  if (zones.empty()) zones.push_back(Zone{});
-  ZoneChanges changes;
-  std::vector<bool> configured(zones_.size(), false);
-  zones_[0] = std::move(zones[0]);
-  configured[0] = true;
-  for (std::size_t i = 1; i < zones.size(); ++i) {
-    const auto known = std::find_if(zones_.begin() + 1, zones_.end(),
-                                    [&](const Zone& z) { return z.name == zones[i].name; });
-    if (known == zones_.end()) {
-      changes.added.push_back(zones[i].name);
-      zones_.push_back(std::move(zones[i]));
-      configured.push_back(true);
-      continue;
-    }
-    if (known->retired) changes.added.push_back(zones[i].name);
-    *known = std::move(zones[i]);
-    configured[static_cast<std::size_t>(known - zones_.begin())] = true;
-  }
-  zone_by_name_.clear();
-  for (std::size_t i = 1; i < zones_.size(); ++i) {
-    auto& zone = zones_[i];
-    if (configured[i]) {
-      zone.retired = false;
-      zone_by_name_.emplace(zone.name, i);
-      continue;
-    }
-    if (!zone.retired) changes.retired.push_back(zone.name);
-    // Its waiting queries answer as the default zone, which its name now selects.
-    zone.retired = true;
-    zone.answer = zones_[0].answer;
-    zone.timeout = zones_[0].timeout;
-  }
+  ZoneChanges changes = zones_.reconfigure(std::move(zones));
   if (rerender || !changes.added.empty() || !changes.retired.empty()) {
-    zone_class_.clear();
-    cache_.set_answer_classes(answer_classes(zones_, zone_class_));
+    cache_.set_answer_classes(zones_.classes());
   }
   settings_.cache_grace = settings.cache_grace;
   settings_.negative_ttl = settings.negative_ttl;
@@ -114,11 +67,6 @@ void PolicyResolver::set_observer(Observer* observer) {
   if (dane_ != nullptr) dane_->set_observer(observer);
 }
 
-std::size_t PolicyResolver::zone_index(std::string_view name) const {
-  auto it = zone_by_name_.find(name);
-  return it == zone_by_name_.end() ? 0 : it->second;
-}
-
 void PolicyResolver::reply(const std::string& domain, Answer answer, std::string_view why,
                            const AnswerCallback& done) {
   // One line per decision (log_level info); busy servers run at warn.
@@ -130,7 +78,7 @@ void PolicyResolver::reply(const std::string& domain, Answer answer, std::string
 
 void PolicyResolver::answer(std::size_t zone, const sts::QueryKey& query, AnswerCallback done) {
   ++stats_.queries;
-  if (zone >= zones_.size()) zone = 0;
+  if (zone >= zones_.all().size()) zone = 0;
   if (dane_ == nullptr) {
     return sts_answer(query.domain, zone, dane::Level::none, std::nullopt, std::move(done));
   }
@@ -161,8 +109,8 @@ void PolicyResolver::answer(std::size_t zone, const sts::QueryKey& query, Answer
   // Cold: the MTA-STS discovery starts alongside, so a domain without DANE
   // costs no extra round trips.
   if (!query.bracketed &&
-      cache_.lookup(query.domain, zone_class_[zone], clock_.now(), settings_.cache_grace).kind ==
-          DomainCache::Lookup::Kind::miss) {
+      cache_.lookup(query.domain, zones_.answer_class(zone), clock_.now(), settings_.cache_grace)
+              .kind == DomainCache::Lookup::Kind::miss) {
     open_cold(query.domain);
   }
   dane_->resolve(target(), deadline,
@@ -198,7 +146,8 @@ void PolicyResolver::dane_failed(const std::string& domain, std::size_t zone, Mo
                                  std::string_view why, AnswerCallback done) {
   // No usable DANE result. A cached enforced policy authenticates anyway, so using it
   // while DANE is unknown is never a downgrade. Otherwise dane.on_failure decides.
-  const auto found = cache_.lookup(domain, zone_class_[zone], clock_.now(), settings_.cache_grace);
+  const auto found =
+      cache_.lookup(domain, zones_.answer_class(zone), clock_.now(), settings_.cache_grace);
   const Answer cached = found.kind == DomainCache::Lookup::Kind::hit
                             ? Answer::sts(found.enforced, found.answer)
                             : Answer::notfound();
@@ -220,7 +169,7 @@ void PolicyResolver::dane_failed(const std::string& domain, std::size_t zone, Mo
 void PolicyResolver::sts_answer(const std::string& domain, std::size_t zone, dane::Level dane,
                                 std::optional<MonoTime> deadline, AnswerCallback done) {
   const auto now = clock_.now();
-  auto found = cache_.lookup(domain, zone_class_[zone], now, settings_.cache_grace);
+  auto found = cache_.lookup(domain, zones_.answer_class(zone), now, settings_.cache_grace);
   const bool partial = dane == dane::Level::dane;
   switch (found.kind) {
     case DomainCache::Lookup::Kind::hit: {
@@ -256,99 +205,52 @@ void PolicyResolver::wait_for(const std::string& domain, std::size_t zone, dane:
   const bool opened = flights_.open(domain);
   // A query waits at most its zone's timeout; the discovery itself carries on and
   // its result serves the next query (decisions.md: then the answer is NOTFOUND).
-  flights_.wait(domain, deadline,
-                [this, domain, zone, dane, done = std::move(done)](const DiscoveryResult* result) {
-                  const auto& options = zones_[zone].answer;
-                  if (result == nullptr) {
-                    ++stats_.timeouts;
-                    if (auto it = store_unknown_.find(domain); it != store_unknown_.end()) {
-                      spdlog::warn("{}: {} (no result within {} ms, and {})", domain, kTempAnswer,
-                                   zones_[zone].timeout.count(), it->second.failure);
-                      return done(kTempAnswer);
-                    }
-                    return reply(domain, with_dane(dane, Answer::notfound()),
-                                 fmt::format("no result within {} ms; discovery continues",
-                                             zones_[zone].timeout.count()),
-                                 done);
-                  }
-                  if (result->outcome == DiscoveryResult::Outcome::policy && result->policy) {
-                    // Answered from the fetched policy itself, so even max_age 0 serves this query.
-                    const auto text = sts::render_policy_answer(*result->policy, domain, options);
-                    return reply(
-                        domain,
-                        with_dane(dane, Answer::sts(sts_enforced(*result->policy, options), text)),
-                        "fresh: " + result->reason, done);
-                  }
-                  const auto found =
-                      cache_.lookup(domain, zone_class_[zone], clock_.now(), settings_.cache_grace);
-                  const Answer sts = found.kind == DomainCache::Lookup::Kind::hit
-                                         ? Answer::sts(found.enforced, found.answer)
-                                         : Answer::notfound();
-                  if (result->store_unknown && found.kind != DomainCache::Lookup::Kind::hit) {
-                    // Said once, by Settlement::store_unknown; a stored enforce policy may exist.
-                    return done(Answer{Answer::Kind::temp, {}}.text());
-                  }
-                  const Answer answer = with_dane(dane, sts);
-                  if (result->overloaded && found.kind != DomainCache::Lookup::Kind::hit) {
-                    spdlog::warn("{}: {} ({})", domain, answer.text(), result->reason);
-                    return done(answer.text());
-                  }
-                  reply(domain, answer, result->reason, done);
-                });
+  flights_.wait(
+      domain, deadline,
+      [this, domain, zone, dane, done = std::move(done)](const DiscoveryResult* result) {
+        const auto& options = zones_[zone].answer;
+        if (result == nullptr) {
+          ++stats_.timeouts;
+          if (const auto* failure = store_first_.unknown(domain)) {
+            spdlog::warn("{}: {} (no result within {} ms, and {})", domain, kTempAnswer,
+                         zones_[zone].timeout.count(), *failure);
+            return done(kTempAnswer);
+          }
+          return reply(domain, with_dane(dane, Answer::notfound()),
+                       fmt::format("no result within {} ms; discovery continues",
+                                   zones_[zone].timeout.count()),
+                       done);
+        }
+        if (result->outcome == DiscoveryResult::Outcome::policy && result->policy) {
+          // Answered from the fetched policy itself, so even max_age 0 serves this query.
+          const auto text = sts::render_policy_answer(*result->policy, domain, options);
+          return reply(domain,
+                       with_dane(dane, Answer::sts(sts_enforced(*result->policy, options), text)),
+                       "fresh: " + result->reason, done);
+        }
+        const auto found =
+            cache_.lookup(domain, zones_.answer_class(zone), clock_.now(), settings_.cache_grace);
+        const Answer sts = found.kind == DomainCache::Lookup::Kind::hit
+                               ? Answer::sts(found.enforced, found.answer)
+                               : Answer::notfound();
+        if (result->store_unknown && found.kind != DomainCache::Lookup::Kind::hit) {
+          // Said once, by Settlement::store_unknown; a stored enforce policy may exist.
+          return done(Answer{Answer::Kind::temp, {}}.text());
+        }
+        const Answer answer = with_dane(dane, sts);
+        if (result->overloaded && found.kind != DomainCache::Lookup::Kind::hit) {
+          spdlog::warn("{}: {} ({})", domain, answer.text(), result->reason);
+          return done(answer.text());
+        }
+        reply(domain, answer, result->reason, done);
+      });
   if (opened) return begin_cold(domain);
-  if (auto it = store_unknown_.find(domain); it != store_unknown_.end()) {
-    // The flight began while the store could not answer; it may answer now.
-    return reread_store(domain, it->second);
-  }
-  if (store_ != nullptr && refreshing_.find(domain) != refreshing_.end()) {
-    // The flight is a refresh of a policy memory has dropped since (cache_size):
-    // the store still has it until max_age; waiting on the network instead would
-    // answer NOTFOUND if the policy host hangs.
-    store_->fetch(domain, [this, alive = alive_, domain](cache::PolicyRead stored) {
-      if (!*alive || !flights_.active(domain)) return;
-      if (stored.unknown()) return mark_store_unknown(domain, stored.failure);
-      if (!stored_.adopt(stored, domain)) return;
-      DiscoveryResult from_store;
-      from_store.reason = "policy from " + store_->describe() + "; refresh continues";
-      flights_.answer_waiters(domain, from_store);
-    });
-  }
-}
-
-void PolicyResolver::mark_store_unknown(const std::string& domain, const std::string& failure) {
-  ++stats_.store_unknown;
-  // Until the flight ends, a waiter whose deadline passes answers TEMP.
-  if (store_unknown_.emplace(domain, StoreUnknown{failure}).second) {
-    flights_.on_finish(domain, [this, domain] { store_unknown_.erase(domain); });
-  }
-}
-
-void PolicyResolver::reread_store(const std::string& domain, StoreUnknown& unknown) {
-  if (unknown.rereading) return;  // one read at a time, however many queries join
-  unknown.rereading = true;
-  store_->fetch(domain, [this, alive = alive_, domain](cache::PolicyRead stored) {
-    if (!*alive) return;
-    auto it = store_unknown_.find(domain);
-    if (it == store_unknown_.end()) return;  // the flight ended meanwhile
-    it->second.rereading = false;
-    if (stored.unknown()) return;
-    store_unknown_.erase(it);  // the store answers: its answer stands
-    if (!stored_.adopt(stored, domain)) return;
-    // The flight is now a refresh of a stored policy: should memory drop it
-    // again (cache_size), later queries read the store, as for any refresh.
-    if (refreshing_.emplace(domain, true).second) {
-      flights_.on_finish(domain, [this, domain] { refreshing_.erase(domain); });
-    }
-    DiscoveryResult from_store;
-    from_store.reason = "policy from " + store_->describe() + "; discovery continues";
-    flights_.answer_waiters(domain, from_store);
-  });
+  store_first_.joined(domain);
 }
 
 void PolicyResolver::open_refresh(const std::string& domain) {
   flights_.open(domain);
-  refreshing_.emplace(domain, true);
-  flights_.on_finish(domain, [this, domain] { refreshing_.erase(domain); });
+  store_first_.begin_refresh(domain);
 }
 
 void PolicyResolver::open_cold(const std::string& domain) {
@@ -356,19 +258,8 @@ void PolicyResolver::open_cold(const std::string& domain) {
 }
 
 void PolicyResolver::begin_cold(const std::string& domain) {
-  if (store_ == nullptr) return discover_network(domain, {});
-  // A memory miss asks the store first: another daemon of the fleet (Redis) may
-  // have learned the policy, or memory may have dropped it (cache_size). The
-  // store is read before any bound on discoveries applies: a stored policy is
-  // never answered "overloaded".
-  store_->fetch(domain, [this, alive = alive_, domain](cache::PolicyRead stored) {
-    if (!*alive) return;
-    if (stored.unknown()) mark_store_unknown(domain, stored.failure);
-    if (!stored_.adopt(stored, domain))
-      return discover_network(domain, {}, std::move(stored.failure));
-    DiscoveryResult from_store;
-    from_store.reason = "policy from " + store_->describe();
-    flights_.finish(domain, from_store);
+  store_first_.begin_cold(domain, [this, domain](std::string store_failure) {
+    discover_network(domain, {}, std::move(store_failure));
   });
 }
 
@@ -392,7 +283,7 @@ void PolicyResolver::discover_network(const std::string& domain, std::string kno
                    settle(domain, std::move(result));
                  });
       });
-  if (admitted != Flights::Admission::refused) return;
+  if (admitted != PolicyFlights::Admission::refused) return;
   // Bounded work: a flood of cold domains must not queue without limit. Not
   // remembered as "no policy": the overload is ours, not the domain's.
   ++stats_.overloaded;

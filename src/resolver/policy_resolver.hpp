@@ -27,8 +27,10 @@
 #include "resolver/resolver_settings.hpp"
 #include "resolver/settlement.hpp"
 #include "resolver/single_flight.hpp"
+#include "resolver/store_first.hpp"
 #include "resolver/stored_policies.hpp"
 #include "resolver/timers.hpp"
+#include "resolver/zone_table.hpp"
 #include "sts/answer.hpp"
 #include "sts/query_key.hpp"
 #include "util/clock.hpp"
@@ -39,22 +41,6 @@ namespace mtasts::resolver {
 // Receives the answer's socketmap text exactly once; the view is valid only
 // during the call.
 using AnswerCallback = std::function<void(std::string_view answer)>;
-
-struct Zone {
-  std::string name;  // socketmap name; "" for the default zone
-  sts::AnswerOptions answer;
-  std::chrono::milliseconds timeout{4000};  // longest a query waits for a cold discovery
-  // Removed by a reload: its name selects the default zone again, and it
-  // answers as the default zone for queries still waiting in it. Its index
-  // stays (see PolicyResolver::reconfigure).
-  bool retired = false;
-};
-
-// What a reload did to the set of zones, by socketmap name.
-struct ZoneChanges {
-  std::vector<std::string> added;    // new indices, in this order, at the end
-  std::vector<std::string> retired;  // no longer selected by their names
-};
 
 class PolicyResolver {
  public:
@@ -71,7 +57,7 @@ class PolicyResolver {
   StoredPolicies& stored() { return stored_; }
 
   // The zone a socketmap name selects (0, the default zone, for unknown names).
-  std::size_t zone_index(std::string_view map_name) const;
+  std::size_t zone_index(std::string_view map_name) const { return zones_.index(map_name); }
   // The answer for a key the handler parsed as Kind::domain; done runs exactly
   // once, at once for cached domains, at the latest at the zone's timeout.
   void answer(std::size_t zone, const sts::QueryKey& query, AnswerCallback done);
@@ -113,7 +99,7 @@ class PolicyResolver {
   ZoneChanges reconfigure(std::vector<Zone> zones, const ResolverSettings& settings,
                           bool rerender = true);
   // Every zone by index, the retired ones included.
-  const std::vector<Zone>& zones() const { return zones_; }
+  const std::vector<Zone>& zones() const { return zones_.all(); }
   // Told whenever a discovery slot frees up.
   void on_slot_freed(std::function<void()> fn) { flights_.on_slot_freed(std::move(fn)); }
   bool slot_free() const { return flights_.slot_free(); }
@@ -127,17 +113,12 @@ class PolicyResolver {
   const DomainCache& cache() const { return cache_; }
   const DaneResolver* dane() const { return dane_; }
   DaneResolver* dane() { return dane_; }
-  std::size_t answer_class(std::size_t zone) const {
-    return zone < zone_class_.size() ? zone_class_[zone] : 0;
-  }
+  std::size_t answer_class(std::size_t zone) const { return zones_.answer_class(zone); }
   std::size_t in_flight() const { return flights_.size(); }
   std::size_t running() const { return flights_.running(); }
   std::size_t queued() const { return flights_.queued(); }
 
  private:
-  // What ends a flight: a discovery, or the store answering before it.
-  using Flights = SingleFlight<DiscoveryResult>;
-
   // The MTA-STS answer, with DANE's level for the destination known (none or dane).
   void sts_answer(const std::string& domain, std::size_t zone, dane::Level dane,
                   std::optional<MonoTime> deadline, AnswerCallback done);
@@ -150,13 +131,10 @@ class PolicyResolver {
   void reply(const std::string& domain, Answer answer, std::string_view why,
              const AnswerCallback& done);
 
-  // A flight's work: a cold domain reads the store first, then the network.
+  // A flight's work: a cold domain reads the store first (StoreFirst), then the network.
   void open_cold(const std::string& domain);
   void open_refresh(const std::string& domain);
   void begin_cold(const std::string& domain);
-  struct StoreUnknown;
-  void mark_store_unknown(const std::string& domain, const std::string& failure);
-  void reread_store(const std::string& domain, StoreUnknown& unknown);
   // store_failure: why the store could not say whether it holds the domain's
   // policy (empty: it could, or was not asked); an overload then answers TEMP.
   void discover_network(const std::string& domain, std::string known_id,
@@ -169,26 +147,15 @@ class PolicyResolver {
   HttpsPort& https_;
   const util::Clock& clock_;
   Timers& timers_;
-  std::vector<Zone> zones_;
-  std::vector<std::size_t> zone_class_;  // zone index -> answer class in the cache
-  util::StringMap<std::size_t> zone_by_name_;
+  ZoneTable zones_;
   ResolverSettings settings_;
   cache::PolicyStore* store_;
   DaneResolver* dane_;  // null or disabled: MTA-STS only
   DomainCache cache_;
-  Flights flights_;
-  // Domains whose flight is a refresh of a policy memory held (network only, no
-  // store read): a query that finds memory empty meanwhile reads the store itself.
-  util::StringMap<bool> refreshing_;
-  // Cold flights whose store read failed, with why: their waiters never get
-  // NOTFOUND (issue 16) unless a later read (a query joining) gets an answer.
-  struct StoreUnknown {
-    std::string failure;
-    bool rereading = false;
-  };
-  util::StringMap<StoreUnknown> store_unknown_;
+  PolicyFlights flights_;
   ResolverStats stats_;
-  StoredPolicies stored_;  // refers to cache_, clock_ and stats_
+  StoredPolicies stored_;   // refers to cache_, clock_ and stats_
+  StoreFirst store_first_;  // refers to flights_, store_, stored_ and stats_
   Observer* observer_ = nullptr;
   AlarmBoard alarms_;
   std::shared_ptr<bool> alive_;
