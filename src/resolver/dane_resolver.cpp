@@ -10,13 +10,6 @@
 
 namespace mtasts::resolver {
 
-namespace {
-// Lookups that never saw the AD bit before the resolver is called inert. A few,
-// because most domains are unsigned and even a validating resolver sets no AD
-// for them; ten in a row without one is the sign of a resolver that never does.
-constexpr std::uint64_t kInertAfter = 10;
-}  // namespace
-
 DaneResolver::DaneResolver(Timers& timers, DnsPort& dns, const util::Clock& clock,
                            DaneSettings settings, cache::PolicyStore* store)
     : dns_(dns),
@@ -72,40 +65,12 @@ void DaneResolver::probe() {
   if (!settings_.enabled) return;
   dns_.secure(".", LDNS_RR_TYPE_DNSKEY, [this, alive = alive_](dns::SecureResult r) {
     if (!*alive || r.status != dns::Status::ok) return;
-    if (r.authenticated) {
-      note_validation(true);
-      return;
-    }
-    // The root zone is signed: a validating resolver sets AD on its DNSKEY set.
-    unauthenticated_ = kInertAfter - 1;
-    note_validation(false);
+    validation_.root_dnskey(r.authenticated);
   });
 }
 
 std::string_view DaneResolver::status() const {
-  if (!settings_.enabled) return "disabled";
-  if (validating_) return "active";
-  if (inert_) return "inert";
-  return "unknown";
-}
-
-void DaneResolver::note_validation(bool authenticated) {
-  if (authenticated) {
-    if (!validating_ && inert_)
-      spdlog::info("DANE: the resolver now sets the AD bit; DANE is active");
-    validating_ = true;
-    inert_ = false;
-    return;
-  }
-  if (validating_ || inert_) return;
-  if (++unauthenticated_ < kInertAfter) return;
-  inert_ = true;
-  spdlog::warn(
-      "DANE is inert: the resolver never set the AD bit (DNSSEC validation) in {} lookups, so no "
-      "TLSA record can be trusted and every answer falls back to MTA-STS; point "
-      "resolver.nameservers at a local validating resolver such as unbound, or set "
-      "dane.enabled: false",
-      unauthenticated_);
+  return settings_.enabled ? validation_.status() : "disabled";
 }
 
 void DaneResolver::begin(const DaneTarget& target, const std::string& destination) {
@@ -140,7 +105,7 @@ void DaneResolver::lookup(const DaneTarget& target, const std::string& destinati
     const auto started = timers_.now();
     discover_dane(dns_, target, [this, alive, destination, started](DaneDiscovery d) {
       if (!*alive) return;
-      note_validation(d.saw_authenticated);
+      validation_.lookup(d.saw_authenticated);
       if (observer_ != nullptr) {
         observer_->dane_looked_up(
             {d.verdict, d.verdict == dane::Verdict::temp && d.servfail, timers_.now() - started});

@@ -23,6 +23,7 @@
 #include "resolver/observer.hpp"
 #include "resolver/single_flight.hpp"
 #include "resolver/timers.hpp"
+#include "resolver/validation_watch.hpp"
 #include "util/clock.hpp"
 
 namespace mtasts::resolver {
@@ -106,7 +107,6 @@ class DaneResolver {
   DaneOutcome fallback(const std::string& destination, std::string reason);
   void note_change(const std::string& destination, const cache::CachedDane& result,
                    std::int64_t now);
-  void note_validation(bool authenticated);
 
   DnsPort& dns_;
   const util::Clock& clock_;
@@ -118,9 +118,7 @@ class DaneResolver {
   Timers& timers_;
   Observer* observer_ = nullptr;
   AlarmBoard* alarms_ = nullptr;
-  bool validating_ = false;            // some answer carried the AD bit
-  bool inert_ = false;                 // warned: the resolver does not validate
-  std::uint64_t unauthenticated_ = 0;  // lookups without any AD bit, before validating_
+  ValidationWatch validation_;
   std::shared_ptr<bool> alive_;
 };
 

@@ -34,7 +34,11 @@ PolicyResolver::PolicyResolver(Timers& timers, DnsPort& dns, HttpsPort& https,
       store_first_(flights_, store_, stored_, stats_),
       alive_(std::make_shared<bool>(true)),
       settlement_(cache_, store_, alarms_, settings_, stats_) {
-  if (dane_ != nullptr) dane_->set_alarms(&alarms_);
+  if (dane_ != nullptr) {
+    dane_->set_alarms(&alarms_);
+    dane_first_ =
+        std::make_unique<DaneFirst>(*dane_, static_cast<StsLifecycle&>(*this), clock_, stats_);
+  }
 }
 
 PolicyResolver::~PolicyResolver() { *alive_ = false; }
@@ -79,91 +83,26 @@ void PolicyResolver::reply(const std::string& domain, Answer answer, std::string
 void PolicyResolver::answer(std::size_t zone, const sts::QueryKey& query, AnswerCallback done) {
   ++stats_.queries;
   if (zone >= zones_.all().size()) zone = 0;
-  if (dane_ == nullptr) {
+  if (!dane_first_) {
     return sts_answer(query.domain, zone, dane::Level::none, std::nullopt, std::move(done));
   }
+  // RFC 8461 §2: DANE first.
 
-  // RFC 8461 §2: DANE first. A cached DANE result decides without I/O.
-  auto target = [&] { return DaneTarget{query.domain, query.bracketed, query.port.value_or(25)}; };
-  // The usual key is a plain domain: its destination is the domain itself, no copy.
-  const bool plain = !query.bracketed && query.port.value_or(25) == 25;
-  const std::string other = plain ? std::string{} : dane_destination(target());
-  const std::string_view destination = plain ? std::string_view{query.domain} : other;
-  const auto deadline = timers_.now() + zones_[zone].timeout;
-  const auto known = dane_->peek(destination, clock_.now());
-  using Kind = DaneCache::Lookup::Kind;
-  switch (known.kind) {
-    case Kind::fresh:
-      if (known.refresh_due) dane_->refresh(target());
-      return decide(known.level, query.domain, zone, deadline, "cached", std::move(done));
-    case Kind::stale:
-      return decide(known.level, query.domain, zone, deadline, "stale: DANE lookups failing",
-                    std::move(done));
-    case Kind::failed:
-      return dane_failed(query.domain, zone, deadline, "DANE lookup failed recently",
-                         std::move(done));
-    case Kind::expired:
-    case Kind::miss:
-      break;
-  }
-  // Cold: the MTA-STS discovery starts alongside, so a domain without DANE
-  // costs no extra round trips.
-  if (!query.bracketed &&
-      cache_.lookup(query.domain, zones_.answer_class(zone), clock_.now(), settings_.cache_grace)
-              .kind == DomainCache::Lookup::Kind::miss) {
-    open_cold(query.domain);
-  }
-  dane_->resolve(target(), deadline,
-                 [this, alive = alive_, domain = query.domain, zone, deadline,
-                  done = std::move(done)](DaneOutcome outcome) mutable {
-                   if (!*alive) return;
-                   if (!outcome.known) {
-                     return dane_failed(domain, zone, deadline, outcome.reason, std::move(done));
-                   }
-                   decide(outcome.level, domain, zone, deadline, outcome.reason, std::move(done));
-                 });
+  dane_first_->answer(query, zone, timers_.now() + zones_[zone].timeout, std::move(done));
 }
 
-void PolicyResolver::decide(dane::Level level, const std::string& domain, std::size_t zone,
-                            MonoTime deadline, std::string_view why, AnswerCallback done) {
-  switch (level) {
-    case dane::Level::dane_only:
-      // Every MX host is DANE-authenticated: no MTA-STS policy may override it.
-      ++stats_.dane_only;
-      if (spdlog::should_log(spdlog::level::info)) {
-        spdlog::info("{}: {} (DANE {})", domain, kDaneOnlyAnswer, why);
-      }
-      return done(with_dane(level, Answer::notfound()).text());
-    case dane::Level::dane:
-      ++stats_.dane;
-      return sts_answer(domain, zone, level, deadline, std::move(done));
-    case dane::Level::none:
-      return sts_answer(domain, zone, level, deadline, std::move(done));
-  }
-}
-
-void PolicyResolver::dane_failed(const std::string& domain, std::size_t zone, MonoTime deadline,
-                                 std::string_view why, AnswerCallback done) {
-  // No usable DANE result. A cached enforced policy authenticates anyway, so using it
-  // while DANE is unknown is never a downgrade. Otherwise dane.on_failure decides.
+Answer PolicyResolver::cached_answer(const std::string& domain, std::size_t zone) {
   const auto found =
       cache_.lookup(domain, zones_.answer_class(zone), clock_.now(), settings_.cache_grace);
-  const Answer cached = found.kind == DomainCache::Lookup::Kind::hit
-                            ? Answer::sts(found.enforced, found.answer)
-                            : Answer::notfound();
-  const auto on_failure = dane_->settings().on_failure;
-  const Answer answer = combine(std::nullopt, cached, on_failure);
-  if (answer.kind == Answer::Kind::temp) {
-    ++stats_.dane_temp;
-    spdlog::warn("{}: {} ({}; dane.on_failure is temp)", domain, answer.text(), why);
-    return done(answer.text());
+  return found.kind == DomainCache::Lookup::Kind::hit ? Answer::sts(found.enforced, found.answer)
+                                                      : Answer::notfound();
+}
+
+void PolicyResolver::start_if_cold(const std::string& domain, std::size_t zone) {
+  if (cache_.lookup(domain, zones_.answer_class(zone), clock_.now(), settings_.cache_grace).kind ==
+      DomainCache::Lookup::Kind::miss) {
+    open_cold(domain);
   }
-  if (answer.authenticates()) {
-    ++stats_.hits;
-    return reply(domain, answer, fmt::format("cached policy; {}", why), done);
-  }
-  spdlog::info("{}: {}; dane.on_failure is sts: MTA-STS decides", domain, why);
-  sts_answer(domain, zone, dane::Level::none, deadline, std::move(done));
 }
 
 void PolicyResolver::sts_answer(const std::string& domain, std::size_t zone, dane::Level dane,

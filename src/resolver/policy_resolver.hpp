@@ -18,6 +18,7 @@
 #include "resolver/adoption.hpp"
 #include "resolver/alarm_board.hpp"
 #include "resolver/answer.hpp"
+#include "resolver/dane_first.hpp"
 #include "resolver/dane_resolver.hpp"
 #include "resolver/discovery.hpp"
 #include "resolver/domain_cache.hpp"
@@ -38,11 +39,7 @@
 
 namespace mtasts::resolver {
 
-// Receives the answer's socketmap text exactly once; the view is valid only
-// during the call.
-using AnswerCallback = std::function<void(std::string_view answer)>;
-
-class PolicyResolver {
+class PolicyResolver : private StsLifecycle {
  public:
   // zones[0] is the default zone, used for unknown socketmap names.
   PolicyResolver(Timers& timers, DnsPort& dns, HttpsPort& https, const util::Clock& clock,
@@ -119,13 +116,11 @@ class PolicyResolver {
   std::size_t queued() const { return flights_.queued(); }
 
  private:
-  // The MTA-STS answer, with DANE's level for the destination known (none or dane).
+  // StsLifecycle: what DaneFirst asks of MTA-STS.
   void sts_answer(const std::string& domain, std::size_t zone, dane::Level dane,
-                  std::optional<MonoTime> deadline, AnswerCallback done);
-  void decide(dane::Level level, const std::string& domain, std::size_t zone, MonoTime deadline,
-              std::string_view why, AnswerCallback done);
-  void dane_failed(const std::string& domain, std::size_t zone, MonoTime deadline,
-                   std::string_view why, AnswerCallback done);
+                  std::optional<MonoTime> deadline, AnswerCallback done) override;
+  Answer cached_answer(const std::string& domain, std::size_t zone) override;
+  void start_if_cold(const std::string& domain, std::size_t zone) override;
   void wait_for(const std::string& domain, std::size_t zone, dane::Level dane, MonoTime deadline,
                 AnswerCallback done);
   void reply(const std::string& domain, Answer answer, std::string_view why,
@@ -150,7 +145,8 @@ class PolicyResolver {
   ZoneTable zones_;
   ResolverSettings settings_;
   cache::PolicyStore* store_;
-  DaneResolver* dane_;  // null or disabled: MTA-STS only
+  DaneResolver* dane_;                     // null or disabled: MTA-STS only
+  std::unique_ptr<DaneFirst> dane_first_;  // with dane_ only
   DomainCache cache_;
   PolicyFlights flights_;
   ResolverStats stats_;
