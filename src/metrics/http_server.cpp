@@ -31,9 +31,13 @@ std::string describe(const tcp::endpoint& endpoint) {
                          : fmt::format("{}:{}", address.to_string(), endpoint.port());
 }
 
-class Session;
-
 }  // namespace
+
+// Not in the anonymous namespace: State (of the header's HttpServer) holds pointers to it.
+namespace detail {
+class Session;
+}  // namespace detail
+using detail::Session;
 
 struct HttpServer::State {
   State(asio::io_context& io_context, HttpServerOptions server_options, Render render_fn)
@@ -52,7 +56,7 @@ struct HttpServer::State {
   std::string name;
 };
 
-namespace {
+namespace detail {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -115,6 +119,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string response_;
   bool closed_ = false;
 };
+
+}  // namespace detail
+
+namespace {
 
 void accept_next(const std::shared_ptr<HttpServer::State>& state);
 

@@ -26,7 +26,7 @@ constexpr std::chrono::milliseconds kMaxLinger{2000};
 constexpr std::size_t kMaxDiscard = 1024 * 1024;
 // Write buffers are reused between replies, but one huge reply should not pin its
 // memory for the rest of a long-lived connection.
-constexpr std::size_t kKeepCapacity = 64 * 1024;
+constexpr std::size_t kKeepInFlightCapacity = 64 * 1024;
 
 }  // namespace
 
@@ -285,7 +285,7 @@ void Connection::write() {
   if (!ec && written == in_flight_.size()) {
     in_flight_replies_ = 0;
     in_flight_.clear();
-    if (in_flight_.capacity() > kKeepCapacity) std::string().swap(in_flight_);
+    if (in_flight_.capacity() > kKeepInFlightCapacity) std::string().swap(in_flight_);
     last_activity_ = Clock::now();
     return;
   }
@@ -309,7 +309,7 @@ void Connection::write() {
 void Connection::on_write(const error_code& ec) {
   writing_ = false;
   in_flight_replies_ = 0;
-  if (in_flight_.capacity() > kKeepCapacity) {
+  if (in_flight_.capacity() > kKeepInFlightCapacity) {
     std::string().swap(in_flight_);
   }
   if (closed_) {

@@ -19,7 +19,7 @@ std::size_t decimal_digits(std::size_t n) {
 
 // A buffer that once held a large frame gives its memory back when it empties,
 // so an idle connection costs little (one 10 kB request must not pin 10 kB forever).
-constexpr std::size_t kKeepCapacity = 16 * 1024;
+constexpr std::size_t kKeepBufferCapacity = 16 * 1024;
 
 }  // namespace
 
@@ -44,7 +44,7 @@ void NetstringReader::append(std::string_view bytes) {
     return;  // a broken stream is never resynchronised
   }
   if (consumed_ == buffer_.size()) {
-    if (buffer_.capacity() > kKeepCapacity) {
+    if (buffer_.capacity() > kKeepBufferCapacity) {
       std::string().swap(buffer_);
     } else {
       buffer_.clear();

@@ -7,7 +7,7 @@
 namespace mtasts::socketmap {
 
 namespace {
-constexpr std::size_t kKeepCapacity = 16 * 1024;
+constexpr std::size_t kKeepReplyCapacity = 16 * 1024;
 }  // namespace
 
 ReplyQueue::Sequence ReplyQueue::push() {
@@ -47,7 +47,7 @@ bool ReplyQueue::complete(Sequence seq, std::string_view payload) {
     Slot& ready = slot(head_);
     append_netstring(output_, ready.reply);
     ++output_count_;
-    if (ready.reply.capacity() > kKeepCapacity) {
+    if (ready.reply.capacity() > kKeepReplyCapacity) {
       std::string().swap(ready.reply);  // one huge reply must not pin its memory
     } else {
       ready.reply.clear();

@@ -13,7 +13,6 @@ namespace mtasts::sts {
 
 namespace {
 
-constexpr std::string_view kWildcardPrefix = "*.";
 // Postfix logs the reason of a TEMP reply ("socketmap server temporary error: ...").
 constexpr std::string_view kTooLarge = "TEMP MTA-STS answer exceeds the socketmap reply limit";
 constexpr std::string_view kTempEmpty = "TEMP ";

@@ -11,7 +11,6 @@ namespace {
 
 constexpr std::size_t kMaxLabelLength = 63;  // RFC 1035 §2.3.4
 constexpr std::size_t kMaxNameLength = 253;  // RFC 1035 §2.3.4, without the root dot
-constexpr std::string_view kWildcardPrefix = "*.";
 
 std::string_view without_trailing_dot(std::string_view name) {
   if (name.ends_with('.')) name.remove_suffix(1);

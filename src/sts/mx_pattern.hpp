@@ -5,6 +5,9 @@
 
 namespace mtasts::sts {
 
+// The wildcard of an mx pattern (RFC 8461 §3.2, §4.1: matches one leftmost label).
+inline constexpr std::string_view kWildcardPrefix = "*.";
+
 // §3.2: `["*."] Domain`, A-labels only; IP literals, bare `*`, empty labels invalid.
 // A single trailing dot is tolerated. Case-insensitive.
 bool is_valid_mx_pattern(std::string_view pattern);

@@ -31,7 +31,7 @@ std::size_t skip_while(std::string_view text, std::size_t pos, bool (*accept)(ch
   return pos;
 }
 
-TxtParseResult failure(std::string reason) { return {std::nullopt, std::move(reason)}; }
+TxtParseResult txt_failure(std::string reason) { return {std::nullopt, std::move(reason)}; }
 
 }  // namespace
 
@@ -53,7 +53,7 @@ bool is_valid_id(std::string_view id) {
 }
 
 TxtParseResult parse_txt_record(std::string_view text) {
-  if (!has_sts_version_prefix(text)) return failure("record does not begin with v=STSv1");
+  if (!has_sts_version_prefix(text)) return txt_failure("record does not begin with v=STSv1");
 
   TxtRecord record;
   bool have_id = false;
@@ -64,7 +64,7 @@ TxtParseResult parse_txt_record(std::string_view text) {
     // §3.1: sts-field-delim = *WSP ";" *WSP
     std::size_t p = skip_wsp(text, pos);
     if (p == text.size() || text[p] != ';') {
-      return failure(fmt::format("expected ';' at offset {}", p));
+      return txt_failure(fmt::format("expected ';' at offset {}", p));
     }
     p = skip_wsp(text, p + 1);
     if (p == text.size()) break;  // §3.1: the trailing delimiter is optional
@@ -73,27 +73,27 @@ TxtParseResult parse_txt_record(std::string_view text) {
     const std::size_t name_end = skip_while(text, p, abnf::is_ext_name_char);
     const std::string_view name = text.substr(p, name_end - p);
     if (!abnf::is_ext_name(name)) {
-      return failure(fmt::format("bad field name '{}' at offset {}",
-                                 excerpt(text.substr(p, name_end - p + 1)), p));
+      return txt_failure(fmt::format("bad field name '{}' at offset {}",
+                                     excerpt(text.substr(p, name_end - p + 1)), p));
     }
     if (name_end == text.size() || text[name_end] != '=') {
-      return failure(fmt::format("expected '=' after '{}'", excerpt(name)));
+      return txt_failure(fmt::format("expected '=' after '{}'", excerpt(name)));
     }
     const std::size_t value_end = skip_while(text, name_end + 1, is_ext_value_char);
     const std::string_view value = text.substr(name_end + 1, value_end - name_end - 1);
-    if (value.empty()) return failure(fmt::format("empty value for '{}'", excerpt(name)));
+    if (value.empty()) return txt_failure(fmt::format("empty value for '{}'", excerpt(name)));
     if (value_end < text.size() && text[value_end] != ';' && !abnf::is_wsp(text[value_end])) {
       // Non-ASCII, CTLs (NUL included) and "=" are outside sts-ext-value.
-      return failure(fmt::format("bad character '{}' in value of '{}' at offset {}",
-                                 excerpt(text.substr(value_end, 1)), excerpt(name), value_end));
+      return txt_failure(fmt::format("bad character '{}' in value of '{}' at offset {}",
+                                     excerpt(text.substr(value_end, 1)), excerpt(name), value_end));
     }
 
     if (name == kIdName) {
       // Strict reading: the id identifies the policy version (§3.1), so two ids are
       // ambiguous and the record is invalid rather than first-wins.
-      if (have_id) return failure("id appears more than once");
+      if (have_id) return txt_failure("id appears more than once");
       if (!is_valid_id(value)) {
-        return failure(fmt::format("id '{}' is not 1 to 32 letters or digits", excerpt(value)));
+        return txt_failure(fmt::format("id '{}' is not 1 to 32 letters or digits", excerpt(value)));
       }
       record.id = std::string(value);
       have_id = true;
@@ -104,8 +104,8 @@ TxtParseResult parse_txt_record(std::string_view text) {
     pos = value_end;
   }
 
-  if (fields == 0) return failure("no field after v=STSv1");
-  if (!have_id) return failure("id missing");  // §3.1: id is required
+  if (fields == 0) return txt_failure("no field after v=STSv1");
+  if (!have_id) return txt_failure("id missing");  // §3.1: id is required
   return {std::move(record), {}};
 }
 
@@ -119,8 +119,8 @@ TxtParseResult select_txt_record(const std::vector<std::string>& records) {
     ++count;
     chosen = &record;
   }
-  if (count == 0) return failure("no STSv1 record");
-  if (count > 1) return failure(fmt::format("{} STSv1 records", count));
+  if (count == 0) return txt_failure("no STSv1 record");
+  if (count > 1) return txt_failure(fmt::format("{} STSv1 records", count));
   return parse_txt_record(*chosen);
 }
 
