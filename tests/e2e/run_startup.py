@@ -240,6 +240,14 @@ def check_socket_owner(c, args, w):
         if not c.ok("%s: daemon creates %s" % (label, sock),
                     procs.wait_until(lambda: os.path.exists(sock), 10, proc), procs.log_tail(log)):
             return
+        # The file exists from bind(); owner and mode are set after it, before listen().
+        nobody = pwd.getpwnam("nobody").pw_uid
+
+        def owned():
+            st = os.stat(sock)
+            return st.st_uid == nobody and st.st_mode & 0o7777 == 0o660
+
+        procs.wait_until(owned, 5, proc)
         st = os.stat(sock)
         c.eq("%s: owner nobody" % label, pwd.getpwnam("nobody").pw_uid, st.st_uid)
         c.eq("%s: group nogroup" % label, grp.getgrnam("nogroup").gr_gid, st.st_gid)
