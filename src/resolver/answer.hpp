@@ -67,4 +67,10 @@ constexpr Answer combine(std::optional<dane::Level> dane, Answer sts, dane::OnFa
   return {Answer::Kind::temp, {}};
 }
 
+// MTA-STS's answer once DANE is known to be partial (dane), absent (none) or
+// complete (dane_only); on_failure plays no part when DANE is known.
+constexpr Answer with_dane(dane::Level level, Answer sts) {
+  return combine(level, sts, dane::OnFailure::temp);
+}
+
 }  // namespace mtasts::resolver

@@ -49,7 +49,7 @@ void DaneFirst::decide(dane::Level level, const std::string& domain, std::size_t
       if (spdlog::should_log(spdlog::level::info)) {
         spdlog::info("{}: {} (DANE {})", domain, kDaneOnlyAnswer, why);
       }
-      return done(combine(level, Answer::notfound(), dane::OnFailure::temp).text());
+      return done(with_dane(level, Answer::notfound()).text());
     case dane::Level::dane:
       ++stats_.dane;
       return sts_.sts_answer(domain, zone, level, deadline, std::move(done));

@@ -7,15 +7,6 @@
 
 namespace mtasts::resolver {
 
-namespace {
-
-// MTA-STS's answer once DANE is known to be partial (dane) or absent (none).
-Answer with_dane(dane::Level level, Answer sts) {
-  return combine(level, sts, dane::OnFailure::temp);
-}
-
-}  // namespace
-
 PolicyResolver::PolicyResolver(Timers& timers, DnsPort& dns, HttpsPort& https,
                                const util::Clock& clock, std::vector<Zone> zones,
                                ResolverSettings settings, cache::PolicyStore* store,
@@ -87,7 +78,6 @@ void PolicyResolver::answer(std::size_t zone, const sts::QueryKey& query, Answer
     return sts_answer(query.domain, zone, dane::Level::none, std::nullopt, std::move(done));
   }
   // RFC 8461 §2: DANE first.
-
   dane_first_->answer(query, zone, timers_.now() + zones_[zone].timeout, std::move(done));
 }
 

@@ -15,8 +15,6 @@ void StoreFirst::begin_cold(const std::string& domain, Discover discover) {
   });
 }
 
-void StoreFirst::begin_refresh(const std::string& domain) { mark_refreshing(domain); }
-
 void StoreFirst::joined(const std::string& domain) {
   if (auto it = unknown_.find(domain); it != unknown_.end()) {
     // The flight began while the store could not answer; it may answer now.
@@ -60,12 +58,12 @@ void StoreFirst::reread(const std::string& domain, Unknown& unknown) {
     if (!stored_.adopt(stored, domain)) return;
     // The flight is now a refresh of a stored policy: should memory drop it
     // again (cache_size), later queries read the store, as for any refresh.
-    mark_refreshing(domain);
+    begin_refresh(domain);
     answer_waiters(domain, "discovery continues");
   });
 }
 
-void StoreFirst::mark_refreshing(const std::string& domain) {
+void StoreFirst::begin_refresh(const std::string& domain) {
   if (refreshing_.emplace(domain, true).second) {
     flights_.on_finish(domain, [this, domain] { refreshing_.erase(domain); });
   }

@@ -41,7 +41,9 @@ class StoreFirst {
   // before any bound on discoveries applies (a stored policy is never
   // answered "overloaded"); a policy found ends the flight, otherwise discover runs.
   void begin_cold(const std::string& domain, Discover discover);
-  // A flight opened to refresh a policy memory holds (network only).
+  // A flight opened to refresh a policy memory holds (network only), or a
+  // cold flight the store answered: a query joining it while memory has
+  // dropped the policy reads the store (joined).
   void begin_refresh(const std::string& domain);
   // A query joined a flight already open: read the store when it may know
   // more than the flight will (see above).
@@ -56,7 +58,6 @@ class StoreFirst {
   };
   void mark_unknown(const std::string& domain, const std::string& failure);
   void reread(const std::string& domain, Unknown& unknown);
-  void mark_refreshing(const std::string& domain);
   void answer_waiters(const std::string& domain, std::string_view what);
 
   PolicyFlights& flights_;

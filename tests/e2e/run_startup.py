@@ -249,7 +249,7 @@ def check_socket_owner(c, args, w):
 
         procs.wait_until(owned, 5, proc)
         st = os.stat(sock)
-        c.eq("%s: owner nobody" % label, pwd.getpwnam("nobody").pw_uid, st.st_uid)
+        c.eq("%s: owner nobody" % label, nobody, st.st_uid)
         c.eq("%s: group nogroup" % label, grp.getgrnam("nogroup").gr_gid, st.st_gid)
         c.eq("%s: mode 0660" % label, "0o660", oct(st.st_mode & 0o7777))
         c.eq("%s: answers over it" % label, answer(ENFORCE), raw_unix(sock, ENFORCE))
