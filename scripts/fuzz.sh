@@ -48,7 +48,8 @@ for tool in clang-$llvm clang++-$llvm; do
 done
 
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang-$llvm -DCMAKE_CXX_COMPILER=clang++-$llvm \
-  -DMTASTSD_FUZZ=ON -DMTASTSD_SANITIZE=ON -DMTASTSD_TESTS=ON -DMTASTSD_BENCH=OFF >/dev/null
+  -DMTASTSD_FUZZ=ON -DMTASTSD_SANITIZE=ON -DMTASTSD_TESTS=ON -DMTASTSD_BENCH=OFF \
+  -DCMAKE_UNITY_BUILD="${MTASTSD_UNITY_BUILD:-OFF}" >/dev/null
 cmake --build "$build" -j"$jobs" --target "${targets[@]/#/fuzz_}"
 
 # One target: its report on stdout, its verdict in $work/status.

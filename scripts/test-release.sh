@@ -58,7 +58,7 @@ in_root() {
   chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     MTASTSD_SKIP_SANITIZERS=1 MTASTSD_SKIP_TSAN=1 MTASTSD_SKIP_FUZZ=1 MTASTSD_SKIP_PACKAGE=1 \
-    MTASTSD_SKIP_RELEASES=1 \
+    MTASTSD_SKIP_RELEASES=1 MTASTSD_UNITY_BUILD=OFF \
     ${CI:+CI=$CI} /bin/sh -c "cd /root/mta-stsd || exit 2; $1"
 }
 in_netns() {
@@ -69,7 +69,7 @@ in_netns() {
   ip netns exec "$netns" chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     MTASTSD_SKIP_SANITIZERS=1 MTASTSD_SKIP_TSAN=1 MTASTSD_SKIP_FUZZ=1 MTASTSD_SKIP_PACKAGE=1 \
-    MTASTSD_SKIP_RELEASES=1 \
+    MTASTSD_SKIP_RELEASES=1 MTASTSD_UNITY_BUILD=OFF \
     ${CI:+CI=$CI} /bin/sh -c "cd /root/mta-stsd || exit 2; $1" || rc=$?
   ip netns del "$netns" 2>/dev/null || true
   return "$rc"

@@ -17,7 +17,7 @@ namespace mtasts::cache {
 namespace {
 
 constexpr std::size_t kMaxLogged = 10;
-constexpr const char* kScanCount = "1000";
+constexpr const char* kTakeoverScanBatch = "1000";
 
 std::string_view text(const redisReply* reply) { return {reply->str, reply->len}; }
 
@@ -63,7 +63,7 @@ RedisTakeoverCounts take_over_resolver_keys(RedisSyncClient& client, const std::
   std::size_t logged = 0;
   std::string cursor = "0";
   do {
-    auto scan = client.command({"SCAN", cursor, "COUNT", kScanCount, "TYPE", "zset"});
+    auto scan = client.command({"SCAN", cursor, "COUNT", kTakeoverScanBatch, "TYPE", "zset"});
     if (!scan || scan->type != REDIS_REPLY_ARRAY || scan->elements != 2 ||
         scan->element[0]->type != REDIS_REPLY_STRING ||
         scan->element[1]->type != REDIS_REPLY_ARRAY) {

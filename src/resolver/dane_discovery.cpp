@@ -16,7 +16,7 @@ constexpr int kTypeA = LDNS_RR_TYPE_A;
 constexpr int kTypeMx = LDNS_RR_TYPE_MX;
 constexpr int kTypeTlsa = LDNS_RR_TYPE_TLSA;
 
-struct Run {
+struct DaneRun {
   DaneDiscovery result;
   std::size_t remaining = 0;
   std::function<void(DaneDiscovery)> done;
@@ -67,11 +67,11 @@ dane::HostTlsa host_tlsa(std::string host, dns::SecureResult r) {
 // Postfix (RFC 7672 §2.2.2), TLSA records count only for a host whose address
 // records are secure: an unsigned host's TLSA lookup (which some broken servers
 // fail) says nothing, so it can neither defer nor authenticate anything.
-struct HostRun {
+struct DaneHostRun {
   std::optional<dns::SecureResult> address, tlsa;
 };
 
-void finish_host(const std::shared_ptr<Run>& run, std::size_t i, HostRun& h) {
+void finish_host(const std::shared_ptr<DaneRun>& run, std::size_t i, DaneHostRun& h) {
   auto& host = run->result.evidence.hosts[i];
   const auto& addr = *h.address;
   if (addr.status != dns::Status::temp_fail) run->note_ttl(addr.ttl);
@@ -89,12 +89,12 @@ void finish_host(const std::shared_ptr<Run>& run, std::size_t i, HostRun& h) {
   if (--run->remaining == 0) run->finish();
 }
 
-void lookup_tlsa(DnsPort& dns, const std::shared_ptr<Run>& run, std::uint16_t port) {
+void lookup_tlsa(DnsPort& dns, const std::shared_ptr<DaneRun>& run, std::uint16_t port) {
   auto& hosts = run->result.evidence.hosts;
   if (hosts.empty()) return run->finish();
   run->remaining = hosts.size();
   for (std::size_t i = 0; i < hosts.size(); ++i) {
-    auto state = std::make_shared<HostRun>();
+    auto state = std::make_shared<DaneHostRun>();
     auto done = [run, i, state] {
       if (state->address && state->tlsa) finish_host(run, i, *state);
     };
@@ -146,7 +146,7 @@ std::optional<DaneTarget> parse_dane_destination(std::string_view destination) {
 
 void discover_dane(DnsPort& dns, const DaneTarget& target,
                    std::function<void(DaneDiscovery)> done) {
-  auto run = std::make_shared<Run>();
+  auto run = std::make_shared<DaneRun>();
   run->done = std::move(done);
   if (target.explicit_host) {
     // A next hop given as [host]: no MX RRset is involved, Postfix connects to

@@ -61,7 +61,7 @@ DiscoveryFailure dns_failure(dns::Cause cause) {
 }
 
 // State shared by the steps of one discovery; the callbacks keep it alive.
-struct Run {
+struct DiscoveryRun {
   DnsPort& dns;
   HttpsPort& https;
   std::string domain;
@@ -91,9 +91,9 @@ struct Run {
   }
 };
 
-void fetch_policy(const std::shared_ptr<Run>& run, std::vector<std::string> addresses);
+void fetch_policy(const std::shared_ptr<DiscoveryRun>& run, std::vector<std::string> addresses);
 
-void on_txt(const std::shared_ptr<Run>& run, dns::TxtResult txt) {
+void on_txt(const std::shared_ptr<DiscoveryRun>& run, dns::TxtResult txt) {
   const std::string qname = "_mta-sts." + run->domain;
   if (txt.status == dns::Status::temp_fail) {
     run->step("txt", false, fmt::format("{}: temporary failure: {}", qname, txt.error));
@@ -143,7 +143,7 @@ void on_txt(const std::shared_ptr<Run>& run, dns::TxtResult txt) {
   });
 }
 
-void fetch_policy(const std::shared_ptr<Run>& run, std::vector<std::string> addresses) {
+void fetch_policy(const std::shared_ptr<DiscoveryRun>& run, std::vector<std::string> addresses) {
   http::FetchRequest request;
   request.host = "mta-sts." + run->domain;  // §3.2: the policy host; also SNI and cert name (§3.3)
   request.addresses = std::move(addresses);
@@ -203,8 +203,8 @@ void fetch_policy(const std::shared_ptr<Run>& run, std::vector<std::string> addr
 void discover(DnsPort& dns, HttpsPort& https, const std::string& domain,
               const std::string& known_id, const DiscoveryOptions& options,
               std::function<void(DiscoveryResult)> done) {
-  auto run = std::make_shared<Run>(
-      Run{dns, https, domain, known_id, options, std::move(done), {}, {}, {}});
+  auto run = std::make_shared<DiscoveryRun>(
+      DiscoveryRun{dns, https, domain, known_id, options, std::move(done), {}, {}, {}});
   run->started = run->now();
   // §3.1: the TXT record lives at _mta-sts.DOMAIN; CNAMEs are followed by the DNS layer.
   dns.txt("_mta-sts." + domain, [run](dns::TxtResult txt) { on_txt(run, std::move(txt)); });

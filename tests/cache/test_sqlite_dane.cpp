@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "cache/sqlite_store.hpp"
+#include "sqlite_test_support.hpp"
 #include "store_records.hpp"
 #include "support/log_capture.hpp"
 #include "support/temp_dir.hpp"
@@ -25,17 +26,13 @@ using mtasts::dane::Level;
 namespace fs = std::filesystem;
 
 using mtasts_test::check_same;
+using mtasts_test::raw_sql;
 using mtasts_test::TempDir;
+using mtasts_test::unix_now;
 
 using mtasts_test::LogCapture;
 
 namespace {
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 CachedDane result(const std::string& destination, Level level = Level::dane_only,
                   std::int64_t fetched_at = unix_now()) {
@@ -82,18 +79,6 @@ std::size_t count_policies(SqliteStore& store) {
   std::size_t n = 0;
   store.load_all([&](CachedPolicy) { ++n; });
   return n;
-}
-
-// Runs SQL on the file behind the store's back (a hand edit, an old version).
-void raw_sql(const fs::path& file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-  char* error = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-  INFO(sql << ": " << (error != nullptr ? error : ""));
-  sqlite3_free(error);
-  sqlite3_close(db);
-  REQUIRE(rc == SQLITE_OK);
 }
 
 long long raw_count(const fs::path& file, const std::string& sql) {

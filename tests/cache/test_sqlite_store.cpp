@@ -13,6 +13,8 @@
 #include <sstream>
 
 #include "cache/sqlite_store.hpp"
+#include "sqlite_test_support.hpp"
+#include "store_records.hpp"
 #include "support/log_capture.hpp"
 #include "support/temp_dir.hpp"
 
@@ -20,7 +22,10 @@ using mtasts::cache::CachedPolicy;
 using mtasts::cache::SqliteStore;
 namespace fs = std::filesystem;
 
+using mtasts_test::loaded_policies;
+using mtasts_test::raw_sql;
 using mtasts_test::TempDir;
+using mtasts_test::unix_now;
 
 using Capture = mtasts_test::LogCapture;
 
@@ -35,12 +40,6 @@ CachedPolicy policy(const std::string& domain, std::int64_t fetched_at = 1'700'0
   p.checked_at = fetched_at + 5;
   p.expires_at = fetched_at + 86400;
   return p;
-}
-
-std::map<std::string, CachedPolicy> load(SqliteStore& store) {
-  std::map<std::string, CachedPolicy> out;
-  store.load_all([&](CachedPolicy p) { out.emplace(p.domain, std::move(p)); });
-  return out;
 }
 
 std::vector<fs::path> moved_aside(const fs::path& dir) {
@@ -66,7 +65,7 @@ TEST_CASE("a database in a directory that does not exist yet: the directory is m
     store.flush();
   }
   SqliteStore again(file);
-  CHECK(load(again).size() == 1);
+  CHECK(loaded_policies(again).size() == 1);
 }
 
 TEST_CASE("writes reach the file without flush within the commit interval") {
@@ -139,7 +138,7 @@ TEST_CASE("a file that is not a database is moved aside, kept, and replaced") {
   CHECK(first.rfind("this is not a database", 0) == 0);
   store.save(policy("fresh.example"));
   store.flush();
-  CHECK(load(store).size() == 1);
+  CHECK(loaded_policies(store).size() == 1);
 }
 
 TEST_CASE("a truncated database is moved aside") {
@@ -158,7 +157,7 @@ TEST_CASE("a truncated database is moved aside") {
   SqliteStore store(file.string());
   CHECK(store.usable());
   CHECK(store.moved_aside().has_value());
-  CHECK(load(store).empty());
+  CHECK(loaded_policies(store).empty());
 }
 
 TEST_CASE("a database of another program is moved aside, not written into") {
@@ -201,7 +200,7 @@ TEST_CASE("hand-damaged rows are skipped, the rest load") {
     sqlite3_close(db);
   }
   SqliteStore store(file.string());
-  auto loaded = load(store);
+  auto loaded = loaded_policies(store);
   CHECK(loaded.size() == 1);
   CHECK(loaded.count("good.example") == 1);
   bool answered = false;
@@ -218,33 +217,18 @@ TEST_CASE("a path that cannot be created leaves the store detached, not crashing
   CHECK_FALSE(store.usable());
   store.save(policy("x.example"));  // ignored, no crash
   store.flush();
-  CHECK(load(store).empty());
+  CHECK(loaded_policies(store).empty());
 }
 
 // ---- issue 16: rows are checked on the way in -----------------------------------------
 
-namespace {
-
-std::int64_t now_s() { return static_cast<std::int64_t>(std::time(nullptr)); }
-
-void raw_sql(const fs::path& file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-  char* error = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-  INFO(sql << ": " << (error != nullptr ? error : ""));
-  sqlite3_free(error);
-  sqlite3_close(db);
-  REQUIRE(rc == SQLITE_OK);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE(
     "rows that stretch a policy past max_age, come from the future or do not parse are ignored") {
   TempDir dir;
   const auto file = dir.path / "cache.db";
-  const auto now = now_s();
+  const auto now = unix_now();
   {
     SqliteStore store(file.string());
     store.save(policy("good.example", now - 10));
@@ -266,7 +250,7 @@ TEST_CASE(
 
   Capture log;
   SqliteStore store(file.string());
-  auto loaded = load(store);
+  auto loaded = loaded_policies(store);
   CHECK(loaded.size() == 2);
   CHECK(loaded.count("good.example") == 1);
   CHECK(loaded.count("skewed.example") == 1);  // within the allowed clock skew
@@ -299,7 +283,7 @@ TEST_CASE("a row's name is logged escaped: a domain with a line end cannot forge
           "'junk', 1, 2, 1);");
   Capture log;
   SqliteStore store(file.string());
-  CHECK(load(store).size() == 1);
+  CHECK(loaded_policies(store).size() == 1);
   CHECK(log.count("'evil.example\\x0a[error] forged'") == 1);
   CHECK(log.count("\n[error] forged") == 0);
 }
@@ -336,7 +320,7 @@ TEST_CASE("a read the database cannot answer is 'cannot tell', never 'no policy'
 
 TEST_CASE("the policies due for refresh are listed from the file; a confirmation moves them on") {
   TempDir dir;
-  const auto now = now_s();
+  const auto now = unix_now();
   SqliteStore store((dir.path / "cache.db").string());
   auto at = [&](const std::string& domain, std::int64_t fetched, std::int64_t checked,
                 std::int64_t max_age) {
@@ -379,13 +363,13 @@ TEST_CASE("the policies due for refresh are listed from the file; a confirmation
   due = list(100);
   CHECK(due.count("old-check.example") == 0);
   CHECK(due.count("aging.example") == 1);
-  CHECK(load(store)["old-check.example"].checked_at == now);
+  CHECK(loaded_policies(store)["old-check.example"].checked_at == now);
 }
 
 TEST_CASE("list_policies: the file's unexpired rows, with what the writer has not committed") {
   // mta-stsctl list reads it for the policies memory dropped (cache_size).
   TempDir dir;
-  const auto now = now_s();
+  const auto now = unix_now();
   SqliteStore store((dir.path / "cache.db").string());
   store.save(policy("kept.example", now - 100));
   store.save(policy("removed.example", now - 100));

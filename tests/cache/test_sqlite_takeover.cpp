@@ -16,6 +16,8 @@
 #include <thread>
 
 #include "cache/sqlite_store.hpp"
+#include "sqlite_test_support.hpp"
+#include "store_records.hpp"
 #include "support/log_capture.hpp"
 #include "support/temp_dir.hpp"
 
@@ -23,25 +25,14 @@ using mtasts::cache::CachedPolicy;
 using mtasts::cache::SqliteStore;
 namespace fs = std::filesystem;
 
+using mtasts_test::loaded_policies;
+using mtasts_test::raw_sql;
 using mtasts_test::TempDir;
+using mtasts_test::unix_now;
 
 using Capture = mtasts_test::LogCapture;
 
 namespace {
-
-std::int64_t now_s() { return static_cast<std::int64_t>(std::time(nullptr)); }
-
-void raw_sql(const fs::path& file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  char* error = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-  INFO(sql << ": " << (error != nullptr ? error : ""));
-  sqlite3_free(error);
-  sqlite3_close(db);
-  REQUIRE(rc == SQLITE_OK);
-}
 
 // One row per line, every column as text: what "left as it was" is compared by.
 std::string dump(const fs::path& file, const std::string& sql) {
@@ -88,12 +79,6 @@ std::string insert(const std::string& domain, std::int64_t ts, const std::string
          std::to_string(ts) + ", '" + id + "', '" + quoted + "');";
 }
 
-std::map<std::string, CachedPolicy> load(SqliteStore& store) {
-  std::map<std::string, CachedPolicy> out;
-  store.load_all([&](CachedPolicy p) { out.emplace(p.domain, std::move(p)); });
-  return out;
-}
-
 // A small tmpfs of its own (remounted read-only by the test), removed afterwards.
 struct Tmpfs {
   std::string dir;
@@ -120,7 +105,7 @@ constexpr const char* kResolverRows =
 TEST_CASE("postfix-mta-sts-resolver's database is taken over in place, its table untouched") {
   TempDir dir;
   const auto file = dir.path / "cache.db";
-  const auto now = now_s();
+  const auto now = unix_now();
   raw_sql(file, kResolverSchema +
                     insert("one.example", now - 600, "20240101", enforce_json("one.example")) +
                     insert("two.example", now - 60, "abc123", enforce_json("two.example")) +
@@ -133,7 +118,7 @@ TEST_CASE("postfix-mta-sts-resolver's database is taken over in place, its table
     SqliteStore store(file.string());
     CHECK_FALSE(store.moved_aside().has_value());
     CHECK_FALSE(store.read_only());
-    auto loaded = load(store);
+    auto loaded = loaded_policies(store);
     REQUIRE(loaded.size() == 2);
     const auto& one = loaded.at("one.example");
     CHECK(one.txt_id == "20240101");
@@ -171,7 +156,7 @@ TEST_CASE("postfix-mta-sts-resolver's database is taken over in place, its table
 TEST_CASE("expired and bad entries are skipped, each bad one named, the rest taken over") {
   TempDir dir;
   const auto file = dir.path / "cache.db";
-  const auto now = now_s();
+  const auto now = unix_now();
   raw_sql(file, kResolverSchema +
                     insert("good.example", now - 10, "id1", enforce_json("good.example")) +
                     insert("old.example", now - 86400 - 5, "id1", enforce_json("old.example")) +
@@ -186,7 +171,7 @@ TEST_CASE("expired and bad entries are skipped, each bad one named, the rest tak
                     std::to_string(now) + ", 'id1', NULL);");
   Capture log{spdlog::level::debug};
   SqliteStore store(file.string());
-  auto loaded = load(store);
+  auto loaded = loaded_policies(store);
   CHECK(loaded.size() == 1);
   CHECK(loaded.count("good.example") == 1);
   CHECK(log.contains("took over 1 policies"));
@@ -203,19 +188,19 @@ TEST_CASE("expired and bad entries are skipped, each bad one named, the rest tak
 TEST_CASE("each entry is considered once: a purged domain stays purged, a re-learned one returns") {
   TempDir dir;
   const auto file = dir.path / "cache.db";
-  const auto now = now_s();
+  const auto now = unix_now();
   raw_sql(file, kResolverSchema + insert("a.example", now - 100, "id1", enforce_json("a.example")) +
                     insert("b.example", now - 100, "id1", enforce_json("b.example")));
   {
     SqliteStore store(file.string());
-    CHECK(load(store).size() == 2);
+    CHECK(loaded_policies(store).size() == 2);
     store.remove("a.example");  // mta-stsctl purge
     store.flush();
   }
   {
     Capture log{spdlog::level::debug};
     SqliteStore store(file.string());
-    auto loaded = load(store);
+    auto loaded = loaded_policies(store);
     CHECK(loaded.count("a.example") == 0);
     CHECK(loaded.count("b.example") == 1);
     CHECK(log.contains("nothing new in postfix-mta-sts-resolver's table"));
@@ -226,7 +211,7 @@ TEST_CASE("each entry is considered once: a purged domain stays purged, a re-lea
   {
     Capture log{spdlog::level::debug};
     SqliteStore store(file.string());
-    auto loaded = load(store);
+    auto loaded = loaded_policies(store);
     REQUIRE(loaded.count("a.example") == 1);
     CHECK(loaded.at("a.example").txt_id == "id2");
     CHECK(loaded.at("a.example").fetched_at == now - 5);
@@ -237,7 +222,7 @@ TEST_CASE("each entry is considered once: a purged domain stays purged, a re-lea
 TEST_CASE("a policy this daemon checked more recently is not replaced by an older entry") {
   TempDir dir;
   const auto file = dir.path / "cache.db";
-  const auto now = now_s();
+  const auto now = unix_now();
   raw_sql(file, kResolverSchema);
   {
     SqliteStore store(file.string());
@@ -254,7 +239,7 @@ TEST_CASE("a policy this daemon checked more recently is not replaced by an olde
   raw_sql(file, insert("c.example", now - 30, "theirs1", enforce_json("c.example")));
   Capture log{spdlog::level::debug};
   SqliteStore store(file.string());
-  auto loaded = load(store);
+  auto loaded = loaded_policies(store);
   REQUIRE(loaded.count("c.example") == 1);
   CHECK(loaded.at("c.example").txt_id == "ours1");
   CHECK(log.contains("1 older than this daemon's own"));
@@ -263,11 +248,11 @@ TEST_CASE("a policy this daemon checked more recently is not replaced by an olde
 TEST_CASE("the Python daemon can open, read and write the file after the takeover") {
   TempDir dir;
   const auto file = dir.path / "cache.db";
-  const auto now = now_s();
+  const auto now = unix_now();
   raw_sql(file, kResolverSchema + insert("d.example", now - 100, "id1", enforce_json("d.example")));
   {
     SqliteStore store(file.string());
-    CHECK(load(store).size() == 1);
+    CHECK(loaded_policies(store).size() == 1);
   }
   // Its setup() again, then its get(), set() (insert and update) and scan().
   raw_sql(file, kResolverSchema);
@@ -281,7 +266,7 @@ TEST_CASE("the Python daemon can open, read and write the file after the takeove
   // And mta-stsd again: e.example is new, d.example re-checked.
   Capture log{spdlog::level::debug};
   SqliteStore store(file.string());
-  CHECK(load(store).size() == 2);
+  CHECK(loaded_policies(store).size() == 2);
   CHECK(log.contains("took over 2 policies"));
 }
 
@@ -298,7 +283,7 @@ TEST_CASE("a table named sts_policy_cache of another layout is not taken for the
 TEST_CASE("a resolver file that cannot be written is read in place, taken over once it can") {
   Tmpfs disk;
   const fs::path file = disk.dir + "/cache.db";
-  const auto now = now_s();
+  const auto now = unix_now();
   raw_sql(file, kResolverSchema +
                     insert("ro.example", now - 100, "id1", enforce_json("ro.example")) +
                     insert("gone.example", now - 90000, "id1", enforce_json("gone.example")) +
@@ -311,7 +296,7 @@ TEST_CASE("a resolver file that cannot be written is read in place, taken over o
   SqliteStore store(file.string(), std::chrono::milliseconds(100));
   CHECK(store.read_only());
   CHECK_FALSE(store.moved_aside().has_value());
-  auto loaded = load(store);
+  auto loaded = loaded_policies(store);
   REQUIRE(loaded.size() == 1);
   CHECK(loaded.at("ro.example").expires_at == now - 100 + 86400);
   CHECK(
@@ -337,6 +322,6 @@ TEST_CASE("a resolver file that cannot be written is read in place, taken over o
   }
   CHECK_FALSE(store.read_only());
   CHECK(log.contains("took over 1 policies"));
-  CHECK(load(store).count("ro.example") == 1);
+  CHECK(loaded_policies(store).count("ro.example") == 1);
   CHECK(dump(file, kResolverRows) == before);
 }

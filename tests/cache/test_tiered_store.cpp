@@ -15,6 +15,8 @@
 
 #include "cache/sqlite_store.hpp"
 #include "cache/tiered_store.hpp"
+#include "sqlite_test_support.hpp"
+#include "store_records.hpp"
 #include "sts/policy.hpp"
 #include "support/log_capture.hpp"
 #include "support/temp_dir.hpp"
@@ -27,6 +29,7 @@ using mtasts::cache::TieredStore;
 using mtasts_test::LogCapture;
 
 using Dir = mtasts_test::TempDir;
+using mtasts_test::unix_now;
 
 namespace {
 
@@ -233,8 +236,6 @@ TEST_CASE("tiered store, DANE: fetch falls back to the local tier and copies pri
 
 namespace {
 
-std::int64_t now_s() { return static_cast<std::int64_t>(std::time(nullptr)); }
-
 CachedPolicy policy_of(const std::string& domain, const std::string& id, const std::string& mode,
                        const std::vector<std::string>& mx, std::int64_t fetched_at) {
   CachedPolicy p;
@@ -297,7 +298,7 @@ struct Case {
 };
 
 std::vector<Case> downgrade_cases() {
-  const auto now = now_s();
+  const auto now = unix_now();
   const std::string d = "victim.example";
   const std::vector<std::string> two{"mx1.victim.example", "mx2.victim.example"};
   const auto local = policy_of(d, "id1", "enforce", two, now - 1000);
@@ -384,7 +385,7 @@ TEST_CASE("tiered store: a downgrade from the shared tier does not win over the 
 }
 
 TEST_CASE("tiered store: records from either tier are checked, whatever the tier checked") {
-  const auto now = now_s();
+  const auto now = unix_now();
   auto primary = std::make_unique<RawStore>();
   auto local = std::make_unique<RawStore>();
   // Text and fields disagree: the text says none, the record says enforce.
@@ -435,7 +436,7 @@ TEST_CASE(
     "tiered store: 'absent' needs the local tier's word; a local tier that cannot read is "
     "unknown (issue 16)") {
   using mtasts::cache::DaneRead;
-  const auto now = now_s();
+  const auto now = unix_now();
   const auto p = policy_of("a.example", "id1", "enforce", {"mx.a.example"}, now - 10);
   struct Want {
     const char* name;
@@ -485,7 +486,7 @@ TEST_CASE(
 TEST_CASE("issue 16: with the local tier unreadable, only a shared enforce policy is taken") {
   // The downgrade rule needs our own copy; without it a shared testing or none
   // record might be replacing an enforce policy this daemon learned.
-  const auto now = now_s();
+  const auto now = unix_now();
   for (const char* mode : {"enforce", "testing", "none"}) {
     CAPTURE(mode);
     auto shared = std::make_unique<RawStore>();
@@ -510,7 +511,7 @@ TEST_CASE("issue 16: with the local tier unreadable, only a shared enforce polic
 }
 
 TEST_CASE("issue 16: at start-up with the local tier unreadable, shared weaker policies wait") {
-  const auto now = now_s();
+  const auto now = unix_now();
   auto shared = std::make_unique<RawStore>();
   auto local = std::make_unique<RawStore>();
   shared->policies["e.example"] =

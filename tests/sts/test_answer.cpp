@@ -7,6 +7,7 @@
 
 #include "sts/answer.hpp"
 #include "sts/policy.hpp"
+#include "sts/rfc8461_example.hpp"
 
 using mtasts::sts::AnswerOptions;
 using mtasts::sts::describe_capped_answer;
@@ -18,6 +19,7 @@ using mtasts::sts::Policy;
 using mtasts::sts::render_policy_answer;
 using mtasts::sts::render_policy_answer_checked;
 using mtasts::sts::RenderedAnswer;
+using mtasts::sts::testing::kRfcExample;
 
 namespace {
 
@@ -26,14 +28,6 @@ Policy policy_of(std::string_view body) {
   REQUIRE_MESSAGE(result.policy.has_value(), result.error);
   return *result.policy;
 }
-
-const std::string kRfcExample =
-    "version: STSv1\r\n"
-    "mode: enforce\r\n"
-    "mx: mail.example.com\r\n"
-    "mx: *.example.net\r\n"
-    "mx: backupmx.example.com\r\n"
-    "max_age: 604800\r\n";
 
 AnswerOptions options(bool strict_testing, bool require_sni, bool tlsrpt) {
   AnswerOptions o;

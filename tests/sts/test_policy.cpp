@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "sts/policy.hpp"
+#include "sts/rfc8461_example.hpp"
 
 using mtasts::sts::kMaxAgeLimit;
 using mtasts::sts::Mode;
@@ -12,18 +13,10 @@ using mtasts::sts::mode_from_string;
 using mtasts::sts::parse_policy;
 using mtasts::sts::Policy;
 using mtasts::sts::to_string;
+using mtasts::sts::testing::kRfcExample;
 using namespace std::string_literals;
 
 namespace {
-
-// The RFC 8461 §3.2 example, CRLF line ends.
-const std::string kRfcExample =
-    "version: STSv1\r\n"
-    "mode: enforce\r\n"
-    "mx: mail.example.com\r\n"
-    "mx: *.example.net\r\n"
-    "mx: backupmx.example.com\r\n"
-    "max_age: 604800\r\n";
 
 constexpr std::string_view kHead = "version: STSv1\nmode: enforce\nmax_age: 86400\n";
 
