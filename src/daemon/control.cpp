@@ -3,7 +3,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <filesystem>
@@ -20,6 +19,9 @@
 #include <boost/asio/write.hpp>
 
 #include "control/transfer.hpp"
+#include "daemon/control_import.hpp"
+#include "daemon/control_listing.hpp"
+#include "daemon/control_replies.hpp"
 #include "resolver/dane_discovery.hpp"
 #include "setup/setup.hpp"
 #include "socketmap/listener.hpp"
@@ -30,15 +32,11 @@ namespace mtasts::daemon {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
-using control::ControlParse;
 using control::ControlRequest;
 using control::dump;
 using control::error_json;
 using control::Json;
-using control::kMaxControlLine;
 using control::parse_control_request;
-using control::policy_json;
-using control::policy_object;
 
 // ----- server --------------------------------------------------------------------------
 
@@ -186,7 +184,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     const std::int64_t now = state_->clock->now();
     using Command = ControlRequest::Command;
     if (request.command == Command::list) {
-      start_listing(*policies, Listing::list);
+      start_listing(*policies, PolicyListing::Kind::list);
       return;
     }
     if (request.command == Command::stats) {
@@ -203,13 +201,12 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
       return;
     }
     if (request.command == Command::export_) {
-      start_listing(*policies, Listing::export_lines);
+      start_listing(*policies, PolicyListing::Kind::export_lines);
       return;
     }
     if (request.command == Command::import_) {
       importing_ = true;
       import_ = {};
-      import_line_ = 0;
       next_request();
       return;
     }
@@ -238,8 +235,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
             self->recalling_ = false;
             const auto* current = self->state_->policies;
             if (self->closed_ || current == nullptr) return;
-            self->send(self->show_json(*current, domain, dane_key, self->state_->clock->now()) +
-                       "\n");
+            self->send(show_json(*current, domain, dane_key, self->state_->clock->now()) + "\n");
           });
           return;
         }
@@ -265,244 +261,50 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     send(reply + "\n");
   }
 
-  std::string show_json(const resolver::PolicyResolver& policies, const std::string& domain,
-                        const std::string& dane_key, std::int64_t now) const {
-    const cache::CachedPolicy* p = policies.cache().policy(domain, now);
-    // The DANE result (RFC 7672) is kept apart from the policy: shown either way.
-    Json dane = nullptr;
-    if (const auto* resolver = policies.dane()) {
-      if (const auto* d = resolver->cache().result(dane_key)) {
-        dane = Json{{"level", dane::to_string(d->level)},
-                    {"summary", d->summary},
-                    {"fetched", d->fetched_at},
-                    {"expires", d->expires_at},
-                    {"keep_until", d->keep_until}};
-      }
-    }
-    if (p == nullptr) {
-      return dump(Json{{"domain", domain}, {"error", "not cached"}, {"dane", std::move(dane)}});
-    }
-    Json reply = policy_object(*p);
-    reply["dane"] = std::move(dane);
-    // What each zone answers Postfix for this policy (null: default_zone), with
-    // the zones in force (a reload may have changed their options).
-    Json answers = Json::array();
-    const auto& zones = policies.zones();
-    for (std::size_t i = 0; i < zones.size(); ++i) {
-      if (zones[i].retired) continue;  // removed by a reload: its name selects default_zone
-      answers.push_back(
-          Json{{"zone", i == 0 ? Json(nullptr) : Json(zones[i].name)},
-               {"answer", policies.cache().answer_for(*p, policies.answer_class(i))}});
-    }
-    reply["answers"] = std::move(answers);
-    return dump(reply);
-  }
-
-  // {"alarms": [{"subject", "kind", "before", "after", "reason", "since", "stage"}, ...]}
-  static std::string alarms_json(const resolver::PolicyResolver& policies) {
-    Json alarms = Json::array();
-    for (const auto& a : policies.alarms().list()) {
-      alarms.push_back(Json{{"subject", a.subject},
-                            {"kind", resolver::to_string(a.kind)},
-                            {"before", a.before},
-                            {"after", a.after},
-                            {"reason", a.reason},
-                            {"since", a.since},
-                            {"stage", a.stage}});
-    }
-    return dump(Json{{"alarms", std::move(alarms)}});
-  }
-
-  static std::string stats_json(const resolver::PolicyResolver& policies) {
-    const auto& s = policies.stats();
-    const resolver::DaneResolver* dane = policies.dane();
-    const auto& cache = policies.cache();
-    return dump(Json{
-        {"queries", s.queries},
-        {"hits", s.hits},
-        {"negative_hits", s.negative_hits},
-        {"misses", s.misses},
-        {"discoveries", s.discoveries},
-        {"revalidations", s.revalidations},
-        {"proactive", s.proactive},
-        {"store_hits", s.store_hits},
-        {"timeouts", s.timeouts},
-        {"overloaded", s.overloaded},
-        {"rejected_keys", s.rejected_keys},
-        {"cache_entries", cache.size()},
-        {"policies", cache.positive_count()},
-        {"negative", cache.negative_count()},
-        {"in_flight", policies.in_flight()},
-        {"dane", dane ? dane->status() : std::string_view("disabled")},
-        {"dane_only_answers", s.dane_only},
-        {"dane_answers", s.dane},
-        {"dane_temp_answers", s.dane_temp},
-        {"dane_lookups", dane ? dane->stats().lookups : 0},
-        {"dane_failures", dane ? dane->stats().failures : 0},
-        {"dane_stale_answers", dane ? dane->stats().stale_answers : 0},
-        {"dane_cached", dane ? dane->cache().result_count() : 0},
-        {"alarms", policies.alarms().size()},
-        {"store_read_failures", s.store_unknown},
-        {"store_unknown_temp", s.store_unknown_temp},
-    });
-  }
-
-  // A list reply is written a chunk at a time: the snapshot holds only the
-  // domain names of memory, and each chunk looks its policies up again (one may
-  // have been purged or replaced in between: the reply shows it as it is then).
-  // Then the policies only the store holds (memory is not the whole cache:
-  // cache_size), read from it first, each listed with source "store".
-  // export writes the same snapshot as JSON lines (control/transfer.hpp): the
-  // header, the policies, then the DANE results memory holds, and an empty
-  // line that ends the reply.
-  enum class Listing { list, export_lines };
-
-  void start_listing(resolver::PolicyResolver& policies, Listing kind) {
-    listing_ = true;  // no other request is read meanwhile
-    list_kind_ = kind;
-    auto begin = [self = shared_from_this()](std::vector<cache::CachedPolicy> stored) {
+  // list and export (daemon/control_listing.hpp): the records only the store
+  // holds are read first; meanwhile no other request is read.
+  void start_listing(resolver::PolicyResolver& policies, PolicyListing::Kind kind) {
+    listing_ = true;
+    auto begin = [self = shared_from_this(), kind](std::vector<cache::CachedPolicy> stored,
+                                                   std::vector<cache::CachedDane> stored_dane) {
       if (self->closed_) return;
-      if (self->state_->policies == nullptr) return self->close("server stopped");
-      self->begin_list(std::move(stored));
+      const auto* current = self->state_->policies;
+      if (current == nullptr) return self->close("server stopped");
+      const std::int64_t now = self->state_->clock->now();
+      self->listing_state_.begin(kind, *current, std::move(stored), std::move(stored_dane), now,
+                                 self->output_);
+      self->fill_listing();
+      self->write();
     };
+    if (kind == PolicyListing::Kind::list) {
+      return policies.stored().only_in_store(
+          kMaxListedFromStore,
+          [begin](std::vector<cache::CachedPolicy> stored) { begin(std::move(stored), {}); });
+    }
     // export wants the text as fetched, which only the store keeps: every
     // stored policy, memory's included; then every stored DANE result, since
     // memory drops them too (cache_size).
-    if (kind == Listing::export_lines) {
-      return policies.stored().all(
-          kMaxListedFromStore,
-          [self = shared_from_this()](std::vector<cache::CachedPolicy> stored) {
-            if (self->closed_) return;
-            auto* current = self->state_->policies;
-            if (current == nullptr) return self->close("server stopped");
-            auto then = [self, stored = std::move(stored)](
-                            std::vector<cache::CachedDane> stored_dane) mutable {
-              if (self->closed_) return;
-              if (self->state_->policies == nullptr) return self->close("server stopped");
-              self->list_stored_dane_ = std::move(stored_dane);
-              self->begin_list(std::move(stored));
-            };
-            if (auto* dane = current->dane()) {
-              return dane->stored_results(kMaxListedFromStore, std::move(then));
-            }
-            then({});
-          });
-    }
-    policies.stored().only_in_store(kMaxListedFromStore, begin);
-  }
-
-  void begin_list(std::vector<cache::CachedPolicy> stored) {
-    const std::int64_t now = state_->clock->now();
-    list_domains_.clear();
-    list_domains_.reserve(state_->policies->cache().positive_count());
-    // Expired policies no longer answer (RFC 8461 §5.1): they are not listed.
-    const auto by_domain = [](const cache::CachedPolicy& p, const std::string& d) {
-      return p.domain < d;
-    };
-    if (list_kind_ == Listing::export_lines) {
-      std::sort(stored.begin(), stored.end(),
-                [](const auto& a, const auto& b) { return a.domain < b.domain; });
-    }
-    state_->policies->cache().for_each_policy([&](const cache::CachedPolicy& p) {
-      if (p.expired(now)) return;
-      if (list_kind_ == Listing::export_lines) {
-        // Written from the store's record (below), which has the text.
-        const auto it = std::lower_bound(stored.begin(), stored.end(), p.domain, by_domain);
-        if (it != stored.end() && it->domain == p.domain) return;
-      }
-      list_domains_.push_back(p.domain);
-    });
-    list_stored_ = std::move(stored);
-    list_next_ = 0;
-    list_first_ = true;
-    list_dane_.clear();
-    if (list_kind_ == Listing::export_lines) {
-      // Results past keep_until answer nothing any more: not exported. Memory's,
-      // then those only the store holds (or holds newer than memory).
-      if (const auto* dane = state_->policies->dane()) {
-        std::erase_if(list_stored_dane_, [&](const cache::CachedDane& d) {
-          const auto* held = dane->cache().result(d.destination);
-          return held != nullptr && held->usable_when_failing(now) &&
-                 held->fetched_at >= d.fetched_at;
-        });
-        std::unordered_set<std::string_view> newer_in_store;
-        for (const auto& d : list_stored_dane_) newer_in_store.insert(d.destination);
-        dane->cache().for_each_result([&](const cache::CachedDane& d) {
-          if (d.usable_when_failing(now) && newer_in_store.count(d.destination) == 0) {
-            list_dane_.push_back(d.destination);
+    policies.stored().all(
+        kMaxListedFromStore,
+        [self = shared_from_this(), begin](std::vector<cache::CachedPolicy> stored) mutable {
+          if (self->closed_) return;
+          auto* current = self->state_->policies;
+          if (current == nullptr) return self->close("server stopped");
+          auto then = [begin, stored = std::move(stored)](
+                          std::vector<cache::CachedDane> stored_dane) mutable {
+            begin(std::move(stored), std::move(stored_dane));
+          };
+          if (auto* dane = current->dane()) {
+            return dane->stored_results(kMaxListedFromStore, std::move(then));
           }
+          then({});
         });
-      }
-      output_ = control::export_header_line(now) + "\n";
-      fill_list_chunk();
-      write();
-      return;
-    }
-    output_ = "{\"policies\":[";
-    fill_list_chunk();
-    write();
   }
 
-  // One listed policy, in the reply's form.
-  void add_listed(const cache::CachedPolicy& p, std::string_view source) {
-    if (list_kind_ == Listing::export_lines) {
-      output_ += control::policy_line(p) + "\n";
-      return;
-    }
-    if (!list_first_) output_ += ',';
-    list_first_ = false;
-    output_ += policy_json(p, source);
-  }
-
-  void fill_list_chunk() {
-    const resolver::PolicyResolver* policies = state_->policies;
-    const std::int64_t now = state_->clock->now();
-    const std::size_t policy_total = list_domains_.size() + list_stored_.size();
-    const std::size_t dane_total = policy_total + list_dane_.size();
-    const std::size_t total = dane_total + list_stored_dane_.size();
-    while (output_.size() < state_->options.chunk_bytes && list_next_ < total) {
-      const std::size_t i = list_next_++;
-      if (i < list_domains_.size()) {
-        const cache::CachedPolicy* p = policies->cache().policy(list_domains_[i], now);
-        if (p != nullptr) add_listed(*p, "memory");
-        continue;
-      }
-      if (i < policy_total) {
-        auto& stored = list_stored_[i - list_domains_.size()];
-        if (stored.expired(now)) continue;
-        const auto* held = list_kind_ == Listing::export_lines
-                               ? policies->cache().policy(stored.domain, now)
-                               : nullptr;
-        if (held != nullptr && held->fetched_at > stored.fetched_at) {
-          add_listed(*held, "memory");  // a save the store did not keep (yet)
-          continue;
-        }
-        // Memory's refresh confirmed the id since the store's last write.
-        if (held != nullptr) stored.checked_at = std::max(stored.checked_at, held->checked_at);
-        add_listed(stored, "store");
-        continue;
-      }
-      if (i < dane_total) {
-        const auto* dane = policies->dane();
-        const auto* d = dane ? dane->cache().result(list_dane_[i - policy_total]) : nullptr;
-        if (d != nullptr && d->usable_when_failing(now)) output_ += control::dane_line(*d) + "\n";
-        continue;
-      }
-      const auto& stored = list_stored_dane_[i - dane_total];
-      if (stored.usable_when_failing(now)) output_ += control::dane_line(stored) + "\n";
-    }
-    if (list_next_ >= total) {
-      if (list_kind_ == Listing::export_lines) {
-        output_ += "\n";
-      } else {
-        // The list's closing part; the policies were written one by one above.
-        output_ += "],\"negative\":" + std::to_string(policies->cache().negative_count()) + "}\n";
-      }
+  void fill_listing() {
+    if (listing_state_.fill(*state_->policies, state_->clock->now(), state_->options.chunk_bytes,
+                            output_)) {
       listing_ = false;
-      std::vector<std::string>().swap(list_domains_);
-      std::vector<cache::CachedPolicy>().swap(list_stored_);
-      std::vector<std::string>().swap(list_dane_);
-      std::vector<cache::CachedDane>().swap(list_stored_dane_);
     }
   }
 
@@ -519,11 +321,11 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
         // Without its end the next line cannot be found: the import stops here.
         importing_ = false;
         discard_after_write_ = true;
-        send(
-            error_json(fmt::format("import line {} longer than {} bytes; stopped there after "
-                                   "{} records imported",
-                                   import_line_ + 1, control::kMaxTransferLine, import_.imported)) +
-            "\n");
+        send(error_json(fmt::format("import line {} longer than {} bytes; stopped there after "
+                                    "{} records imported",
+                                    import_.line() + 1, control::kMaxTransferLine,
+                                    import_.imported())) +
+             "\n");
         return;
       }
       if (newline == std::string::npos) {
@@ -546,49 +348,25 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
 
   // False when the record waits for the lifecycle (which resumes the import).
   bool import_one(std::string_view text) {
-    const std::size_t line = ++import_line_;
-    auto decoded = control::decode_transfer_line(text);
-    if (const auto* error = decoded.error()) {
-      if (line == 1) import_header_ok_ = false;
-      import_.refuse(line,
-                     line == 1 || import_header_ok_ ? *error : "line 1 is not a valid header");
-      return true;
-    }
-    const bool header = std::holds_alternative<control::ExportHeader>(decoded.value);
-    if (line == 1) {
-      // Without its header the file may be of another format or version: none
-      // of it is read as records.
-      import_header_ok_ = header;
-      if (!header) {
-        import_.refuse(line, fmt::format("not the header (kind \"{}\", version {})",
-                                         control::kExportKind, control::kExportVersion));
-      }
-      return true;
-    }
-    if (!import_header_ok_) {
-      import_.refuse(line, "line 1 is not a valid header");
-      return true;
-    }
-    if (header) {
-      import_.refuse(line, "a second header");
-      return true;
-    }
+    auto record = import_.take(text);
+    if (!record) return true;  // the header, or refused
     resolver::PolicyResolver* policies = state_->policies;
     if (policies == nullptr) {
       close("server stopped");
       return false;
     }
+    const std::size_t line = import_.line();
     recalling_ = true;
     in_import_call_ = true;
     auto done = [self = shared_from_this(), line](resolver::Adoption adoption) {
       self->recalling_ = false;
-      self->tally(line, std::move(adoption));
+      self->import_.adopted(line, std::move(adoption));
       if (!self->in_import_call_ && !self->closed_) self->next_request();
     };
-    if (auto* policy = std::get_if<cache::CachedPolicy>(&decoded.value)) {
+    if (auto* policy = std::get_if<cache::CachedPolicy>(&*record)) {
       policies->import_policy(std::move(*policy), done);
     } else if (auto* dane = policies->dane()) {
-      dane->import_result(std::get<cache::CachedDane>(std::move(decoded.value)), done);
+      dane->import_result(std::get<cache::CachedDane>(std::move(*record)), done);
     } else {
       done({resolver::Adoption::Outcome::refused, "DANE is disabled in this daemon"});
     }
@@ -596,21 +374,9 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     return !recalling_;
   }
 
-  void tally(std::size_t line, resolver::Adoption adoption) {
-    using Outcome = resolver::Adoption::Outcome;
-    if (adoption.outcome == Outcome::adopted) ++import_.imported;
-    if (adoption.outcome == Outcome::older) ++import_.older;
-    if (adoption.outcome == Outcome::refused) {
-      spdlog::debug("control: import line {} refused: {}", line, adoption.reason);
-      import_.refuse(line, std::move(adoption.reason));
-    }
-  }
-
   void finish_import() {
     importing_ = false;
-    spdlog::info("control: import: {} records imported, {} refused, {} older than held",
-                 import_.imported, import_.refused, import_.older);
-    send(control::import_reply_json(std::exchange(import_, {})) + "\n");
+    send(import_.finish() + "\n");
   }
 
   void send(std::string reply) {
@@ -639,7 +405,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
         return;
       }
       output_.clear();
-      fill_list_chunk();
+      fill_listing();
       write();
       return;
     }
@@ -697,22 +463,13 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
   Clock::time_point last_activity_;
   std::string input_;
   std::string output_;
-  std::vector<std::string> list_domains_;
-  std::vector<cache::CachedPolicy> list_stored_;
-  std::vector<std::string> list_dane_;  // export: DANE destinations, after the policies
-  // export: DANE results the store holds that memory does not (or older), last
-  std::vector<cache::CachedDane> list_stored_dane_;
-  Listing list_kind_ = Listing::list;
+  PolicyListing listing_state_;
   bool importing_ = false;       // the lines read are an import's payload
-  bool in_import_call_ = false;  // the lifecycle may answer before import_* returns
-  std::size_t import_line_ = 0;
-  bool import_header_ok_ = false;
-  control::ImportTally import_;
+  bool in_import_call_ = false;  // the lifecycle may answer before the import call returns
+  ImportSession import_;
   // Bounds what one list holds from the store at once (a record is ~0.5 KB).
   static constexpr std::size_t kMaxListedFromStore = 1'000'000;
-  std::size_t list_next_ = 0;
   bool recalling_ = false;  // a show waits for the store: later requests wait too
-  bool list_first_ = true;
   bool listing_ = false;
   bool reading_ = false;
   bool writing_ = false;
