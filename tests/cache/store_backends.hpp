@@ -31,25 +31,13 @@
 #include "postgres_test_support.hpp"
 #include "redis_sentinel_test_support.hpp"
 #include "redis_test_support.hpp"
+#include "sqlite_test_support.hpp"
 #include "support/temp_dir.hpp"
 
 namespace mtasts_test {
 
 using mtasts::cache::CachedDane;
 using mtasts::cache::PolicyStore;
-
-// A statement run on a database file by hand, outside any store.
-inline void sqlite_exec(const std::filesystem::path& file, const std::string& sql) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-  sqlite3_busy_timeout(db, 5000);
-  char* error = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-  INFO(sql << ": " << (error != nullptr ? error : ""));
-  sqlite3_free(error);
-  sqlite3_close(db);
-  REQUIRE(rc == SQLITE_OK);
-}
 
 inline std::string sql_text(const std::string& text) {
   std::string out = "'";
@@ -99,24 +87,24 @@ struct SqliteBackend {
     return std::make_unique<mtasts::cache::SqliteStore>(file().string());
   }
   void forge(const CachedPolicy& p) {
-    sqlite_exec(file(),
-                "INSERT OR REPLACE INTO policies (domain, txt_id, body, fetched_at, "
-                "expires_at, checked_at) VALUES (" +
-                    sql_text(p.domain) + ", " + sql_text(p.txt_id) + ", " + sql_text(p.body) +
-                    ", " + std::to_string(p.fetched_at) + ", " + std::to_string(p.expires_at) +
-                    ", " + std::to_string(p.checked_at) + ")");
+    raw_sql(file(),
+            "INSERT OR REPLACE INTO policies (domain, txt_id, body, fetched_at, "
+            "expires_at, checked_at) VALUES (" +
+                sql_text(p.domain) + ", " + sql_text(p.txt_id) + ", " + sql_text(p.body) + ", " +
+                std::to_string(p.fetched_at) + ", " + std::to_string(p.expires_at) + ", " +
+                std::to_string(p.checked_at) + ")");
   }
   void forge(const CachedDane& d) {
-    sqlite_exec(file(),
-                "INSERT OR REPLACE INTO dane (destination, level, summary, fetched_at, "
-                "expires_at, keep_until) VALUES (" +
-                    sql_text(d.destination) + ", " +
-                    sql_text(std::string(mtasts::dane::to_string(d.level))) + ", " +
-                    sql_text(d.summary) + ", " + std::to_string(d.fetched_at) + ", " +
-                    std::to_string(d.expires_at) + ", " + std::to_string(d.keep_until) + ")");
+    raw_sql(file(),
+            "INSERT OR REPLACE INTO dane (destination, level, summary, fetched_at, "
+            "expires_at, keep_until) VALUES (" +
+                sql_text(d.destination) + ", " +
+                sql_text(std::string(mtasts::dane::to_string(d.level))) + ", " +
+                sql_text(d.summary) + ", " + std::to_string(d.fetched_at) + ", " +
+                std::to_string(d.expires_at) + ", " + std::to_string(d.keep_until) + ")");
   }
   // Another hand damages the schema under the running store.
-  void break_reads() { sqlite_exec(file(), "DROP TABLE policies; DROP TABLE dane"); }
+  void break_reads() { raw_sql(file(), "DROP TABLE policies; DROP TABLE dane"); }
 };
 
 struct RedisBackend {
@@ -241,7 +229,7 @@ struct TieredOver {
   // "absent" is an answer (tiered_store.hpp: it holds every record this daemon relied on).
   void break_reads() {
     shared.break_reads();
-    sqlite_exec(dir.path / "local.db", "DROP TABLE policies; DROP TABLE dane");
+    raw_sql(dir.path / "local.db", "DROP TABLE policies; DROP TABLE dane");
   }
 };
 
