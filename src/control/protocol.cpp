@@ -119,6 +119,14 @@ std::string policy_json(const cache::CachedPolicy& policy, std::string_view sour
 
 std::string error_json(std::string_view message) { return dump(Json{{"error", message}}); }
 
+std::string purge_json(std::string_view domain, bool purged) {
+  return dump(Json{{"domain", domain}, {"purged", purged}});
+}
+
+std::string prefetch_json(std::string_view domain, bool started, bool cached) {
+  return dump(Json{{"domain", domain}, {"started", started}, {"cached", cached}});
+}
+
 std::vector<std::string> JsonArrayElements::feed(std::string_view piece) {
   std::vector<std::string> done;
   for (char c : piece) {

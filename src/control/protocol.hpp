@@ -62,6 +62,11 @@ Json policy_object(const cache::CachedPolicy& policy, std::string_view source = 
 std::string policy_json(const cache::CachedPolicy& policy, std::string_view source = "memory");
 // {"error": message}
 std::string error_json(std::string_view message);
+// purge's reply: {"domain", "purged": whether the daemon held anything for it}
+std::string purge_json(std::string_view domain, bool purged);
+// prefetch's reply: {"domain", "started": a discovery began, "cached": a policy is
+// cached now (so none was needed)}
+std::string prefetch_json(std::string_view domain, bool started, bool cached);
 
 // Picks the elements of the arrays directly inside the top-level object out of
 // a JSON text fed in pieces, so a client can handle a huge `list` reply one

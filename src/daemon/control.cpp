@@ -33,9 +33,7 @@ namespace mtasts::daemon {
 namespace asio = boost::asio;
 using boost::system::error_code;
 using control::ControlRequest;
-using control::dump;
 using control::error_json;
-using control::Json;
 using control::parse_control_request;
 
 // ----- server --------------------------------------------------------------------------
@@ -243,7 +241,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
         break;
       case Command::purge: {
         const bool had = policies->purge(domain, dane_key);
-        reply = dump(Json{{"domain", domain}, {"purged", had}});
+        reply = control::purge_json(domain, had);
         break;
       }
       case Command::prefetch: {
@@ -251,7 +249,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
         const bool cached = policies->cache().policy(domain, now) != nullptr;
         spdlog::debug("control: prefetch {}: {}", domain,
                       started ? "started" : (cached ? "cached" : "not started"));
-        reply = dump(Json{{"domain", domain}, {"started", started}, {"cached", cached}});
+        reply = control::prefetch_json(domain, started, cached);
         break;
       }
       default:

@@ -56,3 +56,14 @@ TEST_CASE("an unknown request is echoed short, quoted, every odd byte escaped") 
   // The error reply holding it is JSON too.
   CHECK(Json::parse(mtasts::control::error_json(parsed.error))["error"] == parsed.error);
 }
+
+TEST_CASE("purge and prefetch replies name the domain and say what happened") {
+  const Json purged = Json::parse(mtasts::control::purge_json("example.com", true));
+  CHECK(purged["domain"] == "example.com");
+  CHECK(purged["purged"] == true);
+  CHECK(Json::parse(mtasts::control::purge_json("example.com", false))["purged"] == false);
+  const Json prefetch = Json::parse(mtasts::control::prefetch_json("a\xff.test", false, true));
+  CHECK(prefetch["domain"] == "a\xef\xbf\xbd.test");  // hostile bytes still make JSON
+  CHECK(prefetch["started"] == false);
+  CHECK(prefetch["cached"] == true);
+}
