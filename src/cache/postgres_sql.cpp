@@ -73,6 +73,9 @@ const char* const kListPolicies =
 const char* const kSelectDanes =
     "SELECT destination, level, summary, fetched_at, expires_at, keep_until FROM mta_stsd_dane "
     "WHERE keep_until > $1::bigint";
+const char* const kListDane =
+    "SELECT destination, level, summary, fetched_at, expires_at, keep_until FROM mta_stsd_dane "
+    "WHERE keep_until > $1::bigint ORDER BY destination LIMIT $2::bigint";
 const char* const kSelectDane =
     "SELECT destination, level, summary, fetched_at, expires_at, keep_until FROM mta_stsd_dane "
     "WHERE destination = $1";

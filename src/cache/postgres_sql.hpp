@@ -43,6 +43,7 @@ extern const char* const kConfirm;
 extern const char* const kSelectPolicies;
 extern const char* const kSelectPolicy;  // $1 domain
 extern const char* const kListPolicies;  // $1 now, $2 limit: unexpired ones
+extern const char* const kListDane;      // $1 now, $2 limit: those still answering
 extern const char* const kSelectDanes;   // destination, level, summary, fetched_at, ...
 extern const char* const kSelectDane;    // $1 destination
 // $1 now: DANE results past keep_until, never used again by any daemon.

@@ -632,6 +632,27 @@ void PostgresStore::list_policies(std::int64_t now, std::size_t limit,
              });
 }
 
+void PostgresStore::list_dane(std::int64_t now, std::size_t limit,
+                              std::function<void(std::vector<CachedDane>)> done) {
+  start_read(pgsql::kListDane, {num(now), num(static_cast<std::int64_t>(limit))},
+             "the DANE results", options_.command_timeout,
+             [where = where_, now, done = std::move(done)](const pg_result* result,
+                                                           const std::string& failure) {
+               std::vector<CachedDane> out;
+               if (result == nullptr) {
+                 spdlog::warn("postgres {}: cannot list the DANE results: {}", where, failure);
+                 return done(std::move(out));
+               }
+               for (int i = 0; i < PQntuples(result); ++i) {
+                 CachedDane dane;
+                 // Unusable rows are logged when fetched or loaded.
+                 if (pgsql::read_dane_row(result, i, dane, now)) continue;
+                 out.push_back(std::move(dane));
+               }
+               done(std::move(out));
+             });
+}
+
 // ---- start-up loads ------------------------------------------------------------
 
 bool PostgresStore::load_all(const std::function<void(CachedPolicy)>& sink) {

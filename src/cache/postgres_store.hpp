@@ -12,7 +12,7 @@
 // drops the link; writes are queued (bounded) while disconnected and sent after
 // the reconnect, which backs off from reconnect_min to reconnect_max; the outage
 // is logged once, and its end once. Unlike Redis, SQL lists cheaply:
-// due_for_refresh and list_policies are answered from the shared tables.
+// due_for_refresh, list_policies and list_dane are answered from the shared tables.
 //
 // libpq runs one statement at a time on a connection: statements wait in two
 // queues, lookups first (a query is waiting on them), then writes.
@@ -79,6 +79,8 @@ class PostgresStore final : public PolicyStore {
                std::int64_t checked_at) override;
   void list_policies(std::int64_t now, std::size_t limit,
                      std::function<void(std::vector<CachedPolicy>)> done) override;
+  void list_dane(std::int64_t now, std::size_t limit,
+                 std::function<void(std::vector<CachedDane>)> done) override;
   std::vector<StoreErrorCounts> error_counts() const override {
     return {errors_.snapshot("postgres")};
   }

@@ -329,9 +329,39 @@ void TieredStore::list_policies(std::int64_t now, std::size_t limit,
       });
 }
 
+// Both tiers, as load_all_dane merges them: a result only the shared store
+// holds (another daemon of the fleet learned it) is this daemon's too, and of
+// two for one destination the one fetched last wins.
 void TieredStore::list_dane(std::int64_t now, std::size_t limit,
                             std::function<void(std::vector<CachedDane>)> done) {
-  secondary_->list_dane(now, limit, std::move(done));
+  std::weak_ptr<PolicyStore> local = secondary_;
+  primary_->list_dane(now, limit,
+                      [local, common = common_, now, limit,
+                       done = std::move(done)](std::vector<CachedDane> shared) mutable {
+                        auto secondary = local.lock();
+                        if (!secondary) return done({});
+                        secondary->list_dane(
+                            now, limit,
+                            [common, now, limit, shared = std::move(shared),
+                             done = std::move(done)](std::vector<CachedDane> mine) mutable {
+                              std::unordered_map<std::string, std::size_t> index;
+                              for (std::size_t i = 0; i < mine.size(); ++i)
+                                index.emplace(mine[i].destination, i);
+                              for (auto& record : shared) {
+                                auto theirs =
+                                    common->checked(std::optional<CachedDane>(std::move(record)),
+                                                    common->primary_name, now);
+                                if (!theirs) continue;
+                                const auto it = index.find(theirs->destination);
+                                if (it == index.end()) {
+                                  if (mine.size() < limit) mine.push_back(std::move(*theirs));
+                                } else if (theirs->fetched_at > mine[it->second].fetched_at) {
+                                  mine[it->second] = std::move(*theirs);
+                                }
+                              }
+                              done(std::move(mine));
+                            });
+                      });
 }
 
 std::optional<PolicyStore::Census> TieredStore::census(std::int64_t now,

@@ -67,7 +67,8 @@ class TieredStore final : public PolicyStore {
   // rule picks; every shared record is checked.
   void list_policies(std::int64_t now, std::size_t limit,
                      std::function<void(std::vector<CachedPolicy>)> done) override;
-  // The local tier's.
+  // The local tier's, and what only the shared tier holds (PostgreSQL lists
+  // it; Redis cannot): load_all_dane's rule, the newest lookup wins.
   void list_dane(std::int64_t now, std::size_t limit,
                  std::function<void(std::vector<CachedDane>)> done) override;
   // The local tier's (a count on the calling thread: the shared tier answers

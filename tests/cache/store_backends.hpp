@@ -11,9 +11,10 @@
 // list_policies); Redis cannot without blocking the loop and hands back nothing.
 // `lists_forged`: whether a record forge() wrote is listed (the shared tier of
 // a tiered store lists what other daemons learned where it can: PostgreSQL).
-// `counts`: whether it takes a census and lists its DANE results
-// (PolicyStore::census, list_dane): SQLite, and so every tiered store through
-// its local tier; Redis and PostgreSQL alone do not.
+// `counts`: whether it takes a census (PolicyStore::census): SQLite, and so
+// every tiered store through its local tier; Redis and PostgreSQL alone do not.
+// `lists_dane`: whether it lists its DANE results (list_dane): all but Redis;
+// `lists_dane_forged`: whether a DANE result forge() wrote is listed.
 // A new backend joins STORE_BACKENDS in test_store_contract.cpp.
 #include <sqlite3.h>
 
@@ -77,6 +78,8 @@ struct SqliteBackend {
   static constexpr bool lists_forged = true;
   static constexpr bool lists = true;
   static constexpr bool counts = true;
+  static constexpr bool lists_dane = true;
+  static constexpr bool lists_dane_forged = true;
   static std::vector<std::string> error_backends() { return {"sqlite"}; }
 
   TempDir dir{"mtasts-contract-sqlite"};
@@ -112,6 +115,8 @@ struct RedisBackend {
   static constexpr bool lists_forged = false;
   static constexpr bool lists = false;
   static constexpr bool counts = false;
+  static constexpr bool lists_dane = false;
+  static constexpr bool lists_dane_forged = false;
   static std::vector<std::string> error_backends() { return {"redis"}; }
 
   RedisServer server;
@@ -135,6 +140,8 @@ struct SentinelBackend {
   static constexpr bool lists_forged = false;
   static constexpr bool lists = false;
   static constexpr bool counts = false;
+  static constexpr bool lists_dane = false;
+  static constexpr bool lists_dane_forged = false;
   static std::vector<std::string> error_backends() { return {"redis"}; }
 
   SentinelGroup group{0, 1, 1};
@@ -159,6 +166,8 @@ struct PostgresBackend {
   static constexpr bool lists_forged = true;
   static constexpr bool lists = true;
   static constexpr bool counts = false;
+  static constexpr bool lists_dane = true;
+  static constexpr bool lists_dane_forged = true;
   static std::vector<std::string> error_backends() { return {"postgres"}; }
 
   PostgresServer server;
@@ -205,6 +214,8 @@ struct TieredOver {
   static constexpr bool lists = true;  // the local tier's
   static constexpr bool lists_forged = Shared::lists;
   static constexpr bool counts = true;  // the local tier's
+  static constexpr bool lists_dane = true;
+  static constexpr bool lists_dane_forged = Shared::lists_dane;
   static std::vector<std::string> error_backends() {
     auto backends = Shared::error_backends();
     backends.push_back("sqlite");
