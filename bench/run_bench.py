@@ -130,13 +130,31 @@ def start_ceiling(args):
     return proc, int(line.rsplit(":", 1)[1])
 
 
-def start_daemon(args, procs, workdir, w):
+class Daemon:
+    """One mta-stsd under test: --daemon PATH, or LABEL=PATH[,metrics]."""
+
+    def __init__(self, spec, metrics_default):
+        label, path, metrics = "mta-stsd", spec, metrics_default
+        if "=" in spec:
+            label, path = spec.split("=", 1)
+        if path.endswith(",metrics"):
+            path, metrics = path[:-len(",metrics")], True
+        self.label, self.path, self.metrics = label, path, metrics
+        self.proc = self.port = self.metrics_port = None
+        self.memory = {}
+        self.warm_passes = None
+        self.scrapes = {"count": 0, "failures": [], "slowest_ms": 0.0}
+
+
+def start_daemon(args, procs, workdir, w, d):
+    """Starts d (a Daemon) on the world w, each with files of its own."""
     port = procs.free_port("127.0.0.1")
-    config = os.path.join(workdir, "mta-stsd.yml")
+    config = os.path.join(workdir, "%s.yml" % d.label)
     with open(config, "w") as f:
         f.write("host: 127.0.0.1\nport: %d\n" % port)
         if args.cache == "sqlite":
-            f.write("cache: {type: sqlite, options: {filename: %s}}\n" % os.path.join(workdir, "cache.db"))
+            f.write("cache: {type: sqlite, options: {filename: %s}}\n"
+                    % os.path.join(workdir, "%s-cache.db" % d.label))
         else:
             f.write("cache: {type: internal}\n")
         f.write('resolver: {nameservers: ["%s:%d"]}\n' % (w.dns_addr, w.dns_port))
@@ -144,16 +162,17 @@ def start_daemon(args, procs, workdir, w):
         # Every answer is logged at info; a busy server runs at warn, and so does the benchmark.
         f.write("log_level: %s\n" % (args.log_level or "warn"))
         f.write("privileges: {allow_root: true}\n")  # the benchmark runs as root
-        if args.metrics:
-            args.metrics_port = procs.free_port("127.0.0.1")
-            f.write('metrics: {listen: "127.0.0.1:%d"}\n' % args.metrics_port)
-    log = os.path.join(workdir, "mta-stsd.log")
-    proc = procs.ManagedProcess("mta-stsd", [os.path.abspath(args.daemon), "-c", config], log,
-                                cwd=workdir)
-    if not procs.wait_tcp("127.0.0.1", port, 15, proc):
-        raise RuntimeError("mta-stsd did not listen on 127.0.0.1:%d:\n%s"
-                           % (port, procs.log_tail(log)))
-    return proc, port
+        if d.metrics:
+            d.metrics_port = procs.free_port("127.0.0.1")
+            f.write('metrics: {listen: "127.0.0.1:%d"}\n' % d.metrics_port)
+    log = os.path.join(workdir, "%s.log" % d.label)
+    state = os.path.join(workdir, d.label)
+    os.makedirs(state, exist_ok=True)
+    d.proc = procs.ManagedProcess(d.label, [os.path.abspath(d.path), "-c", config], log, cwd=state)
+    if not procs.wait_tcp("127.0.0.1", port, 15, d.proc):
+        raise RuntimeError("%s did not listen on 127.0.0.1:%d:\n%s"
+                           % (d.label, port, procs.log_tail(log)))
+    d.port = port
 
 
 class Scraper:
@@ -242,21 +261,21 @@ def fmt_us(v):
     return "%.0f" % v if v >= 100 else "%.1f" % v
 
 
-def print_table(rows, memory, warm_passes):
-    head = ("scenario", "server", "qps", "ratio", "p50 us", "p99 us", "p99.9 us", "max us",
+def print_table(rows, daemons, python_memory):
+    head = ("scenario", "round", "server", "qps", "ratio", "p50 us", "p99 us", "p99.9 us", "max us",
             "p99 ratio", "cpu% srv/gen", "check")
     lines = [head]
     for r in rows:
         lat = r["latency_us"]
         cpu = r["cpu_pct"]
-        lines.append((r["scenario"], r["server"], "%.0f" % r["qps"], "%.3f" % r["qps_ratio"],
+        lines.append((r["scenario"], str(r["round"]), r["server"], "%.0f" % r["qps"], "%.3f" % r["qps_ratio"],
                       fmt_us(lat["p50"]), fmt_us(lat["p99"]), fmt_us(lat["p99_9"]),
                       fmt_us(lat["max"]), "%.2f" % r["p99_ratio"],
                       "%.0f/%.0f" % (cpu.get("server", 0), cpu.get("loadgen", 0)),
                       "ok" if r["ok"] else "FAIL (%d wrong, %d errors)" % (r["mismatches"], r["errors"])))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     for line in lines:
-        print("  ".join(cell.ljust(widths[i]) if i < 2 or i == len(head) - 1 else cell.rjust(widths[i])
+        print("  ".join(cell.ljust(widths[i]) if i < 3 or i == len(head) - 1 else cell.rjust(widths[i])
                         for i, cell in enumerate(line)).rstrip())
     for r in rows:
         for m in r["first_mismatches"]:
@@ -264,23 +283,73 @@ def print_table(rows, memory, warm_passes):
                                                         m["got"]))
         for e in r["first_errors"]:
             print("ERROR %s %s: %s" % (r["scenario"], r["server"], e))
-    if warm_passes is not None:
-        print("warm-up: %d pass(es) over all keys, first took %.2f s"
-              % (len(warm_passes), warm_passes[0]["elapsed_s"]))
-    if memory:
-        print("mta-stsd memory: VmRSS %s KiB before warm-up, %s KiB after, %s KiB at the end; "
-              "VmHWM (peak) %s KiB" % (memory["rss_before_warmup_kib"], memory["rss_after_warmup_kib"],
-                                       memory["rss_at_end_kib"], memory["hwm_kib"]))
-        if "python_rss_at_end_kib" in memory:
-            print("mta-sts-daemon (postfix-mta-sts-resolver) memory: VmRSS %s KiB at the end; "
-                  "%d warm-up pass(es)" % (memory["python_rss_at_end_kib"], memory["python_warm_passes"]))
+    for d in daemons:
+        if d.warm_passes:
+            print("%s warm-up: %d pass(es) over all keys, first took %.2f s"
+                  % (d.label, len(d.warm_passes), d.warm_passes[0]["elapsed_s"]))
+        m = d.memory
+        print("%s memory: VmRSS %s KiB before warm-up, %s KiB after, %s KiB at the end; "
+              "VmHWM (peak) %s KiB" % (d.label, m.get("rss_before_warmup_kib"), m.get("rss_after_warmup_kib"),
+                                       m.get("rss_at_end_kib"), m.get("hwm_kib")))
+    if python_memory:
+        print("mta-sts-daemon (postfix-mta-sts-resolver) memory: VmRSS %s KiB at the end; "
+              "%d warm-up pass(es)" % (python_memory["rss_at_end_kib"], python_memory["warm_passes"]))
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def summary(rows):
+    """Per scenario and server: the median ratio to the ceiling over the rounds, with
+    every round's ratio (a server's median is what to compare between servers)."""
+    out = []
+    for name, _, _, _ in SCENARIOS:
+        for server in dict.fromkeys(r["server"] for r in rows if r["server"] != "ceiling"):
+            ratios = [r["qps_ratio"] for r in rows if r["scenario"] == name and r["server"] == server]
+            p99 = [r["p99_ratio"] for r in rows if r["scenario"] == name and r["server"] == server]
+            if ratios:
+                out.append({"scenario": name, "server": server, "median_qps_ratio": median(ratios),
+                            "qps_ratios": ratios, "median_p99_ratio": median(p99)})
+    return out
+
+
+def print_summary(summary_rows, rounds):
+    print("median over %d round(s), ratio to the ceiling measured just before each "
+          "(throughput; p99 latency):" % rounds)
+    for s in summary_rows:
+        print("  %-24s %-16s %.3f  [%s]  p99 %.2f" % (s["scenario"], s["server"], s["median_qps_ratio"],
+                                                    " ".join("%.3f" % v for v in s["qps_ratios"]),
+                                                    s["median_p99_ratio"]))
+
+
+def measure(args, d, queries, mode, connections):
+    """One scenario against one daemon; with metrics, /metrics is read meanwhile."""
+    if not d.metrics:
+        return run_loadgen(args, d.port, queries, mode, connections, d.proc.pid)
+    with Scraper(d.metrics_port, args.scrape_interval) as scraper:
+        r = run_loadgen(args, d.port, queries, mode, connections, d.proc.pid)
+    d.scrapes["count"] += scraper.scrapes
+    d.scrapes["failures"] += scraper.failures
+    d.scrapes["slowest_ms"] = max(d.scrapes["slowest_ms"], scraper.slowest_ms)
+    if scraper.failures:
+        r["ok"] = False
+    return r
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loadgen", required=True, help="path to mtasts-loadgen")
     ap.add_argument("--ceiling", required=True, help="path to mtasts-ceiling")
-    ap.add_argument("--daemon", help="path to mta-stsd (without it, only the ceiling runs)")
+    ap.add_argument("--daemon", action="append", default=[],
+                    help="path to mta-stsd (without it, only the ceiling runs); repeat as LABEL=PATH, "
+                         "or LABEL=PATH,metrics for one with metrics on, to compare builds on one world "
+                         "in the same run")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every scenario this many times; the daemons' order is rotated each "
+                         "round, and a summary gives each one's median ratio")
     ap.add_argument("--domains", type=int, default=1000, help="domains in the test world")
     ap.add_argument("--duration", type=float, default=10, help="seconds measured per scenario")
     ap.add_argument("--warmup", type=float, default=2, help="seconds of load before measuring")
@@ -308,21 +377,24 @@ def main():
     args.pin = args.pin == "on" or (args.pin == "auto" and {SERVER_CPU, LOADGEN_CPU} <= usable)
     if args.domains < 20:
         ap.error("--domains must be at least 20 (one of each kind)")
-    if args.python_daemon == "none" or not args.daemon or os.geteuid() != 0:
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
+    daemons = [Daemon(spec, args.metrics) for spec in args.daemon]
+    labels = [d.label for d in daemons]
+    if len(set(labels)) != len(labels) or "ceiling" in labels or "mta-sts-daemon" in labels:
+        ap.error("every --daemon needs a label of its own (LABEL=PATH), not ceiling or mta-sts-daemon")
+    if args.python_daemon == "none" or not daemons or os.geteuid() != 0:
         args.python_daemon = None  # it needs the world and, for its resolv.conf, root
 
     workdir = os.path.abspath(args.workdir) if args.workdir else tempfile.mkdtemp(prefix="mtasts-bench-")
     os.makedirs(workdir, exist_ok=True)
     ceiling = None
     world = None
-    daemon = None
     python = None
-    memory = None
-    warm_passes = None
+    python_memory = None
     rows = []
-    scrapes = {"count": 0, "failures": [], "slowest_ms": 0.0}
     try:
-        if args.daemon:
+        if daemons:
             import procs
             import world as world_mod
             dns = {"dns_addr": PYTHON_DNS_ADDR, "dns_port": 53} if args.python_daemon else {}
@@ -331,7 +403,8 @@ def main():
                 print("starting the world: %d domains (nsd, nginx on %s); mta-stsd cache: %s..."
                       % (args.domains, args.https_addr, args.cache), flush=True)
             world.start()
-            daemon, daemon_port = start_daemon(args, procs, workdir, world)
+            for d in daemons:
+                start_daemon(args, procs, workdir, world, d)
             if args.python_daemon:
                 python, python_port = start_python_daemon(args, procs, workdir, world)
         else:
@@ -347,59 +420,52 @@ def main():
             queries[kind] = (daemon_queries, ceiling_queries)
 
         ceiling, ceiling_port = start_ceiling(args)
-        if daemon is not None:
+        for d in daemons:
             if not args.json:
-                print("warming mta-stsd's cache...", flush=True)
-            memory = {"rss_before_warmup_kib": proc_status(daemon.pid, "VmRSS")}
-            warm_passes = warm(args, daemon_port, queries["all"][0], len(pairs), daemon.pid)
-            memory["rss_after_warmup_kib"] = proc_status(daemon.pid, "VmRSS")
+                print("warming %s's cache..." % d.label, flush=True)
+            d.memory["rss_before_warmup_kib"] = proc_status(d.proc.pid, "VmRSS")
+            d.warm_passes = warm(args, d.port, queries["all"][0], len(pairs), d.proc.pid)
+            d.memory["rss_after_warmup_kib"] = proc_status(d.proc.pid, "VmRSS")
         python_warm = None
         if python is not None:
             if not args.json:
                 print("warming mta-sts-daemon's cache...", flush=True)
             python_warm = warm(args, python_port, queries["all"][0], len(pairs), python.pid)
 
-        for name, mode, connections, kind in SCENARIOS:
-            if not args.json:
-                print("running %s..." % name, flush=True)
-            daemon_queries, ceiling_queries = queries[kind]
-            base = run_loadgen(args, ceiling_port, ceiling_queries, mode, connections, ceiling.pid)
-            base.update(scenario=name, server="ceiling", qps_ratio=1.0, p99_ratio=1.0)
-            rows.append(base)
-            # The same scenario against each daemon, right after the ceiling.
-            servers = [] if daemon is None else [("mta-stsd", daemon_port, daemon.pid)]
-            if python is not None:
-                servers.append(("mta-sts-daemon", python_port, python.pid))
-            for server, port, pid in servers:
-                if server == "mta-stsd" and args.metrics:
-                    with Scraper(args.metrics_port, args.scrape_interval) as scraper:
-                        r = run_loadgen(args, port, daemon_queries, mode, connections, pid)
-                    scrapes["count"] += scraper.scrapes
-                    scrapes["failures"] += scraper.failures
-                    scrapes["slowest_ms"] = max(scrapes["slowest_ms"], scraper.slowest_ms)
-                    if scraper.failures:
-                        r["ok"] = False
-                else:
-                    r = run_loadgen(args, port, daemon_queries, mode, connections, pid)
-                r.update(scenario=name, server=server,
-                         qps_ratio=r["qps"] / base["qps"] if base["qps"] else 0.0,
-                         p99_ratio=(r["latency_us"]["p99"] / base["latency_us"]["p99"]
-                                    if base["latency_us"]["p99"] else 0.0))
-                rows.append(r)
+        for rnd in range(1, args.rounds + 1):
+            # Each round starts with another daemon, so none always runs first.
+            shift = (rnd - 1) % len(daemons) if daemons else 0
+            order = daemons[shift:] + daemons[:shift]
+            for name, mode, connections, kind in SCENARIOS:
+                if not args.json:
+                    print("running %s%s..." % (name, " (round %d)" % rnd if args.rounds > 1 else ""),
+                          flush=True)
+                daemon_queries, ceiling_queries = queries[kind]
+                base = run_loadgen(args, ceiling_port, ceiling_queries, mode, connections, ceiling.pid)
+                base.update(scenario=name, round=rnd, server="ceiling", qps_ratio=1.0, p99_ratio=1.0)
+                rows.append(base)
+                # The same scenario against each daemon, right after the ceiling.
+                for d in order:
+                    r = measure(args, d, daemon_queries, mode, connections)
+                    rows.append(ratio_row(r, base, name, rnd, d.label))
+                if python is not None:
+                    r = run_loadgen(args, python_port, daemon_queries, mode, connections, python.pid)
+                    rows.append(ratio_row(r, base, name, rnd, "mta-sts-daemon"))
         if python is not None:
-            memory["python_rss_at_end_kib"] = proc_status(python.pid, "VmRSS")
-            memory["python_warm_passes"] = len(python_warm)
-        if daemon is not None:
-            memory["rss_at_end_kib"] = proc_status(daemon.pid, "VmRSS")
-            memory["hwm_kib"] = proc_status(daemon.pid, "VmHWM")
-            if daemon.poll() is not None:
-                raise RuntimeError("mta-stsd exited during the benchmark (status %s)" % daemon.poll())
+            python_memory = {"rss_at_end_kib": proc_status(python.pid, "VmRSS"),
+                             "warm_passes": len(python_warm)}
+        for d in daemons:
+            d.memory["rss_at_end_kib"] = proc_status(d.proc.pid, "VmRSS")
+            d.memory["hwm_kib"] = proc_status(d.proc.pid, "VmHWM")
+            if d.proc.poll() is not None:
+                raise RuntimeError("%s exited during the benchmark (status %s)" % (d.label, d.proc.poll()))
     finally:
         if ceiling is not None:
             ceiling.terminate()
             ceiling.wait(timeout=10)
-        if daemon is not None:
-            daemon.stop()
+        for d in daemons:
+            if d.proc is not None:
+                d.proc.stop()
         if python is not None:
             python.stop()
         if world is not None:
@@ -408,23 +474,38 @@ def main():
             shutil.rmtree(workdir, ignore_errors=True)
 
     all_ok = all(r["ok"] for r in rows)
+    summary_rows = summary(rows)
     if args.json:
         print(json.dumps({"domains": args.domains, "duration_s": args.duration, "pinned": args.pin,
-                          "cores": os.cpu_count(),
+                          "cores": os.cpu_count(), "rounds": args.rounds,
                           "loadavg": os.getloadavg(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                          "scenarios": rows, "memory": memory, "warm_passes": warm_passes,
-                          "metrics_scrapes": scrapes if args.metrics else None,
-                          "ok": all_ok}, indent=2))
+                          "scenarios": rows, "summary": summary_rows,
+                          "daemons": [{"label": d.label, "path": d.path, "metrics": d.metrics,
+                                       "memory": d.memory, "warm_passes": d.warm_passes,
+                                       "metrics_scrapes": d.scrapes if d.metrics else None}
+                                      for d in daemons],
+                          "python_memory": python_memory, "ok": all_ok}, indent=2))
     else:
-        print_table(rows, memory, warm_passes)
+        print_table(rows, daemons, python_memory)
+        if daemons:
+            print_summary(summary_rows, args.rounds)
         print("pinned: %s" % ("server on CPU %d, load generator on CPU %d" % (SERVER_CPU, LOADGEN_CPU)
                               if args.pin else "no (the scheduler places both)"))
-        if args.metrics:
-            print("mta-stsd /metrics: %d scrapes during the load (every %g s), slowest %.1f ms, "
-                  "%d failed%s" % (scrapes["count"], args.scrape_interval, scrapes["slowest_ms"],
-                                   len(scrapes["failures"]),
-                                   (": " + scrapes["failures"][0]) if scrapes["failures"] else ""))
+        for d in daemons:
+            if d.metrics:
+                s = d.scrapes
+                print("%s /metrics: %d scrapes during the load (every %g s), slowest %.1f ms, "
+                      "%d failed%s" % (d.label, s["count"], args.scrape_interval, s["slowest_ms"],
+                                       len(s["failures"]), (": " + s["failures"][0]) if s["failures"] else ""))
     return 0 if all_ok else 1
+
+
+def ratio_row(r, base, name, rnd, server):
+    r.update(scenario=name, round=rnd, server=server,
+             qps_ratio=r["qps"] / base["qps"] if base["qps"] else 0.0,
+             p99_ratio=(r["latency_us"]["p99"] / base["latency_us"]["p99"]
+                        if base["latency_us"]["p99"] else 0.0))
+    return r
 
 
 if __name__ == "__main__":
