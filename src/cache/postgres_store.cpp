@@ -240,16 +240,7 @@ void PostgresStore::arm_timer() {
   if (stopping_) return;
   const auto deadline = next_deadline();
   if (!deadline) return;  // an armed timer just finds nothing to do
-  if (timer_armed_ && timer_deadline_ <= *deadline) return;
-  timer_armed_ = true;
-  timer_deadline_ = *deadline;
-  timer_.expires_at(*deadline);
-  timer_.async_wait(
-      [this, alive = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
-        if (alive.expired() || ec == boost::asio::error::operation_aborted) return;
-        timer_armed_ = false;
-        on_timer();
-      });
+  timer_.arm(*deadline, alive_, [this] { on_timer(); });
 }
 
 void PostgresStore::on_timer() {

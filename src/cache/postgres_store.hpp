@@ -32,6 +32,7 @@
 
 #include "cache/record_check.hpp"
 #include "cache/store.hpp"
+#include "util/deadline_timer.hpp"
 
 struct pg_conn;
 struct pg_result;
@@ -170,9 +171,7 @@ class PostgresStore final : public PolicyStore {
   std::deque<std::uint64_t> read_queue_;
   std::deque<Write> writes_;
 
-  boost::asio::steady_timer timer_;
-  bool timer_armed_ = false;
-  Clock::time_point timer_deadline_{};
+  util::DeadlineTimer timer_;
 
   std::optional<Clock::time_point> load_unreachable_at_;
   bool ever_connected_ = false;

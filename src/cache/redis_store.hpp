@@ -35,6 +35,7 @@
 #include "cache/redis_sentinel.hpp"
 #include "cache/redis_url.hpp"
 #include "cache/store.hpp"
+#include "util/deadline_timer.hpp"
 
 struct redisAsyncContext;
 
@@ -179,9 +180,7 @@ class RedisStore final : public PolicyStore {
   std::deque<std::pair<std::uint64_t, Write>> in_flight_;
   std::deque<Write> queue_;
 
-  boost::asio::steady_timer timer_;
-  bool timer_armed_ = false;
-  Clock::time_point timer_deadline_{};
+  util::DeadlineTimer timer_;
 
   std::optional<Clock::time_point> load_unreachable_at_;  // a start-up load could not connect
   bool ever_connected_ = false;
