@@ -20,18 +20,17 @@ Needs root (nginx binds 127.0.0.50:443), nsd, nginx, openssl, postgresql, psql.
 import glob
 import os
 import pwd
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+from fleet import FleetDaemon  # noqa: E402
 import procs  # noqa: E402
 import scenarios as S  # noqa: E402
 from harness import HOST  # noqa: E402
@@ -130,47 +129,9 @@ class Postgres:
         return r.stdout.strip() if r.returncode == 0 else None
 
 
-class Daemon(harness.Daemon):
-    def __init__(self, binary, workdir, name, world, pg):
-        super().__init__(binary, workdir, name, query_timeout=ZONE_TIMEOUT + 6,
-                         start_timeout=15, stop_timeout=15)
-        # /metrics: the store's errors by backend (mtastsd_store_errors_total).
-        self.metrics_port = procs.free_port(HOST)
-        self.write_config(f"""\
-control_socket: none
-metrics: {{listen: "{HOST}:{self.metrics_port}"}}
-cache:
-  type: postgres
-  options:
-    dsn: "{pg.dsn()}"
-    filename: {os.path.join(workdir, name + ".db")}
-    timeout: 1
-default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
-proactive_policy_fetching: {{enabled: false}}
-""", "%s:%d" % (world.dns_addr, world.dns_port), world.ca_file)
-
-    def store_errors(self):
-        """{(backend, operation): count} from /metrics, or None when it cannot be read."""
-        try:
-            url = "http://%s:%d/metrics" % (HOST, self.metrics_port)
-            with urllib.request.urlopen(url, timeout=5) as r:
-                text = r.read().decode("utf-8")
-        except OSError:
-            return None
-        found = {}
-        for m in re.finditer(r'^mtastsd_store_errors_total\{backend="(\w+)",operation="(\w+)"\} '
-                             r'(\d+)', text, re.M):
-            found[(m.group(1), m.group(2))] = int(m.group(3))
-        return found
-
-
-def wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
+def fleet_daemon(args, name, world, pg):
+    return FleetDaemon(args.daemon, args.workdir, name, world, "postgres",
+                       ['dsn: "%s"' % pg.dsn(), "timeout: 1"], ZONE_TIMEOUT)
 
 
 def stored(pg, domain):
@@ -182,7 +143,7 @@ def check_fleet(c, w, pg, a, b):
     for name in DOMAINS[:3]:
         c.eq("A learns %s" % name, answer(name), a.query(name))
         c.eq("... one fetch", 1, hits_after(w, name, 1))
-    c.ok("A's writes reach PostgreSQL", wait_for(lambda: all(stored(pg, n) for n in DOMAINS[:3]),
+    c.ok("A's writes reach PostgreSQL", procs.wait_until(lambda: all(stored(pg, n) for n in DOMAINS[:3]),
                                                  10),
          pg.psql("SELECT domain FROM mta_stsd_policies"))
     w.stop_https()
@@ -203,7 +164,7 @@ def check_fleet(c, w, pg, a, b):
     started = time.monotonic()
     c.eq("PostgreSQL down: A learns %s itself" % late, answer(late), a.query(late))
     c.ok("... within the zone timeout", time.monotonic() - started < ZONE_TIMEOUT + 1)
-    c.ok("A logs the outage", wait_for(lambda: "answering from memory" in a.log_text(), 10))
+    c.ok("A logs the outage", procs.wait_until(lambda: "answering from memory" in a.log_text(), 10))
     errors = a.store_errors() or {}
     # A's discovery asked PostgreSQL first (a memory miss): it could not answer.
     c.ok("A's /metrics: PostgreSQL reads failed while it was down, SQLite's did not",
@@ -212,9 +173,9 @@ def check_fleet(c, w, pg, a, b):
 
     # 3. Back on the same port: the queued write arrives, sharing resumes.
     c.ok("PostgreSQL restarts", pg.start(), procs.log_tail(pg.log))
-    c.ok("A reconnects", wait_for(lambda: "connected again" in a.log_text(), 40))
+    c.ok("A reconnects", procs.wait_until(lambda: "connected again" in a.log_text(), 40))
     c.ok("the policy A learned during the outage reaches PostgreSQL",
-         wait_for(lambda: stored(pg, late), 15))
+         procs.wait_until(lambda: stored(pg, late), 15))
     w.stop_https()
     c.eq("B answers %s (learned by A during the outage) with HTTPS down" % late, answer(late),
          b.query(late))
@@ -249,8 +210,8 @@ def body(run):
     c.ok("initdb", pg.initdb(), procs.log_tail(pg.log))
     w.start()
     c.ok("PostgreSQL starts", pg.start(), procs.log_tail(pg.log))
-    a = Daemon(args.daemon, args.workdir, "a", w, pg)
-    b = Daemon(args.daemon, args.workdir, "b", w, pg)
+    a = fleet_daemon(args, "a", w, pg)
+    b = fleet_daemon(args, "b", w, pg)
     c.ok("daemon A starts", a.start(), procs.log_tail(a.log))
     c.ok("daemon B starts", b.start(), procs.log_tail(b.log))
     check_fleet(c, w, pg, a, b)

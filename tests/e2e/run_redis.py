@@ -13,16 +13,15 @@ Prints one line per check ("ok - ..." / "not ok - ..."); exits 0 only if every c
 Needs root (nginx binds 127.0.0.50:443), nsd, nginx, openssl, redis-server, redis-cli.
 """
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+from fleet import FleetDaemon  # noqa: E402
 import procs  # noqa: E402
 import scenarios as S  # noqa: E402
 from harness import HOST  # noqa: E402
@@ -82,49 +81,10 @@ class Redis:
         return r.stdout.strip()
 
 
-class Daemon(harness.Daemon):
-    def __init__(self, binary, workdir, name, world, redis):
-        super().__init__(binary, workdir, name, query_timeout=ZONE_TIMEOUT + 6,
-                         start_timeout=15, stop_timeout=15)
-        # /metrics: the store's errors by backend (mtastsd_store_errors_total).
-        self.metrics_port = procs.free_port(HOST)
-        self.write_config(f"""\
-control_socket: none
-metrics: {{listen: "{HOST}:{self.metrics_port}"}}
-cache:
-  type: redis
-  options:
-    url: redis://{HOST}:{redis.port}/0
-    filename: {os.path.join(workdir, name + ".db")}
-    socket_timeout: 1
-    socket_connect_timeout: 1
-default_zone: {{timeout: {ZONE_TIMEOUT:g}}}
-proactive_policy_fetching: {{enabled: false}}
-""", "%s:%d" % (world.dns_addr, world.dns_port), world.ca_file)
-
-
-    def store_errors(self):
-        """{(backend, operation): count} from /metrics, or None when it cannot be read."""
-        try:
-            url = "http://%s:%d/metrics" % (HOST, self.metrics_port)
-            with urllib.request.urlopen(url, timeout=5) as r:
-                text = r.read().decode("utf-8")
-        except OSError:
-            return None
-        found = {}
-        for m in re.finditer(r'^mtastsd_store_errors_total\{backend="(\w+)",operation="(\w+)"\} '
-                             r'(\d+)', text, re.M):
-            found[(m.group(1), m.group(2))] = int(m.group(3))
-        return found
-
-
-def wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
+def fleet_daemon(args, name, world, redis):
+    return FleetDaemon(args.daemon, args.workdir, name, world, "redis",
+                       ["url: redis://%s:%d/0" % (HOST, redis.port), "socket_timeout: 1",
+                        "socket_connect_timeout: 1"], ZONE_TIMEOUT)
 
 
 def check_fleet(c, w, redis, a, b):
@@ -134,7 +94,7 @@ def check_fleet(c, w, redis, a, b):
         c.eq("... one fetch", 1, hits_after(w, name, 1))
     # One policy key per domain (DANE results sit under their own prefix).
     policy_keys = lambda: len(redis.cli("KEYS", "mta-stsd:policy:*").split())  # noqa: E731
-    c.ok("A's writes reach Redis", wait_for(lambda: policy_keys() == 4, 5),
+    c.ok("A's writes reach Redis", procs.wait_until(lambda: policy_keys() == 4, 5),
          "policy keys %r" % redis.cli("KEYS", "mta-stsd:policy:*"))
     for name in DOMAINS[:4]:
         c.eq("B answers %s learned by A" % name, answer(name), b.query(name))
@@ -159,7 +119,7 @@ def check_fleet(c, w, redis, a, b):
     c.ok("... within the zone timeout", time.monotonic() - started < ZONE_TIMEOUT + 1)
     for name in DOMAINS[5:8]:
         c.eq("Redis down: A learns %s" % name, answer(name), a.query(name))
-    c.ok("A logs the lost connection", wait_for(lambda: "connection lost" in a.log_text(), 10))
+    c.ok("A logs the lost connection", procs.wait_until(lambda: "connection lost" in a.log_text(), 10))
     time.sleep(2.5)  # reconnect attempts go on meanwhile
     for name in DOMAINS[5:8]:
         a.query(name)
@@ -173,14 +133,14 @@ def check_fleet(c, w, redis, a, b):
 
     # 3. Redis back on the same port (empty): sharing resumes.
     c.ok("Redis restarts on the same port", redis.start())
-    c.ok("A reconnects", wait_for(lambda: "connected again" in a.log_text(), 40))
-    c.ok("B reconnects", wait_for(lambda: "connected again" in b.log_text(), 40))
+    c.ok("A reconnects", procs.wait_until(lambda: "connected again" in a.log_text(), 40))
+    c.ok("B reconnects", procs.wait_until(lambda: "connected again" in b.log_text(), 40))
     c.ok("A's writes queued during the outage arrive",
-         wait_for(lambda: redis.cli("EXISTS", "mta-stsd:policy:" + DOMAINS[5]) == "1", 10))
+         procs.wait_until(lambda: redis.cli("EXISTS", "mta-stsd:policy:" + DOMAINS[5]) == "1", 10))
     fresh = DOMAINS[8]
     c.eq("A learns %s after the outage" % fresh, answer(fresh), a.query(fresh))
     c.ok("... written to Redis",
-         wait_for(lambda: redis.cli("EXISTS", "mta-stsd:policy:" + fresh) == "1", 5))
+         procs.wait_until(lambda: redis.cli("EXISTS", "mta-stsd:policy:" + fresh) == "1", 5))
     c.eq("B answers %s" % fresh, answer(fresh), b.query(fresh))
     time.sleep(0.5)
     c.eq("... without fetching it", 1, w.nginx_hits(fresh))
@@ -206,8 +166,8 @@ def body(run):
     run.on_exit(redis.stop, redis.logs)
     w.start()
     c.ok("redis-server starts", redis.start(), procs.log_tail(redis.log))
-    a = Daemon(args.daemon, args.workdir, "a", w, redis)
-    b = Daemon(args.daemon, args.workdir, "b", w, redis)
+    a = fleet_daemon(args, "a", w, redis)
+    b = fleet_daemon(args, "b", w, redis)
     c.ok("daemon A starts", a.start(), procs.log_tail(a.log))
     c.ok("daemon B starts", b.start(), procs.log_tail(b.log))
     check_fleet(c, w, redis, a, b)
