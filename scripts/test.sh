@@ -9,12 +9,15 @@
 #   asan       build-asan/: the same under AddressSanitizer and UndefinedBehaviorSanitizer
 #   tsan       build-tsan/: ThreadSanitizer over the code that runs threads (the SQLite
 #              store's writer, the Redis store) and its end-to-end tests
-#   fuzz       build-fuzz/: every libFuzzer target for MTASTSD_FUZZ_SECONDS (default 20) each
+#   fuzz       build-fuzz/: every libFuzzer target for MTASTSD_FUZZ_SECONDS (default 15) each
 #   package    the Debian package (scripts/test-package.sh): dpkg-buildpackage, lintian, an
 #              install beside postfix-mta-sts-resolver into a fresh root of this machine's
 #              release, the installed daemon asked by the installed postmap, then a purge
 #   trixie     the test command again on a fresh Debian 13 root (scripts/test-release.sh:
 #              debootstrap, chroot, a network namespace of its own; release stage only)
+#   package-trixie  (package-bookworm on a Debian 13 machine) the package stage for the
+#              other release: built in a fresh root of it given only debian/control's
+#              build dependencies, its own lintian, installed into another fresh root
 #   bookworm   the README's first command on a fresh Debian 12 root (scripts/test-release.sh:
 #              install-deps.sh, the Release build, the daemon started and asked through
 #              mta-stsctl), as a new user on a minimal install runs it
@@ -22,9 +25,9 @@
 # stages.
 # The README's build/ is never touched: every stage builds in its own directory.
 # The libraries build as unity builds (a module's files compiled as one): half the
-# compile time, the largest part of CI's. MTASTSD_UNITY_BUILD=OFF builds file by
-# file, as users' builds do; the trixie stage does (GCC 14's headers include the
-# least, so a missing #include that a unity build hides fails there).
+# compile time, the largest part of CI's (and the default of every build).
+# MTASTSD_UNITY_BUILD=OFF builds file by file; the trixie stage does (GCC 14's headers
+# include the least, so a missing #include that a unity build hides fails there).
 set -eu
 cd "$(dirname "$0")/.."
 JOBS="${JOBS:-$(nproc)}"
@@ -43,7 +46,7 @@ stage() {
   "$@"
   secs=$(($(date +%s) - t))
   echo "=== stage $name: passed in $((secs / 60)) min $((secs % 60)) s"
-  TIMES="$TIMES$(printf '%-10s %4d min %2d s' "$name" $((secs / 60)) $((secs % 60)))
+  TIMES="$TIMES$(printf '%-16s %4d min %2d s' "$name" $((secs / 60)) $((secs % 60)))
 "
 }
 
@@ -94,15 +97,19 @@ stage release run_suite build-test -DMTASTSD_BENCH=ON
 [ "${MTASTSD_SKIP_TSAN:-0}" = "1" ] || stage tsan tsan_suite
 if [ "${MTASTSD_SKIP_FUZZ:-0}" != "1" ]; then
   # A finding fails the run; fix it and add its input to tests/fuzz/corpus/TARGET/.
-  stage fuzz scripts/fuzz.sh "${MTASTSD_FUZZ_SECONDS:-20}"
+  stage fuzz scripts/fuzz.sh "${MTASTSD_FUZZ_SECONDS:-15}"
 fi
 [ "${MTASTSD_SKIP_PACKAGE:-0}" = "1" ] || stage package scripts/test-package.sh
 if [ "${MTASTSD_SKIP_RELEASES:-0}" != "1" ]; then
   stage trixie scripts/test-release.sh trixie test
+  # The package of the release this machine is not.
+  other=trixie
+  grep -q '^VERSION_CODENAME=trixie' /etc/os-release && other=bookworm
+  [ "${MTASTSD_SKIP_PACKAGE:-0}" = "1" ] || stage "package-$other" scripts/test-package.sh "$other"
   stage bookworm scripts/test-release.sh bookworm run
 fi
 secs=$(($(date +%s) - T_ALL))
 echo "=== wall time per stage"
 printf '%s' "$TIMES"
-printf '%-10s %4d min %2d s\n' total $((secs / 60)) $((secs % 60))
+printf '%-16s %4d min %2d s\n' total $((secs / 60)) $((secs % 60))
 echo "=== all tests passed"
