@@ -350,6 +350,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=1,
                     help="run every scenario this many times; the daemons' order is rotated each "
                          "round, and a summary gives each one's median ratio")
+    ap.add_argument("--scenario", action="append", default=[], choices=[s[0] for s in SCENARIOS],
+                    help="run only this scenario (repeat for several; default: all)")
     ap.add_argument("--domains", type=int, default=1000, help="domains in the test world")
     ap.add_argument("--duration", type=float, default=10, help="seconds measured per scenario")
     ap.add_argument("--warmup", type=float, default=2, help="seconds of load before measuring")
@@ -379,6 +381,7 @@ def main():
         ap.error("--domains must be at least 20 (one of each kind)")
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
+    scenarios = [s for s in SCENARIOS if not args.scenario or s[0] in args.scenario]
     daemons = [Daemon(spec, args.metrics) for spec in args.daemon]
     labels = [d.label for d in daemons]
     if len(set(labels)) != len(labels) or "ceiling" in labels or "mta-sts-daemon" in labels:
@@ -436,7 +439,7 @@ def main():
             # Each round starts with another daemon, so none always runs first.
             shift = (rnd - 1) % len(daemons) if daemons else 0
             order = daemons[shift:] + daemons[:shift]
-            for name, mode, connections, kind in SCENARIOS:
+            for name, mode, connections, kind in scenarios:
                 if not args.json:
                     print("running %s%s..." % (name, " (round %d)" % rnd if args.rounds > 1 else ""),
                           flush=True)
