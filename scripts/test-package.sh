@@ -87,9 +87,9 @@ echo "== package: built $(basename "$deb") on $release ($(du -k "$deb" | cut -f1
 t1=$(date +%s)
 # Every tag of severity warning or above fails; the output says which.
 if [ "$release" = "$host_release" ]; then
-  lintian --fail-on error,warning --no-tag-display-limit $changes
+  lintian --fail-on error,warning --tag-display-limit 0 $changes
 else
-  in_chroot "$build_root" "lintian --fail-on error,warning --no-tag-display-limit $changes"
+  in_chroot "$build_root" "lintian --fail-on error,warning --tag-display-limit 0 $changes"
 fi
 echo "== package: lintian clean in $(($(date +%s) - t1)) s"
 

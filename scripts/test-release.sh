@@ -88,8 +88,15 @@ if [ "$mode" = test ]; then
 else
   # The README's first command, less its last step (the daemon in the foreground),
   # which runs below in the namespace and is asked through mta-stsctl.
-  in_root 'scripts/install-deps.sh && cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j"$(nproc)" --target mta-stsd mta-stsctl'
-  echo "== $release: install-deps.sh and build: $(($(date +%s) - t1)) s"
+  # Its output goes to a log of the root, shown only when it fails.
+  log="$root/root/first-command.log"
+  in_root 'scripts/install-deps.sh && cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j"$(nproc)" --target mta-stsd mta-stsctl' \
+    >"$log" 2>&1 || {
+    tail -n 60 "$log"
+    echo "== $release: the README's first command failed; log: $log"
+    exit 1
+  }
+  echo "== $release: install-deps.sh and build: $(($(date +%s) - t1)) s ($(grep -c '^Setting up' "$log") packages installed)"
   in_netns '
     ./build/mta-stsd >/tmp/mta-stsd.log 2>&1 &
     pid=$!
@@ -102,7 +109,9 @@ else
       sleep 0.2
     done
     head -n 3 /tmp/stats.txt
-    kill -TERM $pid; wait $pid || true'
-  echo "== $release: README first command: mta-stsd started and answered mta-stsctl"
+    kill -TERM $pid
+    rc=0; wait $pid || rc=$?
+    [ $rc = 0 ] || { echo "mta-stsd exited $rc on SIGTERM:"; tail -n 20 /tmp/mta-stsd.log; exit 1; }'
+  echo "== $release: README first command: mta-stsd started, answered mta-stsctl, stopped cleanly on SIGTERM"
 fi
 echo "== $release ($mode): passed in $(($(date +%s) - t0)) s"
