@@ -508,10 +508,11 @@ bool SqliteStore::load_all(const std::function<void(CachedPolicy)>& sink) {
                 util::log_text(domain), why);
           }
         });
-    spdlog::info(
-        "cache database {}: read {} policies of postfix-mta-sts-resolver in place ({} expired, "
-        "{} unusable); the file cannot be written yet, so they are taken over once it can",
-        path_, counts.taken, counts.expired, counts.unusable);
+    spdlog::log(in_place_read_logged_.exchange(true) ? spdlog::level::debug : spdlog::level::info,
+                "cache database {}: read {} policies of postfix-mta-sts-resolver in place ({} "
+                "expired, {} unusable); the file cannot be written yet, so they are taken over "
+                "once it can",
+                path_, counts.taken, counts.expired, counts.unusable);
     return true;
   }
   Statement select(scan.db, kSelectPolicies);

@@ -160,6 +160,8 @@ class SqliteStore final : public PolicyStore {
   bool fallback_resolver_ = false;
   std::atomic<bool> has_dane_table_{false};  // false: a read-only database from before DANE support
   std::atomic<bool> not_writable_logged_{false};
+  // The in-place read's count line: at start-up; every list and census reads again.
+  std::atomic<bool> in_place_read_logged_{false};
   StoreErrorCounters errors_;
   LogOnce rejected_;  // unusable rows: logged once each
 

@@ -302,6 +302,11 @@ TEST_CASE("a resolver file that cannot be written is read in place, taken over o
   CHECK(
       log.contains("read 1 policies of postfix-mta-sts-resolver in place (1 expired, 1 unusable)"));
   CHECK(log.contains("entry for 'bad.example' not used: pol_body is not JSON"));
+  // Every list and census reads the table again: the count line is info once, then debug.
+  CHECK(loaded_policies(store).size() == 1);
+  const std::string line = "cache database " + file.string() + ": read 1 policies";
+  CHECK(log.count("[info] " + line) == 1);
+  CHECK(log.count("[debug] " + line) == 1);
   bool answered = false;
   store.fetch("ro.example", [&](mtasts::cache::PolicyRead got_read) {
     std::optional<CachedPolicy> got = std::move(got_read.record);
