@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <algorithm>
+#include <functional>
+#include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "cache/record_check.hpp"
 #include "util/log_text.hpp"
@@ -118,6 +121,48 @@ struct TieredStore::Common {
       return shared;
     }
     return local;
+  }
+
+  // PolicyStore::list_policies or PolicyStore::list_dane.
+  template <class Record>
+  using List = void (PolicyStore::*)(std::int64_t, std::size_t,
+                                     std::function<void(std::vector<Record>)>);
+
+  // The local tier's list with the shared tier's merged in: every shared record
+  // is checked; one the local list lacks joins it while under `limit`; for one
+  // both hold, keep(common, mine, theirs, now) decides which stays in `mine`.
+  template <class Record, class Key, class Keep>
+  static void list_both(const std::shared_ptr<Common>& common, PolicyStore& primary,
+                        std::weak_ptr<PolicyStore> local, List<Record> list, std::int64_t now,
+                        std::size_t limit, Key key, Keep keep,
+                        std::function<void(std::vector<Record>)> done) {
+    (primary.*list)(now, limit,
+                    [common, local = std::move(local), list, now, limit, key, keep,
+                     done = std::move(done)](std::vector<Record> shared) mutable {
+                      auto secondary = local.lock();
+                      if (!secondary) return done({});
+                      ((*secondary).*list)(
+                          now, limit,
+                          [common, now, limit, key, keep, shared = std::move(shared),
+                           done = std::move(done)](std::vector<Record> mine) mutable {
+                            std::unordered_map<std::string, std::size_t> index;
+                            for (std::size_t i = 0; i < mine.size(); ++i)
+                              index.emplace(key(mine[i]), i);
+                            for (auto& record : shared) {
+                              auto theirs =
+                                  common->checked(std::optional<Record>(std::move(record)),
+                                                  common->primary_name, now);
+                              if (!theirs) continue;
+                              const auto it = index.find(key(*theirs));
+                              if (it == index.end()) {
+                                if (mine.size() < limit) mine.push_back(std::move(*theirs));
+                              } else {
+                                keep(*common, mine[it->second], std::move(*theirs), now);
+                              }
+                            }
+                            done(std::move(mine));
+                          });
+                    });
   }
 };
 
@@ -297,36 +342,14 @@ void TieredStore::due_for_refresh(std::int64_t now, std::int64_t checked_before,
 
 void TieredStore::list_policies(std::int64_t now, std::size_t limit,
                                 std::function<void(std::vector<CachedPolicy>)> done) {
-  std::weak_ptr<PolicyStore> local = secondary_;
-  primary_->list_policies(
-      now, limit,
-      [local, common = common_, now, limit,
-       done = std::move(done)](std::vector<CachedPolicy> shared) mutable {
-        auto secondary = local.lock();
-        if (!secondary) return done({});
-        secondary->list_policies(
-            now, limit,
-            [common, now, limit, shared = std::move(shared),
-             done = std::move(done)](std::vector<CachedPolicy> mine) mutable {
-              std::unordered_map<std::string, std::size_t> index;
-              for (std::size_t i = 0; i < mine.size(); ++i) index.emplace(mine[i].domain, i);
-              for (auto& record : shared) {
-                auto theirs = common->checked(std::optional<CachedPolicy>(std::move(record)),
-                                              common->primary_name, now);
-                if (!theirs) continue;
-                const auto it = index.find(theirs->domain);
-                if (it == index.end()) {
-                  if (mine.size() < limit) mine.push_back(std::move(*theirs));
-                  continue;
-                }
-                bool from_shared = false;
-                auto chosen = common->choose(std::move(mine[it->second]), std::move(theirs), now,
-                                             from_shared);
-                mine[it->second] = std::move(*chosen);
-              }
-              done(std::move(mine));
-            });
-      });
+  Common::list_both<CachedPolicy>(
+      common_, *primary_, secondary_, &PolicyStore::list_policies, now, limit,
+      [](const CachedPolicy& p) -> const std::string& { return p.domain; },
+      [](Common& common, CachedPolicy& mine, CachedPolicy theirs, std::int64_t now) {
+        bool from_shared = false;
+        mine = std::move(*common.choose(std::move(mine), std::move(theirs), now, from_shared));
+      },
+      std::move(done));
 }
 
 // Both tiers, as load_all_dane merges them: a result only the shared store
@@ -334,34 +357,13 @@ void TieredStore::list_policies(std::int64_t now, std::size_t limit,
 // two for one destination the one fetched last wins.
 void TieredStore::list_dane(std::int64_t now, std::size_t limit,
                             std::function<void(std::vector<CachedDane>)> done) {
-  std::weak_ptr<PolicyStore> local = secondary_;
-  primary_->list_dane(now, limit,
-                      [local, common = common_, now, limit,
-                       done = std::move(done)](std::vector<CachedDane> shared) mutable {
-                        auto secondary = local.lock();
-                        if (!secondary) return done({});
-                        secondary->list_dane(
-                            now, limit,
-                            [common, now, limit, shared = std::move(shared),
-                             done = std::move(done)](std::vector<CachedDane> mine) mutable {
-                              std::unordered_map<std::string, std::size_t> index;
-                              for (std::size_t i = 0; i < mine.size(); ++i)
-                                index.emplace(mine[i].destination, i);
-                              for (auto& record : shared) {
-                                auto theirs =
-                                    common->checked(std::optional<CachedDane>(std::move(record)),
-                                                    common->primary_name, now);
-                                if (!theirs) continue;
-                                const auto it = index.find(theirs->destination);
-                                if (it == index.end()) {
-                                  if (mine.size() < limit) mine.push_back(std::move(*theirs));
-                                } else if (theirs->fetched_at > mine[it->second].fetched_at) {
-                                  mine[it->second] = std::move(*theirs);
-                                }
-                              }
-                              done(std::move(mine));
-                            });
-                      });
+  Common::list_both<CachedDane>(
+      common_, *primary_, secondary_, &PolicyStore::list_dane, now, limit,
+      [](const CachedDane& d) -> const std::string& { return d.destination; },
+      [](Common&, CachedDane& mine, CachedDane theirs, std::int64_t) {
+        if (theirs.fetched_at > mine.fetched_at) mine = std::move(theirs);
+      },
+      std::move(done));
 }
 
 std::optional<PolicyStore::Census> TieredStore::census(std::int64_t now,
