@@ -3,19 +3,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <stdexcept>
+#include <string>
 #include <system_error>
 #include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/error.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include "control/transfer.hpp"
@@ -24,14 +24,15 @@
 #include "daemon/control_replies.hpp"
 #include "resolver/dane_discovery.hpp"
 #include "setup/setup.hpp"
+#include "socketmap/accept_loop.hpp"
 #include "socketmap/listener.hpp"
+#include "socketmap/stream_connection.hpp"
 #include "sts/answer.hpp"
 #include "sts/query_key.hpp"
 
 namespace mtasts::daemon {
 
 namespace asio = boost::asio;
-using boost::system::error_code;
 using control::ControlRequest;
 using control::error_json;
 using control::parse_control_request;
@@ -58,16 +59,12 @@ struct ControlServer::State {
   const std::vector<resolver::Zone> zones;
   const util::Clock* clock;
   std::function<std::string()> reload;  // mta-stsctl reload: the daemon's reply (JSON)
-  std::optional<socketmap::BoundAcceptor> bound;
-  socketmap::Endpoint peer;  // filled by the accept in progress
+  // Holds this state through its take until closed (stop).
+  std::shared_ptr<socketmap::AcceptLoop> accept;
   std::unordered_set<ControlConnection*> connections;
-  bool accepting = false;
 };
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-constexpr std::size_t kMaxDiscard = 1024 * 1024;
 
 // Only root and the user the daemon runs as. The socket's mode already says so;
 // this also holds when an admin loosened the mode or the directory.
@@ -84,37 +81,54 @@ bool peer_allowed(int fd, std::string& who) {
 
 }  // namespace
 
-class ControlConnection : public std::enable_shared_from_this<ControlConnection> {
+// One admin's connection: request lines in, one reply each (a list's written a
+// chunk at a time); the reading, deadlines and goodbye are StreamConnection's.
+class ControlConnection final : public socketmap::StreamConnection {
  public:
   ControlConnection(std::shared_ptr<ControlServer::State> state, socketmap::Socket socket)
-      : state_(std::move(state)), socket_(std::move(socket)), timer_(state_->io) {}
-  ~ControlConnection() {
-    if (!closed_) state_->connections.erase(this);
+      : StreamConnection(std::move(socket)), state_(std::move(state)) {}
+  ~ControlConnection() override {
+    if (!closed()) state_->connections.erase(this);
   }
-  ControlConnection(const ControlConnection&) = delete;
-  ControlConnection& operator=(const ControlConnection&) = delete;
 
   void start() {
     state_->connections.insert(this);
-    last_activity_ = Clock::now();
-    arm_timer(last_activity_ + state_->options.idle_timeout);
+    touch();
+    arm_deadline(last_activity() + state_->options.idle_timeout);
     next_request();
   }
 
-  void close(std::string_view why) {
-    if (closed_) return;
-    closed_ = true;
-    error_code ignored;
-    socket_.close(ignored);
-    timer_.cancel();
+ private:
+  std::shared_ptr<ControlConnection> self() {
+    return std::static_pointer_cast<ControlConnection>(shared_from_this());
+  }
+
+  void on_closed(std::string_view why) override {
     state_->connections.erase(this);
     spdlog::debug("control: closed a connection: {}", why);
   }
 
- private:
+  void on_input(std::string_view bytes) override {
+    input_.append(bytes);
+    next_request();
+  }
+
+  void on_end_of_input() override { next_request(); }
+
+  // A client that sends nothing, or stops reading a long list reply, for
+  // idle_timeout is dropped.
+  void on_deadline(Clock::time_point now) override {
+    const auto deadline = last_activity() + state_->options.idle_timeout;
+    if (now >= deadline) {
+      close("idle timeout");
+      return;
+    }
+    arm_deadline(deadline);
+  }
+
   // Answers the next buffered request line, or reads more.
   void next_request() {
-    if (closed_ || writing_ || reading_ || recalling_) return;
+    if (closed() || writing_ || reading() || recalling_) return;
     if (importing_) return next_import_line();
     const std::size_t max_line = state_->options.max_line;
     const auto newline = input_.find('\n');
@@ -130,7 +144,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
       answer(line);
       return;
     }
-    if (peer_done_) {
+    if (peer_done()) {
       if (input_.empty()) {
         close("done");
         return;
@@ -141,29 +155,6 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
       return;
     }
     read();
-  }
-
-  void read() {
-    reading_ = true;
-    socket_.async_read_some(
-        asio::buffer(buffer_),
-        [self = shared_from_this()](const error_code& ec, std::size_t n) { self->on_read(ec, n); });
-  }
-
-  void on_read(const error_code& ec, std::size_t length) {
-    reading_ = false;
-    if (closed_) return;
-    if (ec) {
-      if (ec != asio::error::eof) {
-        close(ec.message());
-        return;
-      }
-      peer_done_ = true;
-    } else {
-      last_activity_ = Clock::now();
-      input_.append(buffer_.data(), length);
-    }
-    next_request();
   }
 
   void answer(std::string_view line) {
@@ -229,10 +220,10 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
           // read back from the store first, so show never says "not cached"
           // for a policy that still protects the domain.
           recalling_ = true;
-          policies->stored().recall(domain, [self = shared_from_this(), domain, dane_key] {
+          policies->stored().recall(domain, [self = self(), domain, dane_key] {
             self->recalling_ = false;
             const auto* current = self->state_->policies;
-            if (self->closed_ || current == nullptr) return;
+            if (self->closed() || current == nullptr) return;
             self->send(show_json(*current, domain, dane_key, self->state_->clock->now()) + "\n");
           });
           return;
@@ -263,9 +254,9 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
   // holds are read first; meanwhile no other request is read.
   void start_listing(resolver::PolicyResolver& policies, PolicyListing::Kind kind) {
     listing_ = true;
-    auto begin = [self = shared_from_this(), kind](std::vector<cache::CachedPolicy> stored,
-                                                   std::vector<cache::CachedDane> stored_dane) {
-      if (self->closed_) return;
+    auto begin = [self = self(), kind](std::vector<cache::CachedPolicy> stored,
+                                       std::vector<cache::CachedDane> stored_dane) {
+      if (self->closed()) return;
       const auto* current = self->state_->policies;
       if (current == nullptr) return self->close("server stopped");
       const std::int64_t now = self->state_->clock->now();
@@ -282,21 +273,20 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     // export wants the text as fetched, which only the store keeps: every
     // stored policy, memory's included; then every stored DANE result, since
     // memory drops them too (cache_size).
-    policies.stored().all(
-        kMaxListedFromStore,
-        [self = shared_from_this(), begin](std::vector<cache::CachedPolicy> stored) mutable {
-          if (self->closed_) return;
-          auto* current = self->state_->policies;
-          if (current == nullptr) return self->close("server stopped");
-          auto then = [begin, stored = std::move(stored)](
-                          std::vector<cache::CachedDane> stored_dane) mutable {
-            begin(std::move(stored), std::move(stored_dane));
-          };
-          if (auto* dane = current->dane()) {
-            return dane->stored_results(kMaxListedFromStore, std::move(then));
-          }
-          then({});
-        });
+    policies.stored().all(kMaxListedFromStore,
+                          [self = self(), begin](std::vector<cache::CachedPolicy> stored) mutable {
+                            if (self->closed()) return;
+                            auto* current = self->state_->policies;
+                            if (current == nullptr) return self->close("server stopped");
+                            auto then = [begin, stored = std::move(stored)](
+                                            std::vector<cache::CachedDane> stored_dane) mutable {
+                              begin(std::move(stored), std::move(stored_dane));
+                            };
+                            if (auto* dane = current->dane()) {
+                              return dane->stored_results(kMaxListedFromStore, std::move(then));
+                            }
+                            then({});
+                          });
   }
 
   void fill_listing() {
@@ -311,7 +301,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
   // Takes the payload's lines one at a time; a record the lifecycle checks
   // against the store waits (recalling_) and resumes here.
   void next_import_line() {
-    while (!closed_ && !recalling_) {
+    while (!closed() && !recalling_) {
       const auto newline = input_.find('\n');
       const std::size_t limit = control::kMaxTransferLine + 2;  // the CR and LF
       if ((newline != std::string::npos && newline > limit) ||
@@ -327,7 +317,7 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
         return;
       }
       if (newline == std::string::npos) {
-        if (!peer_done_) return read();
+        if (!peer_done()) return read();
         // The client closed without the empty line: what came is imported.
         close_after_write_ = true;
         if (!input_.empty()) {
@@ -356,10 +346,10 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
     const std::size_t line = import_.line();
     recalling_ = true;
     in_import_call_ = true;
-    auto done = [self = shared_from_this(), line](resolver::Adoption adoption) {
+    auto done = [self = self(), line](resolver::Adoption adoption) {
       self->recalling_ = false;
       self->import_.adopted(line, std::move(adoption));
-      if (!self->in_import_call_ && !self->closed_) self->next_request();
+      if (!self->in_import_call_ && !self->closed()) self->next_request();
     };
     if (auto* policy = std::get_if<cache::CachedPolicy>(&*record)) {
       policies->import_policy(std::move(*policy), done);
@@ -384,19 +374,18 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
 
   void write() {
     writing_ = true;
-    asio::async_write(
-        socket_, asio::buffer(output_),
-        [self = shared_from_this()](const error_code& ec, std::size_t) { self->on_write(ec); });
+    asio::async_write(socket(), asio::buffer(output_),
+                      [self = self()](const error_code& ec, std::size_t) { self->on_write(ec); });
   }
 
   void on_write(const error_code& ec) {
     writing_ = false;
-    if (closed_) return;
+    if (closed()) return;
     if (ec) {
       close(ec.message());
       return;
     }
-    last_activity_ = Clock::now();
+    touch();
     if (listing_) {
       if (state_->policies == nullptr) {
         close("server stopped");
@@ -413,52 +402,14 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
       return;
     }
     if (discard_after_write_) {
-      error_code ignored;
-      socket_.shutdown(asio::socket_base::shutdown_send, ignored);
-      discard();
+      // The client may still be sending the rest of its over-long line.
+      linger(state_->options.idle_timeout, "closed after an over-long request");
       return;
     }
     next_request();
   }
 
-  // After an over-long line the client may still be sending: closing with
-  // unread input would make the kernel reset the connection and destroy the
-  // error reply before the client reads it. So the rest is read and dropped
-  // (bounded; the idle timer also ends it) until the client closes.
-  void discard() {
-    socket_.async_read_some(asio::buffer(buffer_),
-                            [self = shared_from_this()](const error_code& ec, std::size_t n) {
-                              if (self->closed_) return;
-                              self->discarded_ += n;
-                              if (ec || self->discarded_ > kMaxDiscard) {
-                                self->close("closed after an over-long request");
-                                return;
-                              }
-                              self->discard();
-                            });
-  }
-
-  // The deadline pattern: activity moves last_activity_; the timer compares.
-  // It also catches a client that stops reading a long list reply.
-  void arm_timer(Clock::time_point at) {
-    timer_.expires_at(at);
-    timer_.async_wait([self = shared_from_this()](const error_code& ec) { self->on_timer(ec); });
-  }
-
-  void on_timer(const error_code& ec) {
-    if (closed_ || ec == asio::error::operation_aborted) return;
-    const auto deadline = last_activity_ + state_->options.idle_timeout;
-    if (Clock::now() >= deadline) {
-      close("idle timeout");
-      return;
-    }
-    arm_timer(deadline);
-  }
-
   std::shared_ptr<ControlServer::State> state_;
-  socketmap::Socket socket_;
-  asio::steady_timer timer_;
-  Clock::time_point last_activity_;
   std::string input_;
   std::string output_;
   PolicyListing listing_state_;
@@ -469,35 +420,18 @@ class ControlConnection : public std::enable_shared_from_this<ControlConnection>
   static constexpr std::size_t kMaxListedFromStore = 1'000'000;
   bool recalling_ = false;  // a show waits for the store: later requests wait too
   bool listing_ = false;
-  bool reading_ = false;
   bool writing_ = false;
-  bool peer_done_ = false;
   bool close_after_write_ = false;
   bool discard_after_write_ = false;
-  std::size_t discarded_ = 0;
-  bool closed_ = false;
-  std::array<char, 4096> buffer_;
 };
 
 namespace {
 
-void accept_next(const std::shared_ptr<ControlServer::State>& state);
-
-void on_accept(const std::shared_ptr<ControlServer::State>& state, const error_code& ec,
-               socketmap::Socket socket) {
-  if (ec == asio::error::operation_aborted || !state->accepting || state->policies == nullptr ||
-      !state->bound || !state->bound->acceptor.is_open()) {
-    return;
-  }
-  if (ec) {
-    // EMFILE and the like: the admin channel may wait; retrying at once would spin.
-    spdlog::warn("control: accept failed: {}", ec.message());
-    auto timer = std::make_shared<asio::steady_timer>(state->io, std::chrono::milliseconds(200));
-    timer->async_wait([state, timer](const error_code& wait_ec) {
-      if (!wait_ec && state->accepting) accept_next(state);
-    });
-    return;
-  }
+// The server's part of each accept: only root and the daemon's user, at most
+// max_connections at once.
+void take_connection(const std::shared_ptr<ControlServer::State>& state,
+                     socketmap::Socket& socket) {
+  if (state->policies == nullptr) return;  // stopped: the socket closes on return
   std::string who;
   if (!peer_allowed(socket.native_handle(), who)) {
     spdlog::warn("control: refused a connection from {} (only root and the daemon's user)", who);
@@ -508,14 +442,6 @@ void on_accept(const std::shared_ptr<ControlServer::State>& state, const error_c
     spdlog::debug("control: connection from {}", who);
     std::make_shared<ControlConnection>(state, std::move(socket))->start();
   }
-  accept_next(state);
-}
-
-void accept_next(const std::shared_ptr<ControlServer::State>& state) {
-  state->bound->acceptor.async_accept(state->peer,
-                                      [state](const error_code& ec, socketmap::Socket socket) {
-                                        on_accept(state, ec, std::move(socket));
-                                      });
 }
 
 }  // namespace
@@ -528,25 +454,22 @@ ControlServer::ControlServer(asio::io_context& io, ControlOptions options,
 ControlServer::~ControlServer() { stop(); }
 
 void ControlServer::start() {
-  if (state_->bound) throw std::logic_error("control server started twice");
+  if (state_->accept) throw std::logic_error("control server started twice");
   const std::string& path = state_->options.path;
   std::error_code ec;
   const auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  state_->bound.emplace(socketmap::listen_unix(state_->io, path, state_->options.mode));
-  state_->accepting = true;
-  accept_next(state_);
+  state_->accept = std::make_shared<socketmap::AcceptLoop>(
+      socketmap::listen_unix(state_->io, path, state_->options.mode), "control",
+      [state = state_](const socketmap::AcceptLoop&, socketmap::Socket& socket,
+                       const socketmap::Endpoint&) { take_connection(state, socket); });
+  state_->accept->start();
 }
 
 void ControlServer::stop() {
   auto& state = *state_;
-  state.accepting = false;
-  if (state.bound && state.bound->acceptor.is_open()) {
-    error_code ignored;
-    state.bound->acceptor.close(ignored);
-    if (state.bound->file) socketmap::remove_socket_file(*state.bound->file);
-  }
-  std::vector<std::shared_ptr<ControlConnection>> open;
+  if (state.accept) state.accept->close();
+  std::vector<std::shared_ptr<socketmap::StreamConnection>> open;
   for (ControlConnection* connection : state.connections) {
     open.push_back(connection->shared_from_this());
   }

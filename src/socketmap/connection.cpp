@@ -19,11 +19,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-// After a protocol error the client may still be sending; reading (and dropping)
-// for a moment before closing keeps the kernel from answering with a reset that
-// would destroy the PERM reply before the client reads it.
-constexpr std::chrono::milliseconds kMaxLinger{2000};
-constexpr std::size_t kMaxDiscard = 1024 * 1024;
 // Write buffers are reused between replies, but one huge reply should not pin its
 // memory for the rest of a long-lived connection.
 constexpr std::size_t kKeepInFlightCapacity = 64 * 1024;
@@ -32,18 +27,21 @@ constexpr std::size_t kKeepInFlightCapacity = 64 * 1024;
 
 Connection::Connection(std::shared_ptr<ServerState> state, Socket socket, const Endpoint& peer,
                        const std::string& listener)
-    : state_(std::move(state)),
-      socket_(std::move(socket)),
+    : StreamConnection(std::move(socket)),
+      state_(std::move(state)),
       peer_(peer),
       listener_(listener),
       reader_(state_->options.max_request_bytes),
-      idle_timer_(state_->io),
       write_timer_(state_->io) {}
 
 Connection::~Connection() {
-  if (!closed_) {
+  if (!closed()) {
     state_->connections.erase(this);  // destroyed with its io_context, never closed
   }
+}
+
+std::shared_ptr<Connection> Connection::self() {
+  return std::static_pointer_cast<Connection>(shared_from_this());
 }
 
 std::string Connection::peer_name() const {
@@ -60,25 +58,25 @@ void Connection::start() {
   {
     // write() tries a direct write first; it must never block the event loop.
     error_code ignored;
-    socket_.non_blocking(true, ignored);
+    socket().non_blocking(true, ignored);
   }
   const auto family = peer_.data()->sa_family;
   if (family == AF_INET || family == AF_INET6) {
     // Replies are small and the client waits for each one: do not let Nagle hold
     // a reply back behind an unacknowledged one.
     error_code ignored;
-    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+    socket().set_option(asio::ip::tcp::no_delay(true), ignored);
   }
   if (spdlog::should_log(spdlog::level::debug)) {
     spdlog::debug("socketmap: connection from {}", peer_name());
   }
-  last_activity_ = Clock::now();
-  arm_idle_timer(last_activity_ + state_->options.idle_timeout);
-  read();
+  touch();
+  arm_deadline(last_activity() + state_->options.idle_timeout);
+  read_next();
 }
 
 void Connection::drain() {
-  if (closed_ || lingering_) {
+  if (closed() || lingering()) {
     return;
   }
   if (after_ == After::keep_reading) {
@@ -87,14 +85,7 @@ void Connection::drain() {
   progress();
 }
 
-void Connection::close(std::string_view why) {
-  if (closed_) {
-    return;
-  }
-  closed_ = true;
-  error_code ignored;
-  socket_.close(ignored);
-  idle_timer_.cancel();
+void Connection::on_closed(std::string_view why) {
   write_timer_.cancel();
   state_->connections.erase(this);
   if (spdlog::should_log(spdlog::level::debug)) {
@@ -109,58 +100,44 @@ bool Connection::saturated() const {
   return replies_.pending() + replies_.output_count() + in_flight_replies_ >= limit;
 }
 
-void Connection::read() {
-  if (reading_ || paused_ || peer_done_ || closed_ || after_ != After::keep_reading) {
+void Connection::read_next() {
+  if (paused_ || after_ != After::keep_reading) {
     return;
   }
-  reading_ = true;
-  socket_.async_read_some(asio::buffer(read_buffer_),
-                          [self = shared_from_this()](const error_code& ec, std::size_t length) {
-                            self->on_read(ec, length);
-                          });
+  read();
 }
 
-void Connection::on_read(const error_code& ec, std::size_t length) {
-  reading_ = false;
-  if (closed_) {
-    return;
+void Connection::on_end_of_input() {
+  // The client is done sending; answer what it asked (requests still buffered
+  // behind a pause included), then close.
+  if (after_ == After::keep_reading && !paused_) {
+    after_ = After::close;
   }
-  if (ec) {
-    if (ec != asio::error::eof) {
-      close(ec.message());
-      return;
-    }
-    // The client is done sending; answer what it asked (requests still buffered
-    // behind a pause included), then close.
-    peer_done_ = true;
-    if (after_ == After::keep_reading && !paused_) {
-      after_ = After::close;
-    }
-    progress();
-    return;
-  }
+  progress();
+}
+
+void Connection::on_input(std::string_view bytes) {
   if (after_ != After::keep_reading) {
     return;  // draining: requests that arrive now are not taken
   }
-  last_activity_ = Clock::now();
-  reader_.append(std::string_view(read_buffer_.data(), length));
+  reader_.append(bytes);
   process_requests();
 }
 
 void Connection::note_partial_request() {
-  if (closed_ || paused_) return;  // paused: whole requests wait in the buffer
+  if (closed() || paused_) return;  // paused: whole requests wait in the buffer
   if (reader_.buffered() == 0) {
     partial_since_ = Clock::time_point::max();
   } else if (partial_since_ == Clock::time_point::max()) {
     partial_since_ = Clock::now();
     const auto deadline = partial_since_ + state_->options.request_timeout;
-    if (deadline < idle_timer_.expiry()) arm_idle_timer(deadline);
+    if (deadline < next_wake_up()) arm_deadline(deadline);
   }
 }
 
 void Connection::process_requests() {
   dispatching_ = true;
-  while (!closed_ && after_ == After::keep_reading) {
+  while (!closed() && after_ == After::keep_reading) {
     if (saturated()) {
       paused_ = true;
       break;
@@ -169,7 +146,7 @@ void Connection::process_requests() {
     if (!payload) {
       if (reader_.error() != NetstringError::none) {
         protocol_error(to_string(reader_.error()));
-      } else if (peer_done_) {
+      } else if (peer_done()) {
         after_ = After::close;  // a partial request before EOF is never completed
       }
       break;
@@ -199,10 +176,9 @@ void Connection::dispatch(const Request& request) {
     return;
   }
   try {
-    handler->handle(request.name, request.key,
-                    [self = shared_from_this(), seq](std::string_view payload) {
-                      self->on_reply(seq, payload);
-                    });
+    handler->handle(request.name, request.key, [self = self(), seq](std::string_view payload) {
+      self->on_reply(seq, payload);
+    });
   } catch (const std::exception& e) {
     // A handler that had already answered keeps its answer (complete() ignores this).
     spdlog::error("socketmap: request handler failed for {}: {}", peer_name(), e.what());
@@ -211,7 +187,7 @@ void Connection::dispatch(const Request& request) {
 }
 
 void Connection::on_reply(ReplyQueue::Sequence seq, std::string_view payload) {
-  if (closed_) {
+  if (closed()) {
     return;  // the client went away while its answer was being worked out
   }
   // Runs inside the handler's own callbacks (c-ares, curl): nothing may escape.
@@ -226,7 +202,7 @@ void Connection::on_reply(ReplyQueue::Sequence seq, std::string_view payload) {
       // this connection never re-enters the handler from within it, and so
       // replies completed together leave in one write.
       progress_posted_ = true;
-      asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      asio::post(socket().get_executor(), [self = self()] {
         self->progress_posted_ = false;
         self->progress();
       });
@@ -250,7 +226,7 @@ void Connection::protocol_error(std::string_view reason) {
 // Moves things along after any event: writes ready replies, resumes reading when
 // replies have drained, and closes when nothing more is owed.
 void Connection::progress() {
-  if (closed_ || lingering_) {
+  if (closed() || lingering()) {
     return;
   }
   if (!writing_ && replies_.has_output()) {
@@ -262,12 +238,12 @@ void Connection::progress() {
       process_requests();  // frames already buffered come first; it calls back here
       return;
     }
-    read();
+    read_next();
     return;
   }
   if (replies_.pending() == 0 && !writing_ && !replies_.has_output()) {
     if (after_ == After::linger) {
-      linger();
+      linger(state_->options.idle_timeout, "closed after a protocol error");
     } else {
       close("done");
     }
@@ -281,12 +257,12 @@ void Connection::write() {
   // always takes the whole reply at once. Writing it now, without an
   // asynchronous operation, saves a trip through the event loop per request.
   error_code ec;
-  const std::size_t written = socket_.write_some(asio::buffer(in_flight_), ec);
+  const std::size_t written = socket().write_some(asio::buffer(in_flight_), ec);
   if (!ec && written == in_flight_.size()) {
     in_flight_replies_ = 0;
     in_flight_.clear();
     if (in_flight_.capacity() > kKeepInFlightCapacity) std::string().swap(in_flight_);
-    last_activity_ = Clock::now();
+    touch();
     return;
   }
   if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
@@ -301,9 +277,8 @@ void Connection::write() {
   if (!write_timer_armed_) {
     arm_write_timer(write_deadline_);
   }
-  asio::async_write(
-      socket_, asio::buffer(in_flight_) + done,
-      [self = shared_from_this()](const error_code& ec, std::size_t) { self->on_write(ec); });
+  asio::async_write(socket(), asio::buffer(in_flight_) + done,
+                    [self = self()](const error_code& ec, std::size_t) { self->on_write(ec); });
 }
 
 void Connection::on_write(const error_code& ec) {
@@ -312,67 +287,20 @@ void Connection::on_write(const error_code& ec) {
   if (in_flight_.capacity() > kKeepInFlightCapacity) {
     std::string().swap(in_flight_);
   }
-  if (closed_) {
+  if (closed()) {
     return;
   }
   if (ec) {
     close(ec.message());
     return;
   }
-  last_activity_ = Clock::now();
+  touch();
   progress();
 }
 
-void Connection::linger() {
-  lingering_ = true;
-  error_code ec;
-  socket_.shutdown(asio::socket_base::shutdown_send, ec);
-  if (ec) {
-    close(ec.message());
-    return;
-  }
-  linger_deadline_ =
-      Clock::now() + std::min<Clock::duration>(state_->options.idle_timeout, kMaxLinger);
-  arm_idle_timer(linger_deadline_);
-  discard();
-}
-
-void Connection::discard() {
-  socket_.async_read_some(asio::buffer(read_buffer_),
-                          [self = shared_from_this()](const error_code& ec, std::size_t length) {
-                            if (self->closed_) {
-                              return;
-                            }
-                            self->discarded_ += length;
-                            if (ec || self->discarded_ > kMaxDiscard) {
-                              self->close("closed after a protocol error");
-                              return;
-                            }
-                            self->discard();
-                          });
-}
-
-// The deadline pattern of asio's timeouts example: the handler compares the
-// deadline with now, because activity may have moved it since the timer was set.
-void Connection::arm_idle_timer(Clock::time_point at) {
-  idle_timer_.expires_at(at);
-  idle_timer_.async_wait(
-      [self = shared_from_this()](const error_code& ec) { self->on_idle_timer(ec); });
-}
-
-void Connection::on_idle_timer(const error_code& ec) {
-  if (closed_ || ec == asio::error::operation_aborted) {
-    return;  // closed, or re-armed by linger()
-  }
-  const auto now = Clock::now();
-  if (lingering_) {
-    if (now >= linger_deadline_) {
-      close("closed after a protocol error");
-    } else {
-      arm_idle_timer(linger_deadline_);
-    }
-    return;
-  }
+// The idle timeout, and the slow client's: a request must be whole within
+// request_timeout of its first byte.
+void Connection::on_deadline(Clock::time_point now) {
   const auto idle_timeout = state_->options.idle_timeout;
   const auto request_deadline = partial_since_ == Clock::time_point::max()
                                     ? Clock::time_point::max()
@@ -384,28 +312,26 @@ void Connection::on_idle_timer(const error_code& ec) {
     return;
   }
   if (replies_.pending() > 0 || writing_) {
-    arm_idle_timer(
-        std::min(now + idle_timeout, request_deadline));  // waiting on our side: not idle
+    arm_deadline(std::min(now + idle_timeout, request_deadline));  // waiting on our side: not idle
     return;
   }
-  const auto deadline = last_activity_ + idle_timeout;
+  const auto deadline = last_activity() + idle_timeout;
   if (now >= deadline) {
     ++state_->stats.idle_timeouts;
     close("idle timeout");
     return;
   }
-  arm_idle_timer(std::min(deadline, request_deadline));
+  arm_deadline(std::min(deadline, request_deadline));
 }
 
 void Connection::arm_write_timer(Clock::time_point at) {
   write_timer_armed_ = true;
   write_timer_.expires_at(at);
-  write_timer_.async_wait(
-      [self = shared_from_this()](const error_code& ec) { self->on_write_timer(ec); });
+  write_timer_.async_wait([self = self()](const error_code& ec) { self->on_write_timer(ec); });
 }
 
 void Connection::on_write_timer(const error_code& ec) {
-  if (closed_ || ec == asio::error::operation_aborted) {
+  if (closed() || ec == asio::error::operation_aborted) {
     return;
   }
   write_timer_armed_ = false;

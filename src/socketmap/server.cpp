@@ -1,11 +1,12 @@
 #include "socketmap/server.hpp"
 
-#include <cerrno>
+#include <memory>
 #include <stdexcept>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include <spdlog/spdlog.h>
-#include <boost/asio/error.hpp>
 
 #include "socketmap/connection.hpp"
 #include "socketmap/server_state.hpp"
@@ -13,81 +14,31 @@
 namespace mtasts::socketmap {
 
 namespace asio = boost::asio;
-using boost::system::error_code;
 
 namespace {
 
-// After an accept error such as EMFILE the pending connection stays queued and
-// the acceptor stays readable: retrying at once would spin.
-constexpr std::chrono::milliseconds kAcceptRetry{100};
-
-void accept_next(const std::shared_ptr<ServerState>& state, Listener* listener);
-
-void on_accept(const std::shared_ptr<ServerState>& state, Listener* listener, const error_code& ec,
-               Socket socket) {
-  if (ec == asio::error::operation_aborted || !state->accepting || state->handler == nullptr ||
-      !listener->bound.acceptor.is_open()) {
-    return;  // the socket, if any, closes with its destructor
-  }
-  if (ec) {
-    std::size_t suppressed = 0;
-    if (state->accept_warnings.allow(suppressed)) {
-      spdlog::warn("socketmap: accept on {} failed: {} ({} similar warnings suppressed)",
-                   listener->bound.name, ec.message(), suppressed);
-    }
-    if (ec == asio::error::connection_aborted) {
-      accept_next(state, listener);  // that client gave up; the next one may be fine
-      return;
-    }
-    listener->retry.expires_after(kAcceptRetry);
-    listener->retry.async_wait([state, listener](const error_code& wait_ec) {
-      if (!wait_ec && state->accepting && listener->bound.acceptor.is_open()) {
-        accept_next(state, listener);
-      }
-    });
-    return;
+// The server's part of each accept: at most max_connections open.
+void take_connection(const std::shared_ptr<ServerState>& state, const AcceptLoop& listener,
+                     Socket& socket, const Endpoint& peer) {
+  if (!state->accepting || state->handler == nullptr) {
+    return;  // the socket closes when the loop's call returns
   }
   if (state->connections.size() >= state->options.max_connections) {
-    error_code ignored;
-    socket.close(ignored);
     ++state->stats.refused;
     std::size_t suppressed = 0;
     if (state->limit_warnings.allow(suppressed)) {
       spdlog::warn(
           "socketmap: {} connections open (max_connections); refused {} ({} more refused "
           "since the last warning)",
-          state->connections.size(), describe(listener->peer), suppressed);
+          state->connections.size(), describe(peer), suppressed);
     }
-  } else {
-    ++state->stats.accepted;
-    std::make_shared<Connection>(state, std::move(socket), listener->peer, listener->bound.name)
-        ->start();
+    return;
   }
-  accept_next(state, listener);
-}
-
-void accept_next(const std::shared_ptr<ServerState>& state, Listener* listener) {
-  listener->bound.acceptor.async_accept(listener->peer,
-                                        [state, listener](const error_code& ec, Socket socket) {
-                                          on_accept(state, listener, ec, std::move(socket));
-                                        });
+  ++state->stats.accepted;
+  std::make_shared<Connection>(state, std::move(socket), peer, listener.name())->start();
 }
 
 }  // namespace
-
-Listener::Listener(BoundAcceptor bound_acceptor)
-    : bound(std::move(bound_acceptor)), retry(bound.acceptor.get_executor()) {}
-
-bool WarningLimiter::allow(std::size_t& suppressed) {
-  const auto now = std::chrono::steady_clock::now();
-  if (now < next_) {
-    ++suppressed_;
-    return false;
-  }
-  next_ = now + interval_;
-  suppressed = std::exchange(suppressed_, 0);
-  return true;
-}
 
 ServerState::ServerState(asio::io_context& io_context, ServerOptions server_options,
                          RequestHandler& request_handler)
@@ -138,31 +89,29 @@ void Server::start() {
   impl_->started = true;
   state.accepting = true;
   for (auto& acceptor : bound) {
-    state.listeners.push_back(std::make_unique<Listener>(std::move(acceptor)));
-    spdlog::info("socketmap: listening on {}", state.listeners.back()->bound.name);
-    accept_next(impl_->state, state.listeners.back().get());
+    // The loop holds the state through take until it is closed (stop_accepting).
+    auto loop = std::make_shared<AcceptLoop>(
+        std::move(acceptor), "socketmap",
+        [state = impl_->state](const AcceptLoop& from, Socket& socket, const Endpoint& peer) {
+          take_connection(state, from, socket, peer);
+        });
+    state.listeners.push_back(loop);
+    spdlog::info("socketmap: listening on {}", loop->name());
   }
+  for (const auto& loop : state.listeners) loop->start();
 }
 
 void Server::stop_accepting() {
   auto& state = *impl_->state;
   state.accepting = false;
-  for (auto& listener : state.listeners) {
-    if (!listener->bound.acceptor.is_open()) {
-      continue;
-    }
-    error_code ignored;
-    listener->bound.acceptor.close(ignored);
-    listener->retry.cancel();
-    if (listener->bound.file) {
-      remove_socket_file(*listener->bound.file);
-    }
+  for (const auto& listener : state.listeners) {
+    listener->close();
   }
   // drain() may close a connection, which removes it from the set.
   std::vector<std::shared_ptr<Connection>> open;
   open.reserve(state.connections.size());
   for (Connection* connection : state.connections) {
-    open.push_back(connection->shared_from_this());
+    open.push_back(std::static_pointer_cast<Connection>(connection->shared_from_this()));
   }
   for (const auto& connection : open) {
     connection->drain();
@@ -174,7 +123,7 @@ void Server::close_all() {
   std::vector<std::shared_ptr<Connection>> open;
   open.reserve(state.connections.size());
   for (Connection* connection : state.connections) {
-    open.push_back(connection->shared_from_this());
+    open.push_back(std::static_pointer_cast<Connection>(connection->shared_from_this()));
   }
   for (const auto& connection : open) {
     connection->close("server closing");
@@ -188,8 +137,8 @@ const ServerStats& Server::stats() const { return impl_->state->stats; }
 std::vector<std::string> Server::local_endpoints() const {
   std::vector<std::string> names;
   for (const auto& listener : impl_->state->listeners) {
-    if (listener->bound.acceptor.is_open()) {
-      names.push_back(listener->bound.name);
+    if (listener->is_open()) {
+      names.push_back(listener->name());
     }
   }
   return names;
