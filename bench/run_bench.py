@@ -261,9 +261,24 @@ def fmt_us(v):
     return "%.0f" % v if v >= 100 else "%.1f" % v
 
 
+def cpu_us_per_request(r):
+    """The server's CPU time (user + system, from /proc) per request answered, in µs, or
+    None when not measured. Unlike throughput it does not depend on how the kernel
+    happened to place the two processes' wake-ups, so it compares two builds of the
+    hit path more closely than the ratio to the ceiling does."""
+    server = r["cpu_pct"].get("server")
+    if server is None or r["qps"] <= 0:
+        return None
+    return server / 100.0 / r["qps"] * 1e6
+
+
+def fmt_cpu(v):
+    return "-" if v is None else "%.1f" % v
+
+
 def print_table(rows, daemons, python_memory):
     head = ("scenario", "round", "server", "qps", "ratio", "p50 us", "p99 us", "p99.9 us", "max us",
-            "p99 ratio", "cpu% srv/gen", "check")
+            "p99 ratio", "cpu% srv/gen", "srv cpu us/req", "check")
     lines = [head]
     for r in rows:
         lat = r["latency_us"]
@@ -272,6 +287,7 @@ def print_table(rows, daemons, python_memory):
                       fmt_us(lat["p50"]), fmt_us(lat["p99"]), fmt_us(lat["p99_9"]),
                       fmt_us(lat["max"]), "%.2f" % r["p99_ratio"],
                       "%.0f/%.0f" % (cpu.get("server", 0), cpu.get("loadgen", 0)),
+                      fmt_cpu(cpu_us_per_request(r)),
                       "ok" if r["ok"] else "FAIL (%d wrong, %d errors)" % (r["mismatches"], r["errors"])))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     for line in lines:
@@ -310,19 +326,25 @@ def summary(rows):
         for server in dict.fromkeys(r["server"] for r in rows if r["server"] != "ceiling"):
             ratios = [r["qps_ratio"] for r in rows if r["scenario"] == name and r["server"] == server]
             p99 = [r["p99_ratio"] for r in rows if r["scenario"] == name and r["server"] == server]
+            cpu = [c for c in (cpu_us_per_request(r) for r in rows
+                               if r["scenario"] == name and r["server"] == server) if c is not None]
             if ratios:
                 out.append({"scenario": name, "server": server, "median_qps_ratio": median(ratios),
-                            "qps_ratios": ratios, "median_p99_ratio": median(p99)})
+                            "qps_ratios": ratios, "median_p99_ratio": median(p99),
+                            "median_cpu_us_per_request": median(cpu) if cpu else None,
+                            "cpu_us_per_request": cpu})
     return out
 
 
 def print_summary(summary_rows, rounds):
     print("median over %d round(s), ratio to the ceiling measured just before each "
-          "(throughput; p99 latency):" % rounds)
+          "(throughput; p99 latency); the server's CPU per request:" % rounds)
     for s in summary_rows:
-        print("  %-24s %-16s %.3f  [%s]  p99 %.2f" % (s["scenario"], s["server"], s["median_qps_ratio"],
-                                                    " ".join("%.3f" % v for v in s["qps_ratios"]),
-                                                    s["median_p99_ratio"]))
+        print("  %-24s %-16s %.3f  [%s]  p99 %.2f  cpu %s us/req [%s]" % (
+            s["scenario"], s["server"], s["median_qps_ratio"],
+            " ".join("%.3f" % v for v in s["qps_ratios"]), s["median_p99_ratio"],
+            fmt_cpu(s["median_cpu_us_per_request"]),
+            " ".join("%.1f" % v for v in s["cpu_us_per_request"])))
 
 
 def measure(args, d, queries, mode, connections):
