@@ -116,8 +116,14 @@ class ControlConnection final : public socketmap::StreamConnection {
   void on_end_of_input() override { next_request(); }
 
   // A client that sends nothing, or stops reading a long list reply, for
-  // idle_timeout is dropped.
+  // idle_timeout is dropped. Waiting on our side (the store read of a show, a
+  // list or an export; an import's record) is not the client's idleness: a slow
+  // store has its own deadlines, and the client gets the answer they lead to.
   void on_deadline(Clock::time_point now) override {
+    if (recalling_ || (listing_ && !writing_)) {
+      arm_deadline(now + state_->options.idle_timeout);
+      return;
+    }
     const auto deadline = last_activity() + state_->options.idle_timeout;
     if (now >= deadline) {
       close("idle timeout");
