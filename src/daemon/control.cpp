@@ -93,7 +93,6 @@ class ControlConnection final : public socketmap::StreamConnection {
 
   void start() {
     state_->connections.insert(this);
-    touch();
     arm_deadline(last_activity() + state_->options.idle_timeout);
     next_request();
   }
@@ -434,10 +433,10 @@ class ControlConnection final : public socketmap::StreamConnection {
 namespace {
 
 // The server's part of each accept: only root and the daemon's user, at most
-// max_connections at once.
+// max_connections at once. (The loop calls take only while open, and stop
+// closes it first.)
 void take_connection(const std::shared_ptr<ControlServer::State>& state,
                      socketmap::Socket& socket) {
-  if (state->policies == nullptr) return;  // stopped: the socket closes on return
   std::string who;
   if (!peer_allowed(socket.native_handle(), who)) {
     spdlog::warn("control: refused a connection from {} (only root and the daemon's user)", who);

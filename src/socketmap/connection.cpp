@@ -70,7 +70,6 @@ void Connection::start() {
   if (spdlog::should_log(spdlog::level::debug)) {
     spdlog::debug("socketmap: connection from {}", peer_name());
   }
-  touch();
   arm_deadline(last_activity() + state_->options.idle_timeout);
   read_next();
 }

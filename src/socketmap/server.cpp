@@ -17,12 +17,10 @@ namespace asio = boost::asio;
 
 namespace {
 
-// The server's part of each accept: at most max_connections open.
+// The server's part of each accept: at most max_connections open. (A loop
+// calls take only while open, and stop_accepting closes every loop first.)
 void take_connection(const std::shared_ptr<ServerState>& state, const AcceptLoop& listener,
                      Socket& socket, const Endpoint& peer) {
-  if (!state->accepting || state->handler == nullptr) {
-    return;  // the socket closes when the loop's call returns
-  }
   if (state->connections.size() >= state->options.max_connections) {
     ++state->stats.refused;
     std::size_t suppressed = 0;
@@ -87,7 +85,6 @@ void Server::start() {
     bound = listen_tcp(state.io, options.host, options.port, options.reuse_port);
   }
   impl_->started = true;
-  state.accepting = true;
   for (auto& acceptor : bound) {
     // The loop holds the state through take until it is closed (stop_accepting).
     auto loop = std::make_shared<AcceptLoop>(
@@ -103,7 +100,6 @@ void Server::start() {
 
 void Server::stop_accepting() {
   auto& state = *impl_->state;
-  state.accepting = false;
   for (const auto& listener : state.listeners) {
     listener->close();
   }

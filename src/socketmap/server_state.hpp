@@ -10,7 +10,6 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "socketmap/accept_loop.hpp"
 #include "socketmap/server.hpp"
@@ -27,7 +26,6 @@ struct ServerState {
   boost::asio::io_context& io;
   ServerOptions options;    // the limits may change (Server::set_limits), the listeners not
   RequestHandler* handler;  // null once the Server is destroyed
-  bool accepting = false;
   std::vector<std::shared_ptr<AcceptLoop>> listeners;
   std::unordered_set<Connection*> connections;
   ServerStats stats;

@@ -47,7 +47,8 @@ class StreamConnection : public std::enable_shared_from_this<StreamConnection> {
   bool reading() const { return reading_; }
   bool peer_done() const { return peer_done_; }
 
-  // Deadlines count from the last activity: a read, a write finished.
+  // Deadlines count from the last activity: the accept (the constructor), a
+  // read, a write finished.
   void touch() { last_activity_ = Clock::now(); }
   Clock::time_point last_activity() const { return last_activity_; }
 

@@ -2,14 +2,9 @@
 // fakes of tests/resolver (its store answers only when the test moves fake time).
 #include "daemon/control.hpp"
 
-#include <fcntl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <optional>
 #include <string>
 
@@ -17,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "resolver/lifecycle_world.hpp"
+#include "socketmap/socket_harness.hpp"
 #include "support/temp_dir.hpp"
 
 namespace mtasts::daemon {
@@ -26,24 +22,14 @@ using namespace std::chrono_literals;
 using resolver::testing::LifecycleSetup;
 using resolver::testing::LifecycleWorld;
 
-// A control client: one line out, one line back, pumping the server's io_context.
+// A control client (test::Client's connection): one line out, one line back,
+// pumping the server's io_context.
 class LineClient {
  public:
-  explicit LineClient(const std::string& path) {
-    fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
-  }
-  ~LineClient() { ::close(fd_); }
-  LineClient(const LineClient&) = delete;
-  LineClient& operator=(const LineClient&) = delete;
+  explicit LineClient(const std::string& path) : client_(path) { REQUIRE(client_.fd() >= 0); }
 
-  void send(const std::string& line) {
-    REQUIRE(::send(fd_, line.data(), line.size(), MSG_NOSIGNAL) ==
-            static_cast<ssize_t>(line.size()));
+  void send(boost::asio::io_context& io, const std::string& line) {
+    REQUIRE(client_.send(io, line));
   }
   // Pumps io for `span`; returns the first whole line received, if any.
   // closed is set once the server has closed the connection.
@@ -53,7 +39,7 @@ class LineClient {
       io.restart();
       io.run_for(5ms);
       char buffer[4096];
-      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      const ssize_t n = ::recv(client_.fd(), buffer, sizeof buffer, 0);
       if (n > 0) received_.append(buffer, static_cast<std::size_t>(n));
       if (n == 0) closed = true;
       if (const auto newline = received_.find('\n'); newline != std::string::npos) {
@@ -68,7 +54,7 @@ class LineClient {
   bool closed = false;
 
  private:
-  int fd_ = -1;
+  socketmap::test::Client client_;
   std::string received_;
 };
 
@@ -103,7 +89,7 @@ TEST_CASE("control server: waiting on the store is not the client's idleness") {
   LineClient client(w.path());
   // example.org is not in memory: show reads the store first, and the fake
   // store answers only when fake time moves.
-  client.send("show example.org\n");
+  client.send(w.io, "show example.org\n");
   CHECK_FALSE(client.line(w.io, 400ms));  // four idle timeouts pass meanwhile
   CHECK_FALSE(client.closed);
   w.world.settle();  // the store answers: no policy
@@ -118,7 +104,7 @@ TEST_CASE("control server: waiting on the store is not the client's idleness") {
 TEST_CASE("control server: an over-long line gets one error, then a goodbye") {
   ControlWorld w(30s);
   LineClient client(w.path());
-  client.send(std::string(5000, 'x'));
+  client.send(w.io, std::string(5000, 'x'));
   const auto reply = client.line(w.io, 1000ms);
   REQUIRE(reply);
   CHECK(reply->find("longer than") != std::string::npos);

@@ -51,6 +51,23 @@ inline std::size_t run_for(boost::asio::io_context& io, std::chrono::millisecond
   return handlers;
 }
 
+// Sends everything on a non-blocking socket, pumping io while it is full;
+// false once the peer is gone.
+inline bool send_all(boost::asio::io_context& io, int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      io.restart();
+      io.run_for(2ms);
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
 // Splits "127.0.0.1:8461" / "[::1]:8461" into host and port.
 inline std::pair<std::string, std::string> split_endpoint(const std::string& endpoint) {
   const auto colon = endpoint.rfind(':');
@@ -122,18 +139,7 @@ class Client {
 
   // Sends everything, pumping io while the socket is full.
   bool send(boost::asio::io_context& io, std::string_view bytes) {
-    while (!bytes.empty()) {
-      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n > 0) {
-        bytes.remove_prefix(static_cast<std::size_t>(n));
-      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        io.restart();
-        io.run_for(2ms);
-      } else {
-        return false;
-      }
-    }
-    return true;
+    return send_all(io, fd_, bytes);
   }
   bool send_request(boost::asio::io_context& io, std::string_view payload) {
     return send(io, encode_netstring(payload));

@@ -6,7 +6,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -81,20 +80,7 @@ struct Pair {
     if (client >= 0) ::close(client);
   }
 
-  bool send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      const ssize_t n = ::send(client, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n > 0) {
-        bytes.remove_prefix(static_cast<std::size_t>(n));
-      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        io.restart();
-        io.run_for(2ms);
-      } else {
-        return false;
-      }
-    }
-    return true;
-  }
+  bool send(std::string_view bytes) { return test::send_all(io, client, bytes); }
   // What the server wrote so far; `eof` is set once it has shut down its side.
   std::string received(bool& eof) {
     std::string out;
